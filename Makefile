@@ -1,0 +1,60 @@
+# runbus — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml uv.lock
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	@test -x $(VENV)/bin/uv || $(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --inexact -q
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the locked dependencies
+	@echo "runbus installed in $(VENV) ($(VENV)/bin/runbus)"
+
+run: $(STAMP) ## Run the whole system in the foreground (Ctrl-C drains and stops)
+	@$(VENV)/bin/runbus run all --ensure-redis
+
+test: $(STAMP) ## Install, then run the unit and integration tests
+	@bash scripts/ensure-services.sh
+	@$(VENV)/bin/pytest -q -p no:cacheprovider
+
+test-unit: $(STAMP) ## Only the fast unit tests
+	@$(VENV)/bin/pytest -q -m "not integration"
+
+lint: $(STAMP) ## ruff and mypy --strict
+	@$(VENV)/bin/ruff check shared services tests bench
+	@$(VENV)/bin/ruff format --check shared services tests bench
+	@$(VENV)/bin/mypy
+
+fmt: $(STAMP) ## Format the code
+	@$(VENV)/bin/ruff format shared services tests bench
+	@$(VENV)/bin/ruff check --fix shared services tests bench
+
+bench: $(STAMP) ## Full benchmark (about ten minutes), writes bench/results/latest.json
+	@bash scripts/ensure-services.sh
+	@$(PY) -m bench.run
+
+bench-quick: $(STAMP) ## Quick benchmark (under a minute)
+	@bash scripts/ensure-services.sh
+	@$(PY) -m bench.run --quick
+
+up: ## docker compose up (needs a Docker engine)
+	docker compose up -d --build
+
+down: ## docker compose down
+	docker compose down
+
+compose-check: $(STAMP) ## Validate compose.yaml against the Compose spec (offline)
+	@$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
+
+clean: ## Remove the environment and local state
+	rm -rf $(VENV) var/*.db var/*.db-* var/redis
+
+.PHONY: help install run test test-unit lint fmt bench bench-quick up down compose-check clean

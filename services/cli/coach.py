@@ -1,0 +1,9 @@
+"""`runbus coach ...`: show and rebuild coach suggestions."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to the app."""

@@ -1,0 +1,89 @@
+"""`runbus publish` and `runbus taxonomy`: the producer's side of the command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.connections import sync_redis
+from shared.producer import InvalidEvent, SyncProducer
+from shared.settings import Settings
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to the app."""
+    app.command("publish")(publish)
+    app.command("taxonomy")(taxonomy)
+
+
+def _read_events(source: str | None) -> list[Any]:
+    if source is None or source == "-":
+        text = sys.stdin.read()
+    elif source.lstrip().startswith(("{", "[")):
+        text = source
+    else:
+        text = Path(source).read_text(encoding="utf-8")
+    stripped = text.strip()
+    if stripped.startswith("["):
+        docs = orjson.loads(stripped)
+        return list(docs)
+    return [orjson.loads(line) for line in stripped.splitlines() if line.strip()]
+
+
+def publish(
+    source: Annotated[
+        str | None, typer.Argument(help="A JSON event, a file (JSON or NDJSON), or - for stdin.")
+    ] = None,
+    no_validate: Annotated[
+        bool, typer.Option("--no-validate", help="Send as is; the validator will judge.")
+    ] = False,
+) -> None:
+    """Publish events to the incoming stream; prints one entry id per event."""
+    settings = Settings()
+    try:
+        events = _read_events(source)
+    except (orjson.JSONDecodeError, OSError) as exc:
+        typer.echo(f"malformed_json: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    producer = SyncProducer(
+        sync_redis(settings), settings.names, None if no_validate else settings.taxonomy
+    )
+    failed = 0
+    for index, event in enumerate(events):
+        try:
+            typer.echo(producer.publish(event))
+        except InvalidEvent as exc:
+            failed += 1
+            typer.echo(f"event {index}: rejected: {', '.join(exc.errors)}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def taxonomy(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the whole taxonomy and its version."""
+    settings = Settings()
+    doc = settings.taxonomy.as_dict()
+    if as_json:
+        typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        return
+    console = Console()
+    console.print(
+        f"[bold]taxonomy {doc['version']}[/] (cross-stage codes: {doc['cross_stage_policy']})"
+    )
+    table = Table("stage", "reason code", "info only", "description")
+    for stage, codes in doc["reason_codes"].items():
+        for row in codes:
+            table.add_row(stage, row["code"], "yes" if row["info_only"] else "", row["description"])
+    console.print(table)
+    pulse = Table("pulse event type", "severity")
+    for event_type, severity in doc["pulse_event_types"].items():
+        pulse.add_row(event_type, severity)
+    console.print(pulse)

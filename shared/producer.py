@@ -1,0 +1,342 @@
+"""The producer client: publish events to the incoming stream.
+
+- `Producer` (asyncio) and `SyncProducer`: `publish(event)` returns the entry id,
+  `publish_many(events)` sends one pipeline. Events are validated client-side by default, and
+  get an ``event_id`` (a UUID) when they have none, so a retried publish is stored once.
+- `BestEffortProducer`: for the Pulse contract, where telemetry never blocks or fails the run.
+  `publish()` only appends to a bounded in-memory buffer; a background thread sends it, and
+  while Redis is unreachable it writes to a durable SQLite spool that is drained, in order,
+  once Redis is back. Counters: published, spooled, dropped. `close()` flushes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+from redis.typing import EncodableT, FieldT
+
+from shared.logging import get_logger
+from shared.models import Event
+from shared.names import Names
+from shared.taxonomy import Taxonomy
+from shared.validation import Rejected, validate_document
+from shared.wire import event_body
+
+log = get_logger("runbus.producer")
+
+EventLike = Event | dict[str, Any]
+
+
+class InvalidEvent(ValueError):
+    """Raised by `publish` when client-side validation rejects an event."""
+
+    def __init__(self, rejected: Rejected) -> None:
+        super().__init__(", ".join(rejected.errors))
+        self.errors = rejected.errors
+        self.rejected = rejected
+
+
+def prepare(event: EventLike, taxonomy: Taxonomy | None) -> bytes:
+    """Give the event an id, validate it (when a taxonomy is given), and encode it."""
+    doc = dict(event) if isinstance(event, dict) else event.model_dump(mode="json")
+    if not doc.get("event_id"):
+        doc["event_id"] = uuid.uuid4().hex
+    if taxonomy is not None:
+        result = validate_document(doc, taxonomy)
+        if isinstance(result, Rejected):
+            raise InvalidEvent(result)
+        return event_body(result.event)
+    return event_body(doc)
+
+
+class Producer:
+    """Asyncio producer on a redis.asyncio client."""
+
+    def __init__(
+        self, client: aredis.Redis, names: Names, taxonomy: Taxonomy | None = None
+    ) -> None:
+        self._client = client
+        self._stream = names.events
+        self._taxonomy = taxonomy
+
+    async def publish(self, event: EventLike) -> str:
+        """Publish one event; returns its entry id."""
+        entry_id = await self._client.xadd(
+            self._stream, {b"__data__": prepare(event, self._taxonomy)}
+        )
+        return _text(entry_id)
+
+    async def publish_many(self, events: Iterable[EventLike]) -> list[str]:
+        """Publish many events in one pipeline; returns their entry ids in order."""
+        bodies = [prepare(e, self._taxonomy) for e in events]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for body in bodies:
+                pipe.xadd(self._stream, event_fields_raw(body))
+            return [_text(i) for i in await pipe.execute()]
+
+
+class SyncProducer:
+    """Blocking producer on a redis-py client."""
+
+    def __init__(self, client: redis.Redis, names: Names, taxonomy: Taxonomy | None = None) -> None:
+        self._client = client
+        self._stream = names.events
+        self._taxonomy = taxonomy
+
+    def publish(self, event: EventLike) -> str:
+        """Publish one event; returns its entry id."""
+        return _text(
+            self._client.xadd(self._stream, event_fields_raw(prepare(event, self._taxonomy)))
+        )
+
+    def publish_many(self, events: Iterable[EventLike]) -> list[str]:
+        """Publish many events in one pipeline; returns their entry ids in order."""
+        bodies = [prepare(e, self._taxonomy) for e in events]
+        with self._client.pipeline(transaction=False) as pipe:
+            for body in bodies:
+                pipe.xadd(self._stream, event_fields_raw(body))
+            return [_text(i) for i in pipe.execute()]
+
+
+def event_fields_raw(body: bytes) -> dict[FieldT, EncodableT]:
+    """Entry fields for an already encoded body."""
+    return {b"__data__": body}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass
+class ProducerCounters:
+    """What a best-effort producer did with the events handed to it."""
+
+    published: int = 0
+    spooled: int = 0
+    dropped: int = 0
+    invalid: int = 0
+
+
+class Spool:
+    """A durable FIFO of encoded events in a SQLite file (used only by the sender thread)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB)"
+        )
+
+    def append(self, bodies: Sequence[bytes]) -> None:
+        """Append bodies at the tail, durably."""
+        with self._db:
+            self._db.executemany("INSERT INTO spool(body) VALUES (?)", [(b,) for b in bodies])
+
+    def head(self, limit: int) -> list[tuple[int, bytes]]:
+        """The oldest bodies, in order."""
+        rows = self._db.execute("SELECT seq, body FROM spool ORDER BY seq LIMIT ?", (limit,))
+        return list(rows)
+
+    def remove_through(self, seq: int) -> None:
+        """Forget every body up to and including `seq` (they were delivered)."""
+        with self._db:
+            self._db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM spool").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the file."""
+        self._db.close()
+
+
+class BestEffortProducer:
+    """Fire-and-forget publishing that never blocks or raises into the caller's run."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        names: Names,
+        spool_path: Path,
+        taxonomy: Taxonomy | None = None,
+        buffer_size: int = 100_000,
+        batch_size: int = 1000,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self._url = redis_url
+        self._stream = names.events
+        self._taxonomy = taxonomy
+        self._buffer: deque[bytes] = deque()
+        self._buffer_size = buffer_size
+        self._batch_size = batch_size
+        self._max_backoff = max_backoff_s
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._idle = threading.Event()
+        self.counters = ProducerCounters()
+        self._spool_path = spool_path
+        self._thread = threading.Thread(target=self._run, name="runbus-producer", daemon=True)
+        self._thread.start()
+
+    def publish(self, event: EventLike) -> bool:
+        """Queue one event; False (and a counter) when it is invalid or the buffer is full."""
+        try:
+            body = prepare(event, self._taxonomy)
+        except InvalidEvent as exc:
+            self.counters.invalid += 1
+            log.warning("event_rejected_client_side", errors=exc.errors)
+            return False
+        with self._lock:
+            if len(self._buffer) >= self._buffer_size:
+                self.counters.dropped += 1
+                return False
+            self._buffer.append(body)
+            self._idle.clear()
+        self._wake.set()
+        return True
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued reached Redis; False on timeout (the spool keeps it)."""
+        self._wake.set()
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Flush, then stop the sender. Unsent events stay in the spool for the next run."""
+        delivered = self.flush(timeout)
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout + 5)
+        return delivered
+
+    @property
+    def spool_depth(self) -> int:
+        """Events waiting in the durable spool (approximate, read from the file)."""
+        spool = Spool(self._spool_path)
+        try:
+            return len(spool)
+        finally:
+            spool.close()
+
+    def _take(self) -> list[bytes]:
+        with self._lock:
+            n = min(len(self._buffer), self._batch_size)
+            return [self._buffer.popleft() for _ in range(n)]
+
+    def _run(self) -> None:
+        spool = Spool(self._spool_path)
+        client = _fail_fast_client(self._url)
+        sender = _Sender(client, self._stream, spool, self.counters, self._max_backoff)
+        try:
+            while True:
+                self._wake.wait(sender.wait_hint())
+                self._wake.clear()
+                batch = self._take()
+                while batch:
+                    sender.offer(batch)
+                    batch = self._take()
+                sender.retry_spool()
+                if sender.drained() and not self._buffer:
+                    self._idle.set()
+                if self._stopping.is_set():
+                    sender.spool_rest(self._take())
+                    return
+        finally:
+            spool.close()
+            client.close()
+
+
+def _fail_fast_client(url: str) -> redis.Redis:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=1.0, socket_timeout=5.0, retry=Retry(NoBackoff(), 0)
+    )
+
+
+class _Sender:
+    """The best-effort sender's state machine: direct while Redis answers, spool otherwise."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        stream: str,
+        spool: Spool,
+        counters: ProducerCounters,
+        max_backoff: float,
+    ) -> None:
+        self._client = client
+        self._stream = stream
+        self._spool = spool
+        self._counters = counters
+        self._max_backoff = max_backoff
+        self._spooled = len(spool) > 0
+        self._backoff = 0.0
+        self._next_try = 0.0
+        self._down_logged = False
+
+    def wait_hint(self) -> float:
+        """How long the thread may sleep before it must retry the spool."""
+        if not self._spooled:
+            return 0.5
+        return max(0.01, min(0.5, self._next_try - time.monotonic()))
+
+    def drained(self) -> bool:
+        """True when nothing waits in the spool."""
+        return not self._spooled
+
+    def offer(self, batch: list[bytes]) -> None:
+        """Send a batch, or spool it (always spool while older events wait there: order)."""
+        if self._spooled or not self._send(batch):
+            self._spool.append(batch)
+            self._counters.spooled += len(batch)
+            self._spooled = True
+
+    def spool_rest(self, batch: list[bytes]) -> None:
+        """At close: keep whatever is left durable."""
+        if batch:
+            self._spool.append(batch)
+            self._counters.spooled += len(batch)
+
+    def retry_spool(self) -> None:
+        """Drain the spool in order while Redis answers, backing off when it does not."""
+        while self._spooled and time.monotonic() >= self._next_try:
+            rows = self._spool.head(1000)
+            if not rows:
+                self._spooled = False
+                return
+            if not self._send([body for _, body in rows]):
+                return
+            self._spool.remove_through(rows[-1][0])
+
+    def _send(self, bodies: list[bytes]) -> bool:
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for body in bodies:
+                    pipe.xadd(self._stream, event_fields_raw(body))
+                pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            self._backoff = min(self._max_backoff, max(0.05, self._backoff * 2))
+            self._next_try = time.monotonic() + self._backoff
+            if not self._down_logged:
+                log.warning("redis_unreachable_spooling", error=str(exc))
+                self._down_logged = True
+            return False
+        if self._down_logged:
+            log.info("redis_back_draining_spool")
+            self._down_logged = False
+        self._backoff = 0.0
+        self._counters.published += len(bodies)
+        return True

@@ -1,0 +1,84 @@
+"""Configuration: one `Settings` object built once from ``RUNBUS_*`` env vars and ``.env``."""
+
+from __future__ import annotations
+
+import socket
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.names import Names
+from shared.taxonomy import Taxonomy, load_taxonomy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of runbus. Build it once (`Settings()`) and pass it down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUNBUS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis URL; rediss:// for TLS; credentials in the URL.",
+    )
+    redis_password: SecretStr | None = Field(None, description="Overrides the URL's password.")
+    database_url: str = Field(
+        f"sqlite:///{REPO_ROOT / 'var' / 'history.db'}",
+        description="History database: sqlite:///path or postgresql://user@host/db.",
+    )
+    namespace: str = Field("runbus", description="Prefix of every stream, group and key.")
+    max_event_bytes: int = Field(64 * 1024, description="Largest accepted entry (bytes).")
+    extra_codes_file: Path | None = Field(
+        None, description="JSON file that extends the taxonomy (reason codes, Pulse types)."
+    )
+    cross_stage_reason_codes: Literal["reject", "accept"] = Field(
+        "reject",
+        description="Accept a reason code of another stage? System codes are accepted anywhere.",
+    )
+    consumer_name: str | None = Field(
+        None, description="Stable consumer name; default <host>-<slot>."
+    )
+    consumer_slot: int = Field(0, description="Slot of this process among its replicas.")
+    batch_size: int = Field(1000, description="Entries read per XREADGROUP.")
+    block_ms: int = Field(1000, description="XREADGROUP BLOCK timeout (ms).")
+    claim_idle_ms: int = Field(60_000, description="Claim pending entries idle this long (ms).")
+    janitor_interval_s: float = Field(10.0, description="How often the janitor runs (s).")
+    max_deliveries: int = Field(5, description="Deliveries before an entry is dead-lettered.")
+    trim_interval_s: float = Field(30.0, description="How often streams are trimmed (s).")
+    stream_keep: int = Field(
+        100_000, description="Keep at least this many fully acknowledged entries per stream."
+    )
+    migrate_on_start: bool = Field(True, description="Apply history migrations at start.")
+    api_host: str = Field("127.0.0.1", description="HTTP API bind address.")
+    api_port: int = Field(8000, description="HTTP API port.")
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token for writes (POST /api/events, ...)."
+    )
+    api_read_token_required: bool = Field(False, description="Require the token for reads too.")
+    log_level: str = Field("INFO", description="Log level.")
+    log_json: bool | None = Field(None, description="JSON logs; default: JSON unless a TTY.")
+    spool_path: Path = Field(
+        REPO_ROOT / "var" / "producer-spool.db", description="Producer best-effort spool file."
+    )
+
+    @cached_property
+    def names(self) -> Names:
+        """Stream, group and key names under this namespace."""
+        return Names(self.namespace)
+
+    @cached_property
+    def taxonomy(self) -> Taxonomy:
+        """The taxonomy in force: the seed plus `extra_codes_file`."""
+        return load_taxonomy(self.extra_codes_file, self.cross_stage_reason_codes)
+
+    def consumer_for(self, service: str) -> str:
+        """Stable consumer name, so a restarted process finds its own pending entries."""
+        if self.consumer_name:
+            return self.consumer_name
+        return f"{service}-{socket.gethostname()}-{self.consumer_slot}"

@@ -1,0 +1,183 @@
+"""The one validation function of the contract, used by the validator and by producers.
+
+`validate_bytes` / `validate_document` never raise: any input, however malformed, yields either
+`Accepted(event)` or `Rejected(errors)` with stable error codes:
+
+| code | when |
+|---|---|
+| ``payload_too_large`` | the entry is larger than the configured limit (64 KiB by default) |
+| ``malformed_json`` | not UTF-8 JSON (or a broken FastStream envelope) |
+| ``unknown_dialect`` | neither a BrewSLM RunEvent nor a Pulse event |
+| ``invalid_stage:<v>`` | stage not one of the nine |
+| ``invalid_severity:<v>`` | severity not in the dialect's set |
+| ``missing_reason_code`` | error/critical BrewSLM event without a reason code |
+| ``invalid_reason_code:<v>`` | reason code not in the taxonomy |
+| ``reason_code_stage_mismatch:<code>`` | code of another stage (see cross-stage policy) |
+| ``reason_code_severity_mismatch:<code>`` | an INFO-only code on an error/critical event |
+| ``invalid_event_type:<v>`` | Pulse event type not in the catalog |
+| ``severity_mismatch:<event_type>`` | Pulse severity differs from the catalog's |
+| ``schema_violation:<field>`` | a field is missing, of the wrong type, out of range, or unknown |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from shared.models import Event, PulseEvent, RunEvent
+from shared.taxonomy import (
+    CATCH_ALL_STAGE,
+    CODE_REQUIRED_SEVERITIES,
+    PULSE_SEVERITIES,
+    SEVERITIES,
+    STAGES,
+    Taxonomy,
+)
+
+DEFAULT_MAX_BYTES = 64 * 1024
+_SHOW_MAX = 64
+_CHECKED_BY_TAXONOMY = frozenset({"stage", "severity", "reason_code", "event_type"})
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The event passed every check."""
+
+    event: Event
+    ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The event failed; `errors` holds every stable error code, in a stable order."""
+
+    errors: list[str]
+    details: list[str] = field(default_factory=list)
+    ok: bool = False
+
+    @property
+    def message(self) -> str:
+        """A human explanation of every error."""
+        return "; ".join(self.details or self.errors)
+
+
+Result = Accepted | Rejected
+
+
+def show(value: object) -> str:
+    """A value as it appears inside an error code: short, printable, one line."""
+    text = value if isinstance(value, str) else orjson.dumps(value, default=repr).decode()
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 1] + "…"
+
+
+def validate_bytes(raw: bytes, taxonomy: Taxonomy, max_bytes: int = DEFAULT_MAX_BYTES) -> Result:
+    """Validate one wire-format event body (UTF-8 JSON)."""
+    if len(raw) > max_bytes:
+        return Rejected(["payload_too_large"], [f"{len(raw)} bytes > limit {max_bytes}"])
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejected(["malformed_json"], [f"not UTF-8 JSON: {exc}"])
+    return validate_document(doc, taxonomy)
+
+
+def validate_document(doc: Any, taxonomy: Taxonomy) -> Result:
+    """Validate one decoded JSON document."""
+    try:
+        return _validate(doc, taxonomy)
+    except RecursionError:
+        return Rejected(["schema_violation:$"], ["document nested too deeply"])
+
+
+def detect_dialect(doc: dict[str, Any]) -> str | None:
+    """brewslm, pulse, or None when the document is neither."""
+    declared = doc.get("dialect")
+    if declared is not None:
+        return declared if declared in ("brewslm", "pulse") else None
+    if "event_type" in doc:
+        return "pulse"
+    if "stage" in doc or "reason_code" in doc or "project_id" in doc:
+        return "brewslm"
+    return None
+
+
+def _validate(doc: Any, taxonomy: Taxonomy) -> Result:
+    if not isinstance(doc, dict):
+        return Rejected(["schema_violation:$"], ["the event must be a JSON object"])
+    dialect = detect_dialect(doc)
+    if dialect is None:
+        return Rejected(["unknown_dialect"], ["neither a BrewSLM RunEvent nor a Pulse event"])
+    checks = _brewslm_checks if dialect == "brewslm" else _pulse_checks
+    errors, details = checks(doc, taxonomy)
+    model: type[RunEvent] | type[PulseEvent] = RunEvent if dialect == "brewslm" else PulseEvent
+    try:
+        event = model.model_validate(doc)
+    except ValidationError as exc:
+        _schema_errors(exc, errors, details)
+    else:
+        if not errors:
+            return Accepted(event)
+    return Rejected(errors, details)
+
+
+def _schema_errors(exc: ValidationError, errors: list[str], details: list[str]) -> None:
+    seen: set[str] = set()
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = err["loc"]
+        name = show(str(loc[0])) if loc else "$"
+        if name in _CHECKED_BY_TAXONOMY or name in seen:
+            continue
+        seen.add(name)
+        errors.append(f"schema_violation:{name}")
+        details.append(f"{'.'.join(map(str, loc)) or '$'}: {err['msg']}")
+
+
+def _brewslm_checks(doc: dict[str, Any], tax: Taxonomy) -> tuple[list[str], list[str]]:
+    errors: list[str] = []
+    details: list[str] = []
+    stage, severity, code = doc.get("stage"), doc.get("severity"), doc.get("reason_code")
+    if stage not in STAGES:
+        errors.append(f"invalid_stage:{show(stage)}")
+        details.append(f"stage {show(stage)!r} is not one of {', '.join(STAGES)}")
+    if severity not in SEVERITIES:
+        errors.append(f"invalid_severity:{show(severity)}")
+        details.append(f"severity {show(severity)!r} is not one of {', '.join(SEVERITIES)}")
+    if code is None:
+        if severity in CODE_REQUIRED_SEVERITIES:
+            errors.append("missing_reason_code")
+            details.append(f"a {severity} event must carry a reason_code")
+        return errors, details
+    known = tax.reason_codes.get(code) if isinstance(code, str) else None
+    if known is None:
+        errors.append(f"invalid_reason_code:{show(code)}")
+        details.append(f"reason_code {show(code)!r} is not in taxonomy {tax.version}")
+        return errors, details
+    crosses = known.stage not in (stage, CATCH_ALL_STAGE) and stage in STAGES
+    if crosses and tax.cross_stage_policy == "reject":
+        errors.append(f"reason_code_stage_mismatch:{code}")
+        details.append(f"reason_code {code} belongs to stage {known.stage}, not {stage}")
+    if known.info_only and severity in CODE_REQUIRED_SEVERITIES:
+        errors.append(f"reason_code_severity_mismatch:{code}")
+        details.append(f"reason_code {code} is INFO-only and cannot mark a {severity} event")
+    return errors, details
+
+
+def _pulse_checks(doc: dict[str, Any], tax: Taxonomy) -> tuple[list[str], list[str]]:
+    errors: list[str] = []
+    details: list[str] = []
+    event_type, severity = doc.get("event_type"), doc.get("severity")
+    expected = tax.pulse_types.get(event_type) if isinstance(event_type, str) else None
+    if expected is None:
+        errors.append(f"invalid_event_type:{show(event_type)}")
+        details.append(f"event_type {show(event_type)!r} is not in the Pulse catalog")
+    if severity not in PULSE_SEVERITIES:
+        errors.append(f"invalid_severity:{show(severity)}")
+        details.append(f"severity {show(severity)!r} is not one of {', '.join(PULSE_SEVERITIES)}")
+    elif expected is not None and severity != expected:
+        errors.append(f"severity_mismatch:{event_type}")
+        details.append(f"{event_type} is {expected} in the catalog, got {severity}")
+    return errors, details
