@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     janitor_interval_s: float = Field(10.0, description="How often the janitor runs (s).")
     max_deliveries: int = Field(5, description="Deliveries before an entry is dead-lettered.")
     trim_interval_s: float = Field(30.0, description="How often streams are trimmed (s).")
-    stream_keep: int = Field(
-        100_000, description="Keep at least this many fully acknowledged entries per stream."
+    stream_min_age_s: float = Field(
+        0.0, description="Keep acknowledged entries at least this long before trimming (s)."
     )
     migrate_on_start: bool = Field(True, description="Apply history migrations at start.")
     api_host: str = Field("127.0.0.1", description="HTTP API bind address.")

@@ -1,0 +1,30 @@
+"""The validator's effects: one atomic Lua move per batch to the valid or dead-letter stream."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.validator.logic import Valid, judge
+from shared.consumer import BatchContext, Entry, Move
+from shared.logging import get_logger
+
+log = get_logger("runbus.validator")
+
+
+async def validate_batch(batch: list[Entry], ctx: BatchContext) -> None:
+    """Judge every entry, then move them all (ack + append) in one atomic call."""
+    settings = ctx.settings
+    taxonomy, limit, valid = settings.taxonomy, settings.max_event_bytes, settings.names.valid
+    now = datetime.now(UTC)
+    moves: list[Move] = []
+    rejected = 0
+    for entry in batch:
+        verdict = judge(entry.id, entry.fields, taxonomy, limit, now)
+        if isinstance(verdict, Valid):
+            moves.append(Move(entry, valid, verdict.fields))
+        else:
+            rejected += 1
+            moves.append(ctx.dead_letter_move(entry, verdict.errors, verdict.message))
+    await ctx.move(moves)
+    if rejected:
+        log.debug("batch_validated", accepted=len(batch) - rejected, rejected=rejected)

@@ -1,0 +1,74 @@
+"""Pure decisions of the validator: what becomes of one incoming entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+from shared.models import Event
+from shared.taxonomy import Taxonomy
+from shared.validation import Accepted, validate_bytes
+from shared.wire import DATA_FIELD, ORIGIN_ID_FIELD, Fields, derived_event_id, unwrap_body
+
+
+@dataclass(frozen=True, slots=True)
+class Valid:
+    """The entry is accepted: `fields` is its valid-stream entry."""
+
+    fields: Fields
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """The entry is rejected with every error code."""
+
+    errors: list[str]
+    message: str
+
+
+Verdict = Valid | Invalid
+
+
+def judge(
+    entry_id: str, fields: Fields, taxonomy: Taxonomy, max_bytes: int, now: datetime
+) -> Verdict:
+    """Decode, validate and wrap one entry. Never raises."""
+    raw = fields.get(DATA_FIELD)
+    if raw is None:
+        return Invalid(["schema_violation:__data__"], "the entry has no __data__ field")
+    if len(raw) > max_bytes:
+        return Invalid(["payload_too_large"], f"{len(raw)} bytes > limit {max_bytes}")
+    body = unwrap_body(raw)
+    if body is None:
+        return Invalid(["malformed_json"], "broken FastStream binary envelope")
+    result = validate_bytes(body, taxonomy, max_bytes)
+    if not isinstance(result, Accepted):
+        return Invalid(result.errors, result.message)
+    origin = fields.get(ORIGIN_ID_FIELD)
+    source = origin.decode("ascii", "replace") if origin else entry_id
+    return Valid({DATA_FIELD: envelope(result.event, source, entry_id, taxonomy.version, now)})
+
+
+def envelope(
+    event: Event, origin_id: str, entry_id: str, taxonomy_version: str, now: datetime
+) -> bytes:
+    """The valid-stream body: the normalized event with its id, taxonomy version and times.
+
+    An event without an id gets one derived from the entry id it first had on the incoming
+    stream (kept across redrives), so any redelivery maps to the same id.
+    """
+    doc = event.model_dump(mode="json")
+    event_id = doc.get("event_id") or derived_event_id(origin_id)
+    doc["event_id"] = event_id
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "dialect": doc["dialect"],
+            "taxonomy_version": taxonomy_version,
+            "accepted_at": now.isoformat(),
+            "source_id": entry_id,
+            "event": doc,
+        }
+    )
