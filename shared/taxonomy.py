@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -36,6 +37,13 @@ PULSE_SEVERITIES: Final[tuple[str, ...]] = ("info", "warn", "error")
 CATCH_ALL_STAGE: Final[str] = "system"
 
 CrossStagePolicy = Literal["reject", "accept"]
+
+#: Reason codes are snake_case; Pulse types are lowercase dot-separated snake_case segments
+#: under one of the seed's subject namespaces. Extensions must follow the same conventions.
+_SNAKE: Final = r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
+REASON_CODE_PATTERN: Final = re.compile(_SNAKE)
+PULSE_NAMESPACES: Final[tuple[str, ...]] = ("run", "stage", "schedule", "lease")
+PULSE_TYPE_PATTERN: Final = re.compile(rf"(?:{'|'.join(PULSE_NAMESPACES)})(?:\.{_SNAKE})+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +216,8 @@ def build_taxonomy(
             raise TaxonomyError(f"duplicate reason code: {rc.code}")
         if rc.stage not in STAGES:
             raise TaxonomyError(f"reason code {rc.code} names an unknown stage: {rc.stage}")
+        if not REASON_CODE_PATTERN.fullmatch(rc.code):
+            raise TaxonomyError(f"reason code is not snake_case: {rc.code!r}")
         codes[rc.code] = rc
     pulse = dict(_SEED_PULSE_TYPES)
     for event_type, severity in (extra_pulse_types or {}).items():
@@ -215,6 +225,8 @@ def build_taxonomy(
             raise TaxonomyError(f"duplicate pulse event type: {event_type}")
         if severity not in PULSE_SEVERITIES:
             raise TaxonomyError(f"pulse type {event_type} has unknown severity {severity}")
+        if not PULSE_TYPE_PATTERN.fullmatch(event_type):
+            raise TaxonomyError(f"pulse type breaks the dot-namespace convention: {event_type!r}")
         pulse[event_type] = severity
     return Taxonomy(MappingProxyType(codes), MappingProxyType(pulse), cross_stage_policy)
 
