@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     spool_path: Path = Field(
         REPO_ROOT / "var" / "producer-spool.db", description="Producer best-effort spool file."
     )
+    history_months_ahead: int = Field(
+        3, description="PostgreSQL history: monthly partitions created ahead of the current one."
+    )
+    history_retry_max_s: float = Field(
+        5.0, description="Persister: longest wait between retries while the database is down (s)."
+    )
 
     @cached_property
     def names(self) -> Names:
