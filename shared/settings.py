@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     history_retry_max_s: float = Field(
         5.0, description="Persister: longest wait between retries while the database is down (s)."
     )
+    operator: str | None = Field(
+        None, description="Who runs `runbus dlq redrive/purge` (audit); default: the OS user."
+    )
 
     @cached_property
     def names(self) -> Names:
