@@ -16,7 +16,7 @@
 | ``reason_code_severity_mismatch:<code>`` | an INFO-only code on an error/critical event |
 | ``invalid_event_type:<v>`` | Pulse event type not in the catalog |
 | ``severity_mismatch:<event_type>`` | Pulse severity differs from the catalog's |
-| ``schema_violation:<field>`` | a field is missing, of the wrong type, out of range, or unknown |
+| ``schema_violation:<field>`` | a field is missing, mistyped, out of range, unknown, too deep |
 """
 
 from __future__ import annotations
@@ -38,8 +38,16 @@ from shared.taxonomy import (
 )
 
 DEFAULT_MAX_BYTES = 64 * 1024
+#: Deepest JSON nesting accepted in an event (the object itself is level 1). Deeper documents
+#: cannot be re-encoded downstream (orjson stops at 254 levels, pydantic's dump earlier), so an
+#: accepted event could never be written to the valid stream.
+MAX_NESTING = 100
 _SHOW_MAX = 64
-_CHECKED_BY_TAXONOMY = frozenset({"stage", "severity", "reason_code", "event_type"})
+#: Fields whose schema errors the dialect's own checks already report with a sharper code.
+_CHECKED_BY_TAXONOMY = {
+    "brewslm": frozenset({"stage", "severity", "reason_code"}),
+    "pulse": frozenset({"event_type", "severity"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +77,13 @@ Result = Accepted | Rejected
 
 def show(value: object) -> str:
     """A value as it appears inside an error code: short, printable, one line."""
-    text = value if isinstance(value, str) else orjson.dumps(value, default=repr).decode()
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = orjson.dumps(value, default=repr).decode()
+        except TypeError:  # ints beyond 64 bits, nesting beyond orjson's limit, odd keys
+            text = f"<{type(value).__name__}>"
     text = "".join(ch if ch.isprintable() else "?" for ch in text)
     return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 1] + "…"
 
@@ -82,13 +96,19 @@ def validate_bytes(raw: bytes, taxonomy: Taxonomy, max_bytes: int = DEFAULT_MAX_
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return Rejected(["malformed_json"], [f"not UTF-8 JSON: {exc}"])
-    return validate_document(doc, taxonomy)
+    # Counting brackets is cheap and bounds the depth, so most events skip the walk.
+    deep = raw.count(b"[") + raw.count(b"{") > MAX_NESTING
+    return _validate_safely(doc, taxonomy, deep)
 
 
 def validate_document(doc: Any, taxonomy: Taxonomy) -> Result:
     """Validate one decoded JSON document."""
+    return _validate_safely(doc, taxonomy, check_nesting=True)
+
+
+def _validate_safely(doc: Any, taxonomy: Taxonomy, check_nesting: bool) -> Result:
     try:
-        return _validate(doc, taxonomy)
+        return _validate(doc, taxonomy, check_nesting)
     except RecursionError:
         return Rejected(["schema_violation:$"], ["document nested too deeply"])
 
@@ -105,7 +125,7 @@ def detect_dialect(doc: dict[str, Any]) -> str | None:
     return None
 
 
-def _validate(doc: Any, taxonomy: Taxonomy) -> Result:
+def _validate(doc: Any, taxonomy: Taxonomy, check_nesting: bool) -> Result:
     if not isinstance(doc, dict):
         return Rejected(["schema_violation:$"], ["the event must be a JSON object"])
     dialect = detect_dialect(doc)
@@ -113,23 +133,51 @@ def _validate(doc: Any, taxonomy: Taxonomy) -> Result:
         return Rejected(["unknown_dialect"], ["neither a BrewSLM RunEvent nor a Pulse event"])
     checks = _brewslm_checks if dialect == "brewslm" else _pulse_checks
     errors, details = checks(doc, taxonomy)
+    if check_nesting:
+        _nesting_errors(doc, errors, details)
     model: type[RunEvent] | type[PulseEvent] = RunEvent if dialect == "brewslm" else PulseEvent
     try:
         event = model.model_validate(doc)
     except ValidationError as exc:
-        _schema_errors(exc, errors, details)
+        _schema_errors(exc, errors, details, _CHECKED_BY_TAXONOMY[dialect])
     else:
         if not errors:
             return Accepted(event)
     return Rejected(errors, details)
 
 
-def _schema_errors(exc: ValidationError, errors: list[str], details: list[str]) -> None:
-    seen: set[str] = set()
+def _nesting_errors(doc: dict[Any, Any], errors: list[str], details: list[str]) -> None:
+    for name, value in doc.items():
+        if _deeper_than(value, MAX_NESTING - 1):
+            errors.append(f"schema_violation:{show(str(name))}")
+            details.append(f"{show(str(name))}: nested deeper than {MAX_NESTING} levels")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _schema_errors(
+    exc: ValidationError, errors: list[str], details: list[str], checked: frozenset[str]
+) -> None:
+    # A field already reported (too deeply nested) is not reported twice.
+    seen = {e.partition(":")[2] for e in errors if e.startswith("schema_violation:")}
     for err in exc.errors(include_url=False, include_input=False):
         loc = err["loc"]
         name = show(str(loc[0])) if loc else "$"
-        if name in _CHECKED_BY_TAXONOMY or name in seen:
+        if name in checked or name in seen:
             continue
         seen.add(name)
         errors.append(f"schema_violation:{name}")
@@ -146,8 +194,10 @@ def _brewslm_checks(doc: dict[str, Any], tax: Taxonomy) -> tuple[list[str], list
     if severity not in SEVERITIES:
         errors.append(f"invalid_severity:{show(severity)}")
         details.append(f"severity {show(severity)!r} is not one of {', '.join(SEVERITIES)}")
+    # isinstance first: a JSON list or object as severity is unhashable.
+    needs_code = isinstance(severity, str) and severity in CODE_REQUIRED_SEVERITIES
     if code is None:
-        if severity in CODE_REQUIRED_SEVERITIES:
+        if needs_code:
             errors.append("missing_reason_code")
             details.append(f"a {severity} event must carry a reason_code")
         return errors, details
@@ -160,7 +210,7 @@ def _brewslm_checks(doc: dict[str, Any], tax: Taxonomy) -> tuple[list[str], list
     if crosses and tax.cross_stage_policy == "reject":
         errors.append(f"reason_code_stage_mismatch:{code}")
         details.append(f"reason_code {code} belongs to stage {known.stage}, not {stage}")
-    if known.info_only and severity in CODE_REQUIRED_SEVERITIES:
+    if known.info_only and needs_code:
         errors.append(f"reason_code_severity_mismatch:{code}")
         details.append(f"reason_code {code} is INFO-only and cannot mark a {severity} event")
     return errors, details
