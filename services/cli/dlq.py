@@ -1,9 +1,352 @@
-"""`runbus dlq ...`: tail, stats, show, redrive and purge dead letters."""
+"""`runbus dlq ...` (tail, stats, show, redrive, purge dead letters) and `runbus status`.
+
+Thin commands over `services.ops`: parse options, call the library, print. Settings come from
+the environment (``RUNBUS_REDIS_URL``, ``RUNBUS_NAMESPACE``, ``RUNBUS_OPERATOR``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import getpass
+import os
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from typing import Annotated, TypeVar
+
+import redis.asyncio as aredis
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from services.ops.deadletters import (
+    check_target,
+    dead_letter_stats,
+    follow_dead_letters,
+    get_dead_letter,
+    list_dead_letters,
+    purge,
+    redrive,
+    select_dead_letters,
+)
+from services.ops.durations import parse_duration
+from services.ops.logic import code_family, line_of_record
+from services.ops.models import (
+    DeadLetterFilter,
+    DeadLetterLine,
+    DeadLetterRecord,
+    RedriveResult,
+)
+from services.ops.render import json_doc, json_line, line_text, record_view, stats_view, status_view
+from services.ops.status import bus_status
+from shared.connections import async_redis
+from shared.settings import Settings
+
+T = TypeVar("T")
+
+ReasonOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--reason",
+        "-r",
+        help="Error code or code family (invalid_reason_code matches invalid_reason_code:x). "
+        "Repeat for any of several.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="JSON output, for piping.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 def register(app: typer.Typer) -> None:
-    """Add the commands of this module to the app."""
+    """Add `runbus dlq ...` and `runbus status` to the app."""
+    dlq = typer.Typer(
+        name="dlq", help="Dead letters: tail, stats, show, redrive, purge.", no_args_is_help=True
+    )
+    dlq.command("tail")(tail)
+    dlq.command("stats")(stats)
+    dlq.command("show")(show)
+    dlq.command("redrive")(redrive_command)
+    dlq.command("purge")(purge_command)
+    app.add_typer(dlq, name="dlq")
+    app.command("status")(status)
+
+
+# --- plumbing -----------------------------------------------------------------------------
+
+
+def _run(settings: Settings, work: Callable[[aredis.Redis], Awaitable[T]]) -> T:
+    async def main() -> T:
+        client = async_redis(settings)
+        try:
+            return await work(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+def _duration(value: str | None, option: str) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from exc
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+def _operator(settings: Settings) -> str:
+    if settings.operator:
+        return settings.operator
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def split_ids(values: Iterable[str]) -> list[str]:
+    """Entry ids from repeated ``--ids``, each possibly comma/space separated; ``-`` = stdin."""
+    ids: list[str] = []
+    for value in values:
+        text = sys.stdin.read() if value == "-" else value
+        ids += [part for part in text.replace(",", " ").split() if part]
+    return list(dict.fromkeys(ids))
+
+
+def _out() -> Console:
+    # soft_wrap: one dead letter stays one line however narrow the terminal is; a pipe gets
+    # room for whole tables instead of rich's default 80 columns.
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 160))
+    return console
+
+
+def _print_json(text: str) -> None:
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `runbus dlq tail --json | head`: the reader left; stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+
+
+def _emit(console: Console, record: DeadLetterRecord, as_json: bool) -> None:
+    if as_json:
+        _print_json(json_line(record))
+    else:
+        console.print(line_text(line_of_record(record)))
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def tail(
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new dead letters.")
+    ] = False,
+    reason: ReasonOpt = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only dead letters younger than this (30s, 15m, 2h, 7d).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="How many to show.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the last dead letters, one line each; with --follow, then new ones as they come."""
+    settings = Settings()
+    since_td = _duration(since, "--since")
+    reasons = reason or []
+    console = _out()
+
+    async def work(client: aredis.Redis) -> None:
+        page = await list_dead_letters(
+            client, settings.names, reasons=reasons, since=since_td, limit=limit
+        )
+        for record in page.items:
+            _emit(console, record, as_json)
+        if follow:
+            async for record in follow_dead_letters(
+                client, settings.names, after_id=page.next_after, reasons=reasons
+            ):
+                _emit(console, record, as_json)
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a follow: not an error
+        _run(settings, work)
+
+
+def stats(as_json: JsonOpt = False) -> None:
+    """Counts by reason code and by source, oldest and newest age, stream length."""
+    settings = Settings()
+    result = _run(settings, lambda client: dead_letter_stats(client, settings.names))
+    if as_json:
+        _print_json(json_doc(result))
+    else:
+        _out().print(stats_view(result))
+
+
+def show(
+    entry_id: Annotated[str, typer.Argument(help="Dead-letter entry id, e.g. 1700000000000-0.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """One dead letter in full, with its original payload pretty-printed."""
+    settings = Settings()
+    try:
+        record = _run(settings, lambda client: get_dead_letter(client, settings.names, entry_id))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="ENTRY_ID") from exc
+    if record is None:
+        typer.echo(f"no dead letter {entry_id} on {settings.names.dead}", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        _print_json(json_doc(record))
+    else:
+        _out().print(record_view(record))
+
+
+def _summary(lines: list[DeadLetterLine]) -> str:
+    families = Counter(code_family(code) for line in lines for code in set(line.errors))
+    top = ", ".join(f"{name} {count}" for name, count in families.most_common(5))
+    return f"{len(lines)} dead letters match" + (f" ({top})" if top else "")
+
+
+def _report_redrive(console: Console, result: RedriveResult) -> None:
+    if result.dry_run:
+        console.print(f"dry run: would move {result.matched} to {result.target}; moved nothing")
+    else:
+        console.print(f"moved {result.moved} to {result.target}; already gone {result.gone}")
+    console.print(f"audit record {result.audit_id}")
+    if result.other_source:
+        console.print(
+            f"[yellow]note: {result.other_source} came from another stream than "
+            f"{result.target} (see --to)[/]"
+        )
+
+
+def _progress(disable: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=disable,
+    )
+
+
+def redrive_command(
+    reason: ReasonOpt = None,
+    ids: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ids", help="Exact dead-letter ids (repeat, or comma separated; - = stdin)."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only dead letters younger than this (e.g. 2h).")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Dead letters moved per second (0: no limit).")
+    ] = 500.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would move; move nothing.")
+    ] = False,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Target stream (default: the incoming stream).")
+    ] = None,
+    yes: YesOpt = False,
+) -> None:
+    """Move matching dead letters back to the incoming stream (after a taxonomy fix).
+
+    Each is moved at most once, however often this runs: it is deleted from the dead-letter
+    stream and appended to the target in one atomic step. The moved entry carries
+    `redriven_from` and `origin_source_id`. An audit record says who moved what.
+    """
+    settings = Settings()
+    flt = DeadLetterFilter(
+        reasons=tuple(reason or ()),
+        ids=tuple(split_ids(ids or ())),
+        since_s=_seconds(_duration(since, "--since")),
+    )
+    target = to or settings.names.events
+    console = _out()
+
+    async def work(client: aredis.Redis) -> None:
+        check_target(client, settings.names, target)
+        lines = await select_dead_letters(client, settings.names, flt)
+        console.print(_summary(lines) + f"; target {target}")
+        if dry_run:
+            for line in lines:
+                console.print(line_text(line))
+        elif lines and not yes and not typer.confirm(f"Redrive {len(lines)} to {target}?"):
+            raise typer.Abort()
+        with _progress(disable=dry_run or not lines) as bar:
+            task = bar.add_task("redrive", total=len(lines))
+            result = await redrive(
+                client,
+                settings.names,
+                flt,
+                operator=_operator(settings),
+                target=target,
+                rate=rate or None,
+                dry_run=dry_run,
+                selected=[line.id for line in lines],
+                progress=lambda n: bar.advance(task, n),
+            )
+        _report_redrive(console, result)
+
+    _run_with_errors(settings, work)
+
+
+def _run_with_errors(settings: Settings, work: Callable[[aredis.Redis], Awaitable[None]]) -> None:
+    try:
+        _run(settings, work)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def purge_command(
+    before: Annotated[
+        str, typer.Option("--before", help="Delete dead letters older than this (e.g. 7d).")
+    ],
+    reason: ReasonOpt = None,
+    yes: YesOpt = False,
+) -> None:
+    """Delete dead letters older than --before (and matching --reason); writes an audit record."""
+    settings = Settings()
+    before_td = _duration(before, "--before")
+    flt = DeadLetterFilter(reasons=tuple(reason or ()), before_s=_seconds(before_td))
+    console = _out()
+
+    async def work(client: aredis.Redis) -> None:
+        lines = await select_dead_letters(client, settings.names, flt)
+        console.print(_summary(lines) + f", older than {before}")
+        if lines and not yes and not typer.confirm(f"Delete {len(lines)} dead letters for good?"):
+            raise typer.Abort()
+        result = await purge(
+            client,
+            settings.names,
+            flt,
+            operator=_operator(settings),
+            selected=[line.id for line in lines],
+        )
+        console.print(f"deleted {result.deleted} of {result.matched}")
+        console.print(f"audit record {result.audit_id}")
+
+    _run_with_errors(settings, work)
+
+
+def status(as_json: JsonOpt = False) -> None:
+    """Streams, consumer groups (lag, pending, oldest pending), consumers, dead-letter depth."""
+    settings = Settings()
+    result = _run(settings, lambda client: bus_status(client, settings.names))
+    if as_json:
+        _print_json(json_doc(result))
+    else:
+        _out().print(status_view(result))

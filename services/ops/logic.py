@@ -1,0 +1,357 @@
+"""Pure parts of the ops tools: reason filters, record conversion, redrive fields, rate limiting.
+
+Nothing here touches Redis, so all of it is unit-tested directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from services.ops.models import Count, DeadLetterLine, DeadLetterRecord
+from shared.wire import (
+    DATA_FIELD,
+    ORIGIN_ID_FIELD,
+    REDRIVEN_FROM_FIELD,
+    Fields,
+    entry_time,
+    parse_dead_letter,
+)
+
+#: Error code given to an entry of the dead-letter stream that is not a well-formed dead letter.
+UNREADABLE = "unreadable_dead_letter"
+ORIG_PREFIX = b"orig:"
+#: Fields a redrive sets itself; an original field of the same name is superseded.
+_PROVENANCE = frozenset({REDRIVEN_FROM_FIELD, ORIGIN_ID_FIELD, DATA_FIELD})
+
+
+def text(value: bytes | str | None) -> str:
+    """Bytes from Redis as text (invalid UTF-8 replaced)."""
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+# --- reason codes -------------------------------------------------------------------------
+
+
+def code_family(code: str) -> str:
+    """The family of an error code: ``invalid_reason_code:foo`` -> ``invalid_reason_code``."""
+    return code.split(":", 1)[0]
+
+
+def matches_reason(errors: Iterable[str], reasons: Sequence[str]) -> bool:
+    """True when any error is one of `reasons` or belongs to one of them as a family.
+
+    ``invalid_reason_code`` matches ``invalid_reason_code:foo``; ``invalid_reason_code:foo``
+    matches only itself. No reasons match everything.
+    """
+    if not reasons:
+        return True
+    return any(
+        code == reason or code.startswith(reason + ":") for code in errors for reason in reasons
+    )
+
+
+def errors_of(fields: Fields) -> list[str]:
+    """The error codes of a dead-letter entry; ``[unreadable_dead_letter]`` when it has none."""
+    try:
+        codes = orjson.loads(fields.get(b"errors", b""))
+    except orjson.JSONDecodeError:
+        return [UNREADABLE]
+    if isinstance(codes, list) and codes and all(isinstance(c, str) for c in codes):
+        return codes
+    return [UNREADABLE]
+
+
+def hint_of_fields(fields: Fields) -> dict[str, str]:
+    """The ``hint`` field of a dead-letter entry (best-effort fields of the body)."""
+    try:
+        hint = orjson.loads(fields.get(b"hint", b"{}"))
+    except orjson.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in hint.items()} if isinstance(hint, dict) else {}
+
+
+# --- entry ids and time windows ------------------------------------------------------------
+
+
+def id_ms(entry_id: str) -> int:
+    """The millisecond part of a stream entry id."""
+    return int(entry_id.split("-", 1)[0])
+
+
+def id_key(entry_id: str) -> tuple[int, int]:
+    """Sort key of an entry id."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def ms_of(moment: datetime) -> int:
+    """Milliseconds since the epoch, as in entry ids."""
+    return int(moment.timestamp() * 1000)
+
+
+def age_s(entry_id: str | None, now: datetime) -> float | None:
+    """Age of an entry, from the time in its id."""
+    if entry_id is None:
+        return None
+    return max(0.0, (ms_of(now) - id_ms(entry_id)) / 1000)
+
+
+def window(now: datetime, since: timedelta | None, before: timedelta | None) -> tuple[str, str]:
+    """XRANGE bounds of dead letters younger than `since` and older than `before`."""
+    low = f"{ms_of(now - since)}-0" if since is not None else "-"
+    high = f"({ms_of(now - before)}-0" if before is not None else "+"
+    return low, high
+
+
+# --- records --------------------------------------------------------------------------------
+
+
+def encode_bytes(value: bytes) -> tuple[str, bool]:
+    """Bytes as JSON-safe text: themselves when UTF-8, else base64 (second item True)."""
+    try:
+        return value.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(value).decode("ascii"), True
+
+
+def record_of(entry_id: str, fields: Fields) -> DeadLetterRecord:
+    """A dead-letter entry as a JSON-safe record; never raises (see `readable`)."""
+    try:
+        letter = parse_dead_letter(fields)
+    except (KeyError, ValueError, TypeError, ValidationError) as exc:
+        return _unreadable_record(entry_id, fields, exc)
+    original, original_b64 = encode_bytes(letter.original)
+    originals: dict[str, str] = {}
+    originals_b64: list[str] = []
+    for name, value in letter.original_fields.items():
+        originals[name], is_b64 = encode_bytes(value)
+        if is_b64:
+            originals_b64.append(name)
+    return DeadLetterRecord(
+        id=entry_id,
+        original=original,
+        original_base64=original_b64,
+        original_size=len(letter.original),
+        original_fields=originals,
+        original_fields_base64=originals_b64,
+        **letter.model_dump(exclude={"original", "original_fields"}),
+    )
+
+
+def _unreadable_record(entry_id: str, fields: Fields, exc: Exception) -> DeadLetterRecord:
+    # Someone wrote a foreign entry to the dead stream (or a future version a different one):
+    # show what is there rather than crash the whole tail.
+    raw = fields.get(b"original", b"")
+    original, original_b64 = encode_bytes(raw)
+    others: dict[str, str] = {}
+    others_b64: list[str] = []
+    for name, value in fields.items():
+        if name != b"original":
+            key = text(name)
+            others[key], is_b64 = encode_bytes(value)
+            if is_b64:
+                others_b64.append(key)
+    moment = entry_time(entry_id)
+    return DeadLetterRecord(
+        id=entry_id,
+        errors=errors_of(fields),
+        message=f"not a well-formed dead letter ({type(exc).__name__}: {exc})"[:500],
+        original=original,
+        original_base64=original_b64,
+        original_size=len(raw),
+        original_fields=others,
+        original_fields_base64=others_b64,
+        source_stream=text(fields.get(b"source_stream")),
+        source_id=text(fields.get(b"source_id")),
+        group=text(fields.get(b"group")),
+        consumer=text(fields.get(b"consumer")),
+        stage=text(fields.get(b"stage")),
+        delivery_count=0,
+        first_seen=moment,
+        dead_at=moment,
+        taxonomy_version=text(fields.get(b"taxonomy_version")),
+        service_version=text(fields.get(b"service_version")),
+        hint=hint_of_fields(fields),
+        readable=False,
+    )
+
+
+def _line(
+    entry_id: str, errors: list[str], hint: dict[str, str], values: dict[str, str]
+) -> DeadLetterLine:
+    return DeadLetterLine(
+        id=entry_id,
+        dead_at=entry_time(entry_id),
+        errors=errors,
+        stage=values["stage"],
+        source_stream=values["source_stream"],
+        source_id=values["source_id"],
+        event_kind=hint.get("event_type") or hint.get("stage") or "",
+        project_id=hint.get("project_id", ""),
+        run_id=hint.get("run_id", ""),
+        summary=hint.get("summary") or hint.get("message") or values["message"],
+    )
+
+
+def line_of(entry_id: str, fields: Fields) -> DeadLetterLine:
+    """The one-line summary of a dead-letter entry, read without decoding its payload."""
+    values = {
+        name: text(fields.get(name.encode()))
+        for name in ("stage", "source_stream", "source_id", "message")
+    }
+    return _line(entry_id, errors_of(fields), hint_of_fields(fields), values)
+
+
+def line_of_record(record: DeadLetterRecord) -> DeadLetterLine:
+    """The one-line summary of a record."""
+    values = {
+        "stage": record.stage,
+        "source_stream": record.source_stream,
+        "source_id": record.source_id,
+        "message": record.message,
+    }
+    return _line(record.id, record.errors, record.hint, values)
+
+
+# --- redrive ------------------------------------------------------------------------------
+
+
+def redrive_fields(dead_id: str, fields: Fields) -> Fields:
+    """The entry a dead letter becomes again on the target stream.
+
+    ``__data__`` is the original bytes, unchanged (left out when the source entry had no body
+    but other fields); the source entry's other fields are restored under their own names; and
+    two provenance fields say where it came from: ``redriven_from`` (this dead letter) and
+    ``origin_source_id`` (the entry id the event first had — kept across repeated redrives, so
+    the validator derives the same event id every time).
+    """
+    original = fields.get(b"original", b"")
+    restored = {
+        name[len(ORIG_PREFIX) :]: value
+        for name, value in fields.items()
+        if name.startswith(ORIG_PREFIX) and name[len(ORIG_PREFIX) :] not in _PROVENANCE
+    }
+    out: Fields = {}
+    if original or not restored:
+        out[DATA_FIELD] = original
+    out.update(restored)
+    out[REDRIVEN_FROM_FIELD] = dead_id.encode()
+    origin = fields.get(ORIG_PREFIX + ORIGIN_ID_FIELD) or fields.get(b"source_id")
+    if origin:
+        out[ORIGIN_ID_FIELD] = origin
+    return out
+
+
+def hash_tag(key: str) -> str:
+    """The part of a key Redis Cluster hashes: the first non-empty ``{...}``, else the key."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+class TokenBucket:
+    """Rate limiter: `rate` tokens a second, bursts of at most `capacity`.
+
+    The clock and the sleep are injected so tests run on simulated time.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        # A tenth of a second's worth: smooth enough for a progress bar, few round trips.
+        self.capacity = capacity if capacity is not None else max(1.0, rate / 10)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.capacity
+        self._stamp = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def try_take(self, n: float) -> float:
+        """Take `n` tokens if there are; else take none and return the seconds to wait."""
+        if n > self.capacity:
+            raise ValueError(f"cannot take {n} tokens at once (capacity {self.capacity})")
+        self._refill()
+        if self._tokens >= n:
+            self._tokens -= n
+            return 0.0
+        return (n - self._tokens) / self.rate
+
+    async def take(self, n: float) -> None:
+        """Wait until `n` tokens are there, then take them."""
+        while (wait := self.try_take(n)) > 0:
+            await self._sleep(wait)
+
+    @property
+    def batch(self) -> int:
+        """The largest whole number of tokens one `take` may ask for."""
+        return max(1, int(self.capacity))
+
+
+# --- stats --------------------------------------------------------------------------------
+
+
+def _counts(counter: Counter[str]) -> list[Count]:
+    return [
+        Count(key=k, count=n) for k, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+@dataclass
+class StatsTally:
+    """Running counts of dead letters by reason code and by source (a letter counts once)."""
+
+    scanned: int = 0
+    by_family: Counter[str] = field(default_factory=Counter)
+    by_code: Counter[str] = field(default_factory=Counter)
+    by_stage: Counter[str] = field(default_factory=Counter)
+    by_source_stream: Counter[str] = field(default_factory=Counter)
+
+    def add(self, fields: Fields) -> None:
+        """Count one dead-letter entry."""
+        codes = set(errors_of(fields))
+        self.scanned += 1
+        self.by_code.update(codes)
+        self.by_family.update({code_family(code) for code in codes})
+        self.by_stage[text(fields.get(b"stage")) or "?"] += 1
+        self.by_source_stream[text(fields.get(b"source_stream")) or "?"] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts as lists of `Count`, most frequent first."""
+        return {
+            "scanned": self.scanned,
+            "by_family": _counts(self.by_family),
+            "by_code": _counts(self.by_code),
+            "by_stage": _counts(self.by_stage),
+            "by_source_stream": _counts(self.by_source_stream),
+        }
+
+
+def now_utc() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,217 @@
+"""What the ops functions return: JSON-safe pydantic models shared by the CLI and the HTTP API.
+
+Bytes never appear here: a dead letter's original payload (and each original field) is given
+as text when it is valid UTF-8, else as base64 with a flag saying so.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DeadLetterRecord(BaseModel):
+    """One dead letter in full: its id on the dead-letter stream and every field it carries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="Entry id on the dead-letter stream.")
+    errors: list[str] = Field(description="Every error code, e.g. invalid_reason_code:foo.")
+    message: str = Field(description="Human explanation.")
+    original: str = Field(description="The source entry's __data__ (text, or base64).")
+    original_base64: bool = Field(description="True when `original` is base64 (not UTF-8).")
+    original_size: int = Field(description="Size of the original payload in bytes.")
+    original_fields: dict[str, str] = Field(
+        default_factory=dict, description="Other fields of the source entry (text, or base64)."
+    )
+    original_fields_base64: list[str] = Field(
+        default_factory=list, description="Names of the original fields given as base64."
+    )
+    source_stream: str = Field(description="Stream the entry was read from.")
+    source_id: str = Field(description="Its entry id there.")
+    group: str = Field(description="Consumer group that rejected it.")
+    consumer: str = Field(description="Consumer (process) that rejected it.")
+    stage: str = Field(description="Pipeline stage that rejected it: validator, persister, coach.")
+    delivery_count: int = Field(description="Deliveries before it was rejected.")
+    first_seen: datetime = Field(description="When the bus first saw the entry.")
+    dead_at: datetime = Field(description="When it was dead-lettered.")
+    taxonomy_version: str = Field(description="Taxonomy in force when rejected.")
+    service_version: str = Field(description="runbus version of the rejecting service.")
+    hint: dict[str, str] = Field(
+        default_factory=dict, description="Best-effort fields read from the body (run, type...)."
+    )
+    readable: bool = Field(
+        True, description="False when the entry is not a well-formed dead letter (shown anyway)."
+    )
+
+    def original_bytes(self) -> bytes:
+        """The original payload as the bytes it was."""
+        if self.original_base64:
+            return base64.b64decode(self.original)
+        return self.original.encode()
+
+
+class DeadLetterLine(BaseModel):
+    """The one-line summary of a dead letter that `tail` prints (no payload)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="Entry id on the dead-letter stream.")
+    dead_at: datetime = Field(description="When it was dead-lettered.")
+    errors: list[str] = Field(description="Every error code.")
+    stage: str = Field(description="Pipeline stage that rejected it.")
+    source_stream: str = Field(description="Stream the entry was read from.")
+    source_id: str = Field(description="Its entry id there.")
+    event_kind: str = Field(description="The event's stage (BrewSLM) or event type (Pulse).")
+    project_id: str = Field(description="The event's project, when readable.")
+    run_id: str = Field(description="The event's run, when readable.")
+    summary: str = Field(description="The event's summary/message, else the rejection message.")
+
+
+class DeadLetterPage(BaseModel):
+    """A page of dead letters, oldest first, with cursors to go on from."""
+
+    items: list[DeadLetterRecord] = Field(description="Matching dead letters, oldest first.")
+    next_after: str | None = Field(
+        description="Pass as after_id for newer entries (the newest id scanned)."
+    )
+    next_before: str | None = Field(
+        description="Pass as before_id for older matches; None when there are none left."
+    )
+
+
+class Count(BaseModel):
+    """How many dead letters have one key (a reason code, a stage, ...)."""
+
+    key: str = Field(description="The reason code, family, stage or stream.")
+    count: int = Field(description="Dead letters having it.")
+
+
+class DeadLetterStats(BaseModel):
+    """Counts and ages of the whole dead-letter stream."""
+
+    stream: str = Field(description="The dead-letter stream.")
+    length: int = Field(description="XLEN of the stream.")
+    scanned: int = Field(description="Dead letters counted by this scan.")
+    by_family: list[Count] = Field(
+        description="Reason-code families (the part before ':'), most frequent first."
+    )
+    by_code: list[Count] = Field(description="Full reason codes, most frequent first.")
+    by_stage: list[Count] = Field(description="Rejecting stage, most frequent first.")
+    by_source_stream: list[Count] = Field(description="Source stream, most frequent first.")
+    oldest_id: str | None = Field(description="Oldest dead letter's id.")
+    oldest_age_s: float | None = Field(description="Its age in seconds.")
+    newest_id: str | None = Field(description="Newest dead letter's id.")
+    newest_age_s: float | None = Field(description="Its age in seconds.")
+    elapsed_s: float = Field(description="Time the scan took.")
+
+
+class DeadLetterFilter(BaseModel):
+    """Which dead letters a redrive or purge acts on (all conditions must hold)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reasons: tuple[str, ...] = Field(
+        (), description="Codes or code families (e.g. invalid_reason_code); any may match."
+    )
+    ids: tuple[str, ...] = Field((), description="Exact dead-letter ids; empty means any.")
+    since_s: float | None = Field(None, description="Only dead letters younger than this (s).")
+    before_s: float | None = Field(None, description="Only dead letters older than this (s).")
+
+    def describe(self) -> dict[str, Any]:
+        """The filter as written to the audit record (empty conditions left out)."""
+        return self.model_dump(exclude_defaults=True, mode="json")
+
+
+class RedriveResult(BaseModel):
+    """What a redrive did (or, with dry_run, would do)."""
+
+    target: str = Field(description="Stream the dead letters were moved to.")
+    dry_run: bool = Field(description="True when nothing was moved.")
+    matched: int = Field(description="Dead letters that matched the filter.")
+    moved: int = Field(description="Dead letters moved by this run.")
+    gone: int = Field(description="Matched, but already gone when moved (someone else did).")
+    moved_ids: dict[str, str] = Field(
+        default_factory=dict, description="Dead-letter id -> new entry id on the target."
+    )
+    other_source: int = Field(
+        0, description="Moved entries whose source stream is not the target (check --to)."
+    )
+    audit_id: str | None = Field(None, description="Id of the audit record written.")
+
+
+class PurgeResult(BaseModel):
+    """What a purge deleted."""
+
+    matched: int = Field(description="Dead letters that matched the filter.")
+    deleted: int = Field(description="Dead letters deleted by this run.")
+    audit_id: str | None = Field(None, description="Id of the audit record written.")
+
+
+class AuditRecord(BaseModel):
+    """One redrive or purge: who, when, what, how many."""
+
+    id: str | None = Field(None, description="Entry id on the audit stream.")
+    action: Literal["redrive", "purge"] = Field(description="What was done.")
+    operator: str = Field(description="Who did it (RUNBUS_OPERATOR, else the OS user).")
+    at: datetime = Field(description="When.")
+    filter: dict[str, Any] = Field(description="The filter used.")
+    matched: int = Field(description="Dead letters that matched.")
+    count: int = Field(description="Dead letters moved (redrive) or deleted (purge).")
+    target: str | None = Field(None, description="Redrive target stream.")
+    dry_run: bool = Field(False, description="True for a dry run (nothing changed).")
+
+
+class ConsumerStatus(BaseModel):
+    """One consumer of a group (XINFO CONSUMERS)."""
+
+    name: str = Field(description="Consumer name.")
+    pending: int = Field(description="Entries delivered to it and not acknowledged.")
+    idle_ms: int = Field(description="Since its last attempted interaction (ms).")
+    inactive_ms: int | None = Field(
+        None, description="Since its last successful read (ms); Redis 7.2+ only."
+    )
+
+
+class GroupStatus(BaseModel):
+    """One consumer group of a stream (XINFO GROUPS, XPENDING, XINFO CONSUMERS)."""
+
+    name: str = Field(description="Group name.")
+    exists: bool = Field(description="False when an expected group is absent.")
+    expected: bool = Field(description="True for the groups runbus itself reads with.")
+    consumers: list[ConsumerStatus] = Field(default_factory=list, description="Its consumers.")
+    pending: int = Field(0, description="Delivered, not acknowledged.")
+    lag: int | None = Field(None, description="Entries not yet delivered; None when unknown.")
+    last_delivered_id: str | None = Field(None, description="Last entry delivered.")
+    entries_read: int | None = Field(None, description="Entries read by the group.")
+    oldest_pending_id: str | None = Field(None, description="Oldest pending entry.")
+    oldest_pending_age_s: float | None = Field(
+        None, description="Age of the oldest pending entry (from its id), in seconds."
+    )
+
+
+class StreamStatus(BaseModel):
+    """One stream of the bus (XINFO STREAM)."""
+
+    role: str = Field(description="events, valid or dead.")
+    name: str = Field(description="Redis key.")
+    exists: bool = Field(description="False when the stream is absent.")
+    length: int = Field(0, description="Entries in the stream.")
+    first_id: str | None = Field(None, description="Oldest entry.")
+    first_age_s: float | None = Field(None, description="Its age in seconds.")
+    last_id: str | None = Field(None, description="Newest entry.")
+    last_age_s: float | None = Field(None, description="Its age in seconds.")
+    groups: list[GroupStatus] = Field(default_factory=list, description="Consumer groups.")
+    error: str | None = Field(None, description="Why it could not be read (e.g. wrong type).")
+
+
+class BusStatus(BaseModel):
+    """Every stream, group and consumer of one namespace."""
+
+    namespace: str = Field(description="RUNBUS_NAMESPACE.")
+    at: datetime = Field(description="When the status was taken.")
+    streams: list[StreamStatus] = Field(description="events, valid, dead.")
+    dead_letters: int = Field(description="Depth of the dead-letter stream.")

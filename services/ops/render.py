@@ -1,0 +1,214 @@
+"""Rendering of ops results for a terminal (rich) and for pipes (JSON lines).
+
+Pure functions from models to text or rich renderables: the CLI prints them, tests read them.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+
+import orjson
+from pydantic import BaseModel
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from services.ops.durations import format_age
+from services.ops.models import (
+    BusStatus,
+    Count,
+    DeadLetterLine,
+    DeadLetterRecord,
+    DeadLetterStats,
+    GroupStatus,
+    StreamStatus,
+)
+from shared.wire import FASTSTREAM_MAGIC, unwrap_body
+
+#: Bytes of a binary payload shown as hex by `show` (the rest is counted, not printed).
+HEX_LIMIT = 64 * 1024
+
+
+def json_line(model: BaseModel) -> str:
+    """One model as a single JSON line."""
+    return orjson.dumps(model.model_dump(mode="json")).decode()
+
+
+def json_doc(model: BaseModel) -> str:
+    """One model as indented JSON."""
+    return orjson.dumps(model.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode()
+
+
+def project_run(line: DeadLetterLine) -> str:
+    """``p7/exp-42``-style location of the event, ``-`` when unknown."""
+    project = f"p{line.project_id}" if line.project_id else ""
+    if project and line.run_id:
+        return f"{project}/{line.run_id}"
+    return project or line.run_id or "-"
+
+
+def line_text(line: DeadLetterLine) -> Text:
+    """One dead letter on one line: time, id, reason codes, stage/type, project/run, summary."""
+    out = Text()
+    out.append(line.dead_at.strftime("%Y-%m-%d %H:%M:%S"), style="dim")
+    out.append(f" {line.id} ", style="dim")
+    out.append(",".join(line.errors), style="bold red")
+    out.append(f" {line.stage or '?'}/{line.event_kind or '?'}", style="cyan")
+    out.append(f" {project_run(line)}", style="magenta")
+    summary = " ".join(line.summary.split())
+    out.append(f" {summary[:160]}")
+    return out
+
+
+def hexdump(data: bytes, limit: int = HEX_LIMIT) -> str:
+    """Classic hex dump (offset, 16 bytes, printable ASCII), cut at `limit` bytes."""
+    rows = []
+    for offset in range(0, min(len(data), limit), 16):
+        chunk = data[offset : offset + 16]
+        ascii_ = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        rows.append(f"{offset:08x}  {chunk.hex(' '):<47}  {ascii_}")
+    if len(data) > limit:
+        rows.append(f"... {len(data) - limit} more bytes not shown (use --json for all)")
+    return "\n".join(rows)
+
+
+def pretty_original(data: bytes) -> tuple[str, str]:
+    """The kind of a payload and a readable rendering of it.
+
+    Kinds: ``empty``, ``json`` (indented; FastStream's binary format unwrapped first),
+    ``text`` (not JSON, shown as a Python literal so control characters stay visible) and
+    ``binary`` (hex dump).
+    """
+    if not data:
+        return "empty", ""
+    body = unwrap_body(data)
+    kind = "json (faststream binary)" if data.startswith(FASTSTREAM_MAGIC) else "json"
+    if body is not None:
+        try:
+            return kind, orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2).decode()
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return "text", repr(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "binary", hexdump(data)
+
+
+def record_view(record: DeadLetterRecord) -> RenderableType:
+    """One dead letter in full: every field, then the original payload pretty-printed."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    rows: list[tuple[str, str]] = [
+        ("id", record.id),
+        ("errors", "\n".join(record.errors)),
+        ("message", record.message),
+        ("stage", f"{record.stage} (group {record.group}, consumer {record.consumer})"),
+        ("source", f"{record.source_stream} {record.source_id}"),
+        ("delivery_count", str(record.delivery_count)),
+        ("first_seen", record.first_seen.isoformat()),
+        ("dead_at", record.dead_at.isoformat()),
+        ("taxonomy_version", record.taxonomy_version),
+        ("service_version", record.service_version),
+        ("hint", orjson.dumps(record.hint).decode()),
+    ]
+    for name, value in record.original_fields.items():
+        if name in record.original_fields_base64:
+            value = repr(base64.b64decode(value))  # not UTF-8: show the bytes, escaped
+        rows.append((f"orig:{name}", value))
+    if not record.readable:
+        rows.append(("readable", "no: not a well-formed dead letter"))
+    for name, value in rows:
+        table.add_row(name, Text(value))
+    kind, pretty = pretty_original(record.original_bytes())
+    title = Text(f"original ({record.original_size} bytes, {kind})", style="bold")
+    return Group(table, Text(""), title, Text(pretty))
+
+
+def _count_table(title: str, counts: Iterable[Count]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(title.split(" by ", 1)[-1])
+    table.add_column("count", justify="right")
+    for row in counts:
+        table.add_row(Text(row.key), str(row.count))
+    return table
+
+
+def stats_view(stats: DeadLetterStats) -> RenderableType:
+    """Dead-letter counts as tables, with the stream's length and ages."""
+    head = Text.assemble(
+        (f"{stats.stream}", "bold"),
+        f": {stats.length} dead letters, oldest {format_age(stats.oldest_age_s)} ago,",
+        f" newest {format_age(stats.newest_age_s)} ago",
+        (f" (scanned {stats.scanned} in {stats.elapsed_s:.2f}s)", "dim"),
+    )
+    return Group(
+        head,
+        _count_table("dead letters by reason family", stats.by_family),
+        _count_table("dead letters by reason code", stats.by_code),
+        _count_table("dead letters by stage", stats.by_stage),
+        _count_table("dead letters by source stream", stats.by_source_stream),
+    )
+
+
+def _group_cells(stream: StreamStatus, group: GroupStatus) -> list[str]:
+    name = f"{stream.role}/{group.name}" + ("" if group.expected else " (extra)")
+    if not group.exists:
+        return [name, "absent", "", "", "", "", ""]
+    return [
+        name,
+        "-" if group.lag is None else str(group.lag),
+        str(group.pending),
+        format_age(group.oldest_pending_age_s),
+        group.last_delivered_id or "-",
+        "-" if group.entries_read is None else str(group.entries_read),
+        str(len(group.consumers)),
+    ]
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in _LEFT else "right")
+    return table
+
+
+_LEFT = frozenset({"stream", "key", "group", "consumer", "last delivered"})
+
+
+def status_view(status: BusStatus) -> RenderableType:
+    """The bus at a glance: streams, groups, consumers, and the dead-letter depth."""
+    streams = _table(
+        f"streams of namespace {status.namespace}", "stream", "key", "length", "first", "last"
+    )
+    groups = _table(
+        "consumer groups",
+        "group",
+        "lag",
+        "pending",
+        "oldest pending",
+        "last delivered",
+        "entries read",
+        "consumers",
+    )
+    consumers = _table("consumers", "consumer", "pending", "idle")
+    for stream in status.streams:
+        cells = [str(stream.length), format_age(stream.first_age_s), format_age(stream.last_age_s)]
+        if not stream.exists:
+            cells = [stream.error or "absent", "", ""]
+        streams.add_row(stream.role, Text(stream.name), *cells)
+        for group in stream.groups:
+            groups.add_row(*_group_cells(stream, group))
+            for consumer in group.consumers:
+                consumers.add_row(
+                    Text(f"{stream.role}/{group.name}/{consumer.name}"),
+                    str(consumer.pending),
+                    format_age(consumer.idle_ms / 1000),
+                )
+    style = "bold red" if status.dead_letters else "green"
+    depth = Text.assemble(("dead letters: ", "bold"), (str(status.dead_letters), style))
+    parts: list[RenderableType] = [streams, groups]
+    if consumers.row_count:
+        parts.append(consumers)
+    return Group(*parts, depth)

@@ -1,0 +1,135 @@
+"""Redis I/O for `runbus status`: streams, consumer groups, pending entries and consumers.
+
+Absent streams and groups are reported as absent (``exists: false``), never raised: status is
+what ops run when something is already wrong.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aredis
+from redis.exceptions import ResponseError
+
+from services.ops.logic import age_s, now_utc, text
+from services.ops.models import BusStatus, ConsumerStatus, GroupStatus, StreamStatus
+from shared.names import Names
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _opt_text(value: Any) -> str | None:
+    return None if value is None else text(value)
+
+
+def _entry_id(entry: Any) -> str | None:
+    # XINFO STREAM gives first-entry / last-entry as (id, fields), or None when empty.
+    return text(entry[0]) if entry else None
+
+
+async def _consumers(client: aredis.Redis, stream: str, group: str) -> list[ConsumerStatus]:
+    rows = await client.xinfo_consumers(stream, group)
+    return [
+        ConsumerStatus(
+            name=text(row["name"]),
+            pending=int(row.get("pending", 0)),
+            idle_ms=int(row.get("idle", 0)),
+            inactive_ms=_opt_int(row.get("inactive")),
+        )
+        for row in rows
+    ]
+
+
+async def _group(
+    client: aredis.Redis, stream: str, row: dict[str, Any], now: datetime, expected: bool
+) -> GroupStatus:
+    name = text(row["name"])
+    pending = int(row.get("pending", 0))
+    oldest: str | None = None
+    if pending:
+        summary = await client.xpending(stream, name)
+        oldest = _opt_text(summary.get("min"))
+    return GroupStatus(
+        name=name,
+        exists=True,
+        expected=expected,
+        consumers=await _consumers(client, stream, name),
+        pending=pending,
+        lag=_opt_int(row.get("lag")),
+        last_delivered_id=_opt_text(row.get("last-delivered-id")),
+        entries_read=_opt_int(row.get("entries-read")),
+        oldest_pending_id=oldest,
+        oldest_pending_age_s=age_s(oldest, now),
+    )
+
+
+async def _groups(
+    client: aredis.Redis, stream: str, expected: tuple[str, ...], now: datetime
+) -> list[GroupStatus]:
+    rows = {text(row["name"]): row for row in await client.xinfo_groups(stream)}
+    out = [
+        await _group(client, stream, rows[name], now, True)
+        if name in rows
+        else GroupStatus(name=name, exists=False, expected=True)
+        for name in expected
+    ]
+    out += [
+        await _group(client, stream, row, now, False)
+        for name, row in sorted(rows.items())
+        if name not in expected
+    ]
+    return out
+
+
+async def stream_status(
+    client: aredis.Redis, names: Names, role: str, stream: str, now: datetime
+) -> StreamStatus:
+    """One stream: length, first/last entry ages, and its groups (expected ones first)."""
+    expected = names.groups_of(stream)
+    absent = StreamStatus(
+        role=role,
+        name=stream,
+        exists=False,
+        groups=[GroupStatus(name=g, exists=False, expected=True) for g in expected],
+    )
+    try:
+        info = await client.xinfo_stream(stream)
+    except ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            return absent
+        return absent.model_copy(update={"error": str(exc)})
+    try:
+        groups = await _groups(client, stream, expected, now)
+    except ResponseError:
+        # Deleted between the two calls: report what it was a moment ago, groups unknown.
+        groups = absent.groups
+    first = _entry_id(info.get("first-entry"))
+    last = _entry_id(info.get("last-entry"))
+    return StreamStatus(
+        role=role,
+        name=stream,
+        exists=True,
+        length=int(info.get("length", 0)),
+        first_id=first,
+        first_age_s=age_s(first, now),
+        last_id=last,
+        last_age_s=age_s(last, now),
+        groups=groups,
+    )
+
+
+async def bus_status(
+    client: aredis.Redis, names: Names, *, now: datetime | None = None
+) -> BusStatus:
+    """Every stream of the namespace (events, valid, dead) with its groups and consumers."""
+    moment = now or now_utc()
+    streams = [
+        await stream_status(client, names, role, stream, moment)
+        for role, stream in (("events", names.events), ("valid", names.valid), ("dead", names.dead))
+    ]
+    return BusStatus(
+        namespace=names.namespace, at=moment, streams=streams, dead_letters=streams[-1].length
+    )
