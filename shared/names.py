@@ -81,3 +81,7 @@ class Names:
         if stream == self.valid:
             return (PERSISTER_GROUP, COACH_GROUP)
         return ()
+
+    def coach_meta(self, project_id: int | str) -> str:
+        """Per-project coach bookkeeping: state revision, per-stage version and digest."""
+        return f"{self.namespace}:coachmeta:{project_id}"
