@@ -191,15 +191,19 @@ class BestEffortProducer:
         self._thread.start()
 
     def publish(self, event: EventLike) -> bool:
-        """Queue one event; False (and a counter) when it is invalid or the buffer is full."""
+        """Queue one event; False (and a counter) if it is invalid, the buffer full or we closed."""
         try:
             body = prepare(event, self._taxonomy)
         except InvalidEvent as exc:
             self.counters.invalid += 1
             log.warning("event_rejected_client_side", errors=exc.errors)
             return False
+        except Exception as exc:  # never raise into the caller's run, whatever it passed
+            self.counters.invalid += 1
+            log.warning("event_not_encodable", error=repr(exc))
+            return False
         with self._lock:
-            if len(self._buffer) >= self._buffer_size:
+            if self._stopping.is_set() or len(self._buffer) >= self._buffer_size:
                 self.counters.dropped += 1
                 return False
             self._buffer.append(body)
@@ -247,8 +251,9 @@ class BestEffortProducer:
                     sender.offer(batch)
                     batch = self._take()
                 sender.retry_spool()
-                if sender.drained() and not self._buffer:
-                    self._idle.set()
+                with self._lock:  # publish() clears idle under this lock: no lost wake-up
+                    if sender.drained() and not self._buffer:
+                        self._idle.set()
                 if self._stopping.is_set():
                     sender.spool_rest(self._take())
                     return
