@@ -30,10 +30,11 @@ def _read_events(source: str | None) -> list[Any]:
     else:
         text = Path(source).read_text(encoding="utf-8")
     stripped = text.strip()
-    if stripped.startswith("["):
-        docs = orjson.loads(stripped)
-        return list(docs)
-    return [orjson.loads(line) for line in stripped.splitlines() if line.strip()]
+    try:  # one document: an event (possibly pretty-printed) or an array of events
+        whole = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return [orjson.loads(line) for line in stripped.splitlines() if line.strip()]
+    return whole if isinstance(whole, list) else [whole]
 
 
 def publish(
@@ -48,14 +49,21 @@ def publish(
     settings = Settings()
     try:
         events = _read_events(source)
-    except (orjson.JSONDecodeError, OSError) as exc:
+    except orjson.JSONDecodeError as exc:
         typer.echo(f"malformed_json: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        typer.echo(f"cannot read {source}: {exc}", err=True)
         raise typer.Exit(2) from exc
     producer = SyncProducer(
         sync_redis(settings), settings.names, None if no_validate else settings.taxonomy
     )
     failed = 0
     for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            failed += 1
+            typer.echo(f"event {index}: rejected: schema_violation:$ (not an object)", err=True)
+            continue
         try:
             typer.echo(producer.publish(event))
         except InvalidEvent as exc:
