@@ -1,8 +1,14 @@
-"""Redis clients built from settings (TLS via rediss://, password via URL or setting)."""
+"""Redis clients built from settings (TLS via rediss://, password via URL or setting).
+
+redis-py lets the URL's credentials override keyword arguments, so when
+``RUNBUS_REDIS_PASSWORD`` is set the URL's password is dropped before the URL is used: the
+setting (typically read from a secret file) wins, as documented.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aredis
@@ -14,14 +20,30 @@ def _options(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {"socket_connect_timeout": 5.0, "health_check_interval": 30}
     if settings.redis_password is not None:
         options["password"] = settings.redis_password.get_secret_value()
+    if settings.redis_ca_file is not None:
+        if urlsplit(settings.redis_url).scheme != "rediss":
+            # A CA file without TLS would silently send passwords in clear.
+            raise ValueError("RUNBUS_REDIS_CA_FILE is set but RUNBUS_REDIS_URL is not rediss://")
+        options["ssl_ca_certs"] = str(settings.redis_ca_file)
     return options
+
+
+def redis_url(settings: Settings) -> str:
+    """The URL to connect with: without its password when the password setting is given."""
+    url = settings.redis_url
+    parts = urlsplit(url)
+    if settings.redis_password is None or parts.password is None:
+        return url
+    user = f"{parts.username}@" if parts.username else ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=user + host))
 
 
 def async_redis(settings: Settings, **overrides: Any) -> aredis.Redis:
     """An asyncio Redis client returning bytes."""
-    return aredis.Redis.from_url(settings.redis_url, **{**_options(settings), **overrides})
+    return aredis.Redis.from_url(redis_url(settings), **{**_options(settings), **overrides})
 
 
 def sync_redis(settings: Settings, **overrides: Any) -> redis.Redis:
     """A blocking Redis client returning bytes."""
-    return redis.Redis.from_url(settings.redis_url, **{**_options(settings), **overrides})
+    return redis.Redis.from_url(redis_url(settings), **{**_options(settings), **overrides})

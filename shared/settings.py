@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from shared.names import Names
 from shared.taxonomy import Taxonomy, load_taxonomy
@@ -75,6 +81,14 @@ class Settings(BaseSettings):
     operator: str | None = Field(
         None, description="Who runs `runbus dlq redrive/purge` (audit); default: the OS user."
     )
+    redis_ca_file: Path | None = Field(
+        None, description="CA bundle that signs the Redis server's certificate (rediss:// only)."
+    )
+    secrets_dir: Path | None = Field(
+        None,
+        description="Directory of secret files, one per setting (runbus_redis_password, ...); "
+        "read from the RUNBUS_SECRETS_DIR environment variable.",
+    )
 
     @cached_property
     def names(self) -> Names:
@@ -91,3 +105,19 @@ class Settings(BaseSettings):
         if self.consumer_name:
             return self.consumer_name
         return f"{service}-{socket.gethostname()}-{self.consumer_slot}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Secret files come from `secrets_dir` (argument or RUNBUS_SECRETS_DIR); env vars win."""
+        given = getattr(init_settings, "init_kwargs", {}).get("secrets_dir")
+        directory = given or os.environ.get("RUNBUS_SECRETS_DIR")
+        if directory:
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings

@@ -1,0 +1,1 @@
+"""Security tooling: least-privilege Redis ACL users (`acl`) rendered as a Redis ACL file."""

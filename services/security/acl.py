@@ -1,0 +1,252 @@
+"""Least-privilege Redis ACL users of runbus, rendered as a Redis ACL file (``users.acl``).
+
+One user per role. Each role is a list of `Grant`s: the first is the user's root permissions,
+the others become ACL selectors (Redis 7), so a command is allowed only on the keys listed
+beside it ("XADD only to the dead-letter stream", not "XADD anywhere the user can read").
+
+Two Redis rules shape the grants:
+
+- ``EVAL``/``EVALSHA`` need read *and* write permission on every declared key, while each
+  command the script runs is checked again, with the caller's permissions, on the key it
+  touches. So the atomic-move scripts get a selector of their own (script commands on the
+  script's keys) and the commands inside them (``XACK``, ``XADD``, ``XDEL``) are granted on
+  exactly the keys they may touch.
+- ACLs restrict commands, keys and channels, not consumer-group names nor command options:
+  a consumer could read another group on its own stream, and a producer's ``XADD`` may carry
+  ``MAXLEN``. Those are trusted-code boundaries, documented in docs/sections/security.md.
+
+Passwords are never in the file in clear: a role with a password is rendered with its SHA-256
+(``#<hex>``); a role without one is rendered ``off`` (nobody can log in as it). The
+``default`` user is always ``off``: every client must authenticate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from shared.names import Names
+
+#: Namespaces that are safe inside ACL glob patterns (no ``*?[]\``, no spaces, no colon).
+NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+ADMIN = "admin"
+#: Connection housekeeping every role needs: redis-py's health check sends PING.
+_CONNECTION = ("ping",)
+#: What a stage needs on the stream it consumes as a group (``shared.consumer.StreamWorker``).
+_CONSUME = (
+    "xreadgroup",
+    "xack",
+    "xpending",
+    "xautoclaim",
+    "xclaim",
+    "xgroup|create",
+    "xinfo|groups",
+    "xinfo|stream",
+    "xtrim",
+)
+_SCRIPTS = ("evalsha", "eval", "script|load")
+_STATUS = ("xinfo|stream", "xinfo|groups", "xinfo|consumers", "xlen", "xpending")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Commands allowed on keys and channels.
+
+    Keys: ``~k`` read and write, ``%R~k`` read only, ``%W~k`` write only. Channels are per
+    grant too (a Redis selector has its own), so PUBLISH/SUBSCRIBE sit with their channel.
+    """
+
+    commands: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+
+    def rules(self) -> str:
+        """The grant as ACL rules."""
+        parts = [*self.keys, *(f"&{c}" for c in self.channels)]
+        return " ".join([*parts, *(f"+{c}" for c in self.commands)])
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """One ACL user: what it is for, and its grants (root first, then selectors)."""
+
+    name: str
+    purpose: str
+    grants: tuple[Grant, ...]
+
+
+def check_namespace(namespace: str) -> str:
+    """The namespace, if it can be used verbatim inside ACL key and channel patterns."""
+    if not NAMESPACE_PATTERN.fullmatch(namespace):
+        raise ValueError(
+            f"namespace {namespace!r} cannot be rendered into an ACL file: "
+            "use letters, digits, '_' and '-' (at most 64, starting with a letter or digit)"
+        )
+    return namespace
+
+
+def _stage(name: str, purpose: str, source: str, sinks: tuple[str, ...]) -> Role:
+    """A pipeline stage: consume `source` as a group, move entries atomically to `sinks`."""
+    return Role(
+        name,
+        purpose,
+        (
+            Grant((*_CONSUME, *_CONNECTION), (f"~{source}",)),
+            Grant(_SCRIPTS, tuple(f"~{k}" for k in (source, *sinks))),
+            Grant(("xadd",), tuple(f"%W~{k}" for k in sinks)),
+        ),
+    )
+
+
+def _producer(names: Names) -> Role:
+    return Role(
+        "producer",
+        "XADD to the incoming stream; nothing else (no reads, no other key).",
+        (Grant(("xadd", *_CONNECTION), (f"%W~{names.events}",)),),
+    )
+
+
+def _coach(names: Names) -> Role:
+    ns = names.namespace
+    keys = (f"~{ns}:coach:*", f"~{ns}:coachstate:*")
+    commands: tuple[str, ...] = (
+        "get",
+        "set",
+        "del",
+        "exists",
+        "mget",
+        "hget",
+        "hgetall",
+        "hset",
+        "hdel",
+    )
+    commands += ("sadd", "srem", "smembers", "multi", "exec", "discard", "watch", "unwatch")
+    stage = _stage("coach", "", names.valid, (names.dead,))
+    return Role(
+        "coach",
+        "Group `coach` on the valid stream, dead-letters; owns the coach cache and channel.",
+        (
+            *stage.grants,
+            Grant(commands, keys),
+            Grant(_SCRIPTS, (*keys, f"~{names.valid}", f"~{names.dead}")),
+            Grant(("publish",), channels=(names.coach_changes,)),
+        ),
+    )
+
+
+def _ops(names: Names) -> Role:
+    dead, audit, ledger = names.dead, names.redrive_audit, names.redrive_ledger
+    streams = (names.events, names.valid, dead, audit)
+    return Role(
+        "ops",
+        "Reads and redrives dead letters, writes the audit stream, reads stream status.",
+        (
+            Grant((*_STATUS, *_CONNECTION), tuple(f"%R~{s}" for s in streams)),
+            Grant(
+                ("xrange", "xrevrange", "xread", "hget", "hmget", "hexists"),
+                (f"%R~{dead}", f"%R~{audit}", f"%R~{ledger}"),
+            ),
+            Grant(("xdel",), (f"~{dead}",)),
+            Grant(_SCRIPTS, (f"~{dead}", f"~{names.events}", f"~{ledger}")),
+            Grant(("xadd",), (f"%W~{names.events}", f"%W~{audit}")),
+            Grant(("hset", "hsetnx"), (f"~{ledger}",)),
+        ),
+    )
+
+
+def _dashboard(names: Names) -> Role:
+    return Role(
+        "dashboard",
+        "GET coach cache documents and SUBSCRIBE to their change channel; nothing else.",
+        (
+            Grant(
+                ("get", "mget", "subscribe", "unsubscribe", *_CONNECTION),
+                (f"%R~{names.namespace}:coach:*",),
+                (names.coach_changes,),
+            ),
+        ),
+    )
+
+
+def roles(names: Names) -> tuple[Role, ...]:
+    """Every runbus role under one namespace, in file order."""
+    check_namespace(names.namespace)
+    return (
+        _producer(names),
+        _stage(
+            "validator",
+            "Group `validator` on the incoming stream; moves to the valid and dead streams.",
+            names.events,
+            (names.valid, names.dead),
+        ),
+        _stage(
+            "persister",
+            "Group `persister` on the valid stream; dead-letters to the dead stream.",
+            names.valid,
+            (names.dead,),
+        ),
+        _coach(names),
+        _ops(names),
+        _dashboard(names),
+    )
+
+
+ROLE_NAMES: tuple[str, ...] = tuple(r.name for r in roles(Names()))
+
+
+def password_hash(password: SecretStr) -> str:
+    """The ACL form of a password: ``#`` + its SHA-256 in hex (Redis never sees it in clear)."""
+    return "#" + hashlib.sha256(password.get_secret_value().encode()).hexdigest()
+
+
+def _auth(password: SecretStr | None) -> str:
+    return f"on {password_hash(password)}" if password is not None else "off resetpass"
+
+
+def user_line(role: Role, password: SecretStr | None) -> str:
+    """One ACL file line: the user, reset to nothing, then its grants."""
+    root, *selectors = role.grants
+    parts = [f"user {role.name}", _auth(password), "resetkeys resetchannels -@all"]
+    parts.append(root.rules())
+    parts += [f"({g.rules()})" for g in selectors]
+    return " ".join(parts)
+
+
+def render(namespace: str, passwords: Mapping[str, SecretStr] | None = None) -> str:
+    """The ACL file for `namespace`; roles without a password are rendered ``off``."""
+    passwords = passwords or {}
+    unknown = set(passwords) - {*ROLE_NAMES, ADMIN}
+    if unknown:
+        raise ValueError(f"no such role: {', '.join(sorted(unknown))}")
+    lines = ["user default off resetpass resetkeys resetchannels -@all"]
+    admin = passwords.get(ADMIN)
+    lines.append(f"user {ADMIN} {_auth(admin)} resetkeys resetchannels ~* &* +@all")
+    lines += [user_line(role, passwords.get(role.name)) for role in roles(Names(namespace))]
+    return "\n".join(lines) + "\n"
+
+
+def read_passwords(directory: Path, generate: bool = False) -> dict[str, SecretStr]:
+    """Passwords from one file per role (``<dir>/<role>``); `generate` creates missing ones."""
+    found: dict[str, SecretStr] = {}
+    for name in (ADMIN, *ROLE_NAMES):
+        path = directory / name
+        if not path.exists() and generate:
+            write_secret(path, secrets.token_urlsafe(32))
+        if path.exists():
+            found[name] = SecretStr(path.read_text(encoding="utf-8").strip())
+    return found
+
+
+def write_secret(path: Path, value: str) -> None:
+    """Write a secret file readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
