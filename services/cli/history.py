@@ -1,9 +1,190 @@
-"""`runbus history ...`: read run and project timelines."""
+"""`runbus history ...`: read run and project timelines, prune old history.
+
+Output: a table on a terminal; piped, one JSON object per event per line (the next-page cursor
+goes to stderr); ``--json``: one JSON document ``{"events": [...], "next_cursor": ...}``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+import orjson
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.history.base import (
+    HistoryRow,
+    HistoryStore,
+    InvalidCursor,
+    Page,
+    ProjectFilter,
+    StoreUnavailable,
+)
+from services.history.reads import (
+    history_store,
+    parse_duration,
+    parse_when,
+    project_events,
+    run_events,
+    whole_run,
+)
+from shared.settings import Settings
+
+T = TypeVar("T")
+
+history_app = typer.Typer(
+    name="history", help="Read the append-only run history.", no_args_is_help=True
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+CursorOpt = Annotated[
+    str | None, typer.Option(help="Continue after this cursor (printed by the previous page).")
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add the commands of this module to the app."""
+    app.add_typer(history_app)
+
+
+def _with_store(settings: Settings, work: Callable[[HistoryStore], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with history_store(settings) as store:
+            return await work(store)
+
+    try:
+        return asyncio.run(main())
+    except StoreUnavailable as exc:
+        typer.echo(f"history_unavailable: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except InvalidCursor as exc:
+        raise typer.BadParameter(str(exc), param_hint="--cursor") from exc
+
+
+def _when(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=name) from exc
+
+
+@history_app.command("run")
+def run_timeline(
+    run_id: Annotated[str, typer.Argument(help="The run whose timeline to show.")],
+    children: Annotated[
+        bool, typer.Option("--children", help="Include child runs (parent_run_id), recursively.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(help="One page of at most N events (default: the whole run).")
+    ] = None,
+    cursor: CursorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A run's whole timeline in event-time order, both dialects."""
+    settings = Settings()
+    if limit is None and cursor is None:
+        rows = _with_store(settings, lambda s: whole_run(s, run_id, children=children))
+        page = Page(rows)
+    else:
+        page = _with_store(
+            settings,
+            lambda s: run_events(s, run_id, children=children, cursor=cursor, limit=limit or 1000),
+        )
+    _show(page, as_json, title=f"run {run_id}" + (" (with children)" if children else ""))
+
+
+@history_app.command("project")
+def project_timeline(
+    project_id: Annotated[int, typer.Argument(help="Project id.")],
+    stage: Annotated[str | None, typer.Option(help="BrewSLM stage.")] = None,
+    severity: Annotated[
+        str | None, typer.Option(help="Severity (info, warning, warn, ...).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Reason code.")] = None,
+    event_type: Annotated[str | None, typer.Option(help="Pulse event type.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this time: ISO 8601, or a duration ago (2h, 7d).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Before this time: ISO 8601, or a duration ago.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Events per page.")] = 100,
+    cursor: CursorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One page of a project's events in event-time order, filtered."""
+    settings = Settings()
+    filters = ProjectFilter(
+        stage=stage,
+        severity=severity,
+        reason_code=reason,
+        event_type=event_type,
+        since=_when(since, "--since"),
+        until=_when(until, "--until"),
+    )
+    page = _with_store(
+        settings, lambda s: project_events(s, project_id, filters, cursor=cursor, limit=limit)
+    )
+    _show(page, as_json, title=f"project {project_id}")
+
+
+@history_app.command("prune")
+def prune(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Remove history older than this (e.g. 90d).")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Drop history older than a duration (PostgreSQL: whole monthly partitions)."""
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from exc
+    result = _with_store(Settings(), lambda s: s.prune(age))
+    if as_json:
+        typer.echo(orjson.dumps(result.to_dict()).decode())
+        return
+    typer.echo(f"cutoff {result.cutoff.isoformat()}: {result.rows_deleted} events removed")
+    for name in result.partitions_dropped:
+        typer.echo(f"dropped partition {name}")
+
+
+def _show(page: Page, as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(orjson.dumps(page.to_dict()).decode())
+        return
+    if not sys.stdout.isatty():
+        for row in page.rows:
+            typer.echo(orjson.dumps(row.to_dict()).decode())
+        if page.next_cursor:
+            typer.echo(f"next_cursor {page.next_cursor}", err=True)
+        return
+    console = Console()
+    console.print(_table(page.rows, title))
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}")
+
+
+def _table(rows: list[HistoryRow], title: str) -> Table:
+    table = Table("time (UTC)", "run", "what", "severity", "reason", "text", title=title)
+    colours = {"error": "red", "critical": "bold red", "warning": "yellow", "warn": "yellow"}
+    for row in rows:
+        what = row.event_type if row.dialect == "pulse" else row.stage
+        text = row.message if row.dialect == "pulse" else row.summary
+        colour = colours.get(row.severity, "")
+        table.add_row(
+            row.ts.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            row.run_id,
+            what or "",
+            f"[{colour}]{row.severity}[/]" if colour else row.severity,
+            row.reason_code or "",
+            text or "",
+        )
+    return table

@@ -1,0 +1,216 @@
+"""The history store interface: rows, pages, filters, errors, and the `HistoryStore` protocol.
+
+One table holds both dialects. A BrewSLM row fills stage / reason_code / actor / summary /
+payload; a Pulse row fills event_type / message / details; the other dialect's columns stay
+empty. ``ts`` is the producer's event time, ``created_at`` the insert time. Every read is
+ordered by ``(ts, id)`` and paged with an opaque keyset cursor on that pair.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+
+from shared.models import ValidEnvelope
+
+#: Largest page a read returns, whatever the caller asks for.
+MAX_PAGE = 5000
+
+
+class HistoryError(Exception):
+    """Base of the store's errors."""
+
+
+class StoreUnavailable(HistoryError):
+    """The database cannot be reached or lost the connection: retrying later may succeed."""
+
+
+class StoreRejected(HistoryError):
+    """The database refused the data itself: the same rows would fail again."""
+
+
+class InvalidCursor(ValueError):
+    """A cursor that this store did not hand out (or that was altered)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One stored event, whatever its dialect."""
+
+    id: int
+    event_id: str
+    dialect: str
+    project_id: int | None
+    run_id: str
+    parent_run_id: str | None
+    severity: str
+    ts: datetime
+    created_at: datetime
+    accepted_at: datetime
+    taxonomy_version: str
+    source_id: str
+    stage: str | None = None
+    reason_code: str | None = None
+    actor: str | None = None
+    summary: str | None = None
+    payload: dict[str, Any] | None = None
+    event_type: str | None = None
+    message: str | None = None
+    details: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: the common fields plus those of the row's own dialect."""
+        doc: dict[str, Any] = {
+            "id": self.id,
+            "event_id": self.event_id,
+            "dialect": self.dialect,
+            "project_id": self.project_id,
+            "run_id": self.run_id,
+            "parent_run_id": self.parent_run_id,
+            "severity": self.severity,
+        }
+        if self.dialect == "pulse":
+            doc |= {"event_type": self.event_type, "message": self.message}
+            doc["details"] = self.details
+        else:
+            doc |= {"stage": self.stage, "reason_code": self.reason_code, "actor": self.actor}
+            doc |= {"summary": self.summary, "payload": self.payload}
+        doc |= {
+            "ts": self.ts.isoformat(),
+            "created_at": self.created_at.isoformat(),
+            "accepted_at": self.accepted_at.isoformat(),
+            "taxonomy_version": self.taxonomy_version,
+            "source_id": self.source_id,
+        }
+        return doc
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of rows in ``(ts, id)`` order; `next_cursor` is None on the last page."""
+
+    rows: list[HistoryRow]
+    next_cursor: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (what the HTTP API returns)."""
+        return {"events": [r.to_dict() for r in self.rows], "next_cursor": self.next_cursor}
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectFilter:
+    """Filters of a project timeline; None means "any". `since` is inclusive, `until` not."""
+
+    stage: str | None = None
+    severity: str | None = None
+    reason_code: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What a prune removed."""
+
+    cutoff: datetime
+    rows_deleted: int = 0
+    partitions_dropped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "cutoff": self.cutoff.isoformat(),
+            "rows_deleted": self.rows_deleted,
+            "partitions_dropped": list(self.partitions_dropped),
+        }
+
+
+@runtime_checkable
+class HistoryStore(Protocol):
+    """The append-only run history. Every method may raise `StoreUnavailable`."""
+
+    async def open(self) -> None:
+        """Connect (no schema change)."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def ping(self) -> bool:
+        """True when the database answers."""
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations; the versions applied now (empty when up to date)."""
+
+    async def insert_batch(self, envelopes: Sequence[ValidEnvelope]) -> int:
+        """Insert in one transaction, skipping events already stored; rows newly inserted.
+
+        Raises `StoreRejected` when the database refuses the data (the whole batch is rolled
+        back), `StoreUnavailable` when it cannot be reached.
+        """
+
+    async def run_timeline(
+        self, run_id: str, *, children: bool = False, cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        """The run's events (and its descendants' when `children`) in event-time order."""
+
+    async def project_timeline(
+        self,
+        project_id: int,
+        filters: ProjectFilter | None = None,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """A project's events in event-time order, filtered."""
+
+    def iter_events(self, project_id: int | None = None) -> AsyncIterator[HistoryRow]:
+        """Every event (of one project, or all) in ``(ts, id)`` order."""
+
+    async def prune(self, older_than: timedelta) -> PruneResult:
+        """Remove history older than now - `older_than` (the one removal the schema allows)."""
+
+    async def count(self) -> int:
+        """Number of stored events."""
+
+
+# --- cursors ------------------------------------------------------------------------------
+
+
+def encode_cursor(ts: datetime, row_id: int) -> str:
+    """Opaque keyset cursor after the row ``(ts, id)``."""
+    raw = orjson.dumps([ts.isoformat(), row_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The ``(ts, id)`` a cursor points after; `InvalidCursor` when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        ts_text, row_id = orjson.loads(raw)
+        ts = datetime.fromisoformat(ts_text)
+    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise InvalidCursor(f"invalid cursor: {cursor!r}") from exc
+    if not isinstance(row_id, int) or ts.tzinfo is None:
+        raise InvalidCursor(f"invalid cursor: {cursor!r}")
+    return ts, row_id
+
+
+def page_of(rows: list[HistoryRow], limit: int) -> Page:
+    """A page from up to ``limit + 1`` fetched rows (the extra row only proves there is more)."""
+    if len(rows) <= limit:
+        return Page(rows)
+    kept = rows[:limit]
+    last = kept[-1]
+    return Page(kept, encode_cursor(last.ts, last.id))
+
+
+def clamp_limit(limit: int) -> int:
+    """A page size between 1 and `MAX_PAGE`."""
+    return max(1, min(int(limit), MAX_PAGE))

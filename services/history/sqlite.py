@@ -1,0 +1,323 @@
+"""The embedded backend: one SQLite file in WAL mode, driven from a worker thread.
+
+The stdlib ``sqlite3`` module blocks, so every call runs in ``asyncio.to_thread`` on one
+connection, serialised by a lock (one connection cannot run two transactions at once). A batch
+is one ``executemany`` inside one transaction. Triggers refuse UPDATE and DELETE; the only
+delete they let through is `prune`'s, gated by a cutoff row written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from services.history import migrations
+from services.history.base import (
+    HistoryRow,
+    Page,
+    ProjectFilter,
+    PruneResult,
+    StoreRejected,
+    StoreUnavailable,
+    clamp_limit,
+    decode_cursor,
+    page_of,
+)
+from services.history.records import COLUMNS, ROW_COLUMNS, Record, loads_json, records_of
+from shared.models import ValidEnvelope
+
+T = TypeVar("T")
+
+_INSERT = (
+    f"INSERT INTO history ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+    "ON CONFLICT (event_id, ts) DO NOTHING"
+)
+_SELECT = f"SELECT {', '.join('h.' + c for c in ROW_COLUMNS)} FROM history h"
+_TS_INDEX = COLUMNS.index("ts")
+_ACCEPTED_INDEX = COLUMNS.index("accepted_at")
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+    "name TEXT NOT NULL, applied_at TEXT NOT NULL "
+    "DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')))"
+)
+
+
+def ts_text(value: datetime) -> str:
+    """Fixed-width UTC text of a time: text order is time order."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _params(record: Record) -> tuple[Any, ...]:
+    values = list(record)
+    values[_TS_INDEX] = ts_text(record.ts)
+    values[_ACCEPTED_INDEX] = ts_text(record.accepted_at)
+    return tuple(values)
+
+
+def _row(raw: sqlite3.Row | tuple[Any, ...]) -> HistoryRow:
+    (rid, eid, dialect, project, run, parent, severity, ts, created, accepted, tax, source) = raw[
+        :12
+    ]
+    stage, reason, actor, summary, payload, event_type, message, details = raw[12:]
+    return HistoryRow(
+        id=rid,
+        event_id=eid,
+        dialect=dialect,
+        project_id=project,
+        run_id=run,
+        parent_run_id=parent,
+        severity=severity,
+        ts=datetime.fromisoformat(ts),
+        created_at=datetime.fromisoformat(created),
+        accepted_at=datetime.fromisoformat(accepted),
+        taxonomy_version=tax,
+        source_id=source,
+        stage=stage,
+        reason_code=reason,
+        actor=actor,
+        summary=summary,
+        payload=loads_json(payload),
+        event_type=event_type,
+        message=message,
+        details=loads_json(details),
+    )
+
+
+def _classify(exc: sqlite3.Error) -> Exception:
+    # OperationalError covers locked/busy, I/O and missing-schema errors: nothing about the
+    # rows themselves, so retrying (after the operator fixes it) is right. The rest (triggers,
+    # CHECK constraints, bad bindings) would fail the same way again.
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(f"sqlite: {exc}")
+    return StoreRejected(f"sqlite: {exc}")
+
+
+def _after(cursor: str | None) -> tuple[str, int]:
+    if cursor is None:
+        return "", 0
+    ts, row_id = decode_cursor(cursor)
+    return ts_text(ts), row_id
+
+
+class SqliteHistoryStore:
+    """`HistoryStore` on a SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._lock:
+            if self._conn is None:
+                raise StoreUnavailable("store is not open")
+            conn = self._conn
+            try:
+                return await asyncio.to_thread(fn, conn)
+            except sqlite3.Error as exc:
+                raise _classify(exc) from exc
+
+    @staticmethod
+    def _in_transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def open(self) -> None:
+        """Open the file (created when missing), WAL mode."""
+        if self._conn is not None:
+            return
+        try:
+            self._conn = await asyncio.to_thread(self._connect)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close the connection."""
+        async with self._lock:
+            if self._conn is not None:
+                await asyncio.to_thread(self._conn.close)
+                self._conn = None
+
+    async def ping(self) -> bool:
+        """True when the file answers a query."""
+        try:
+            return await self._run(lambda c: c.execute("SELECT 1").fetchone() == (1,))
+        except StoreUnavailable:
+            return False
+
+    # --- schema -------------------------------------------------------------------------
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations, each in its own transaction."""
+        return await self._run(self._migrate)
+
+    def _migrate(self, conn: sqlite3.Connection) -> list[int]:
+        conn.execute(_MIGRATIONS_TABLE)
+        applied: list[int] = []
+        conn.execute("BEGIN IMMEDIATE")  # one migrator at a time
+        try:
+            done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+            for migration in migrations.pending("sqlite", done):
+                for statement in _statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    (migration.version, migration.name),
+                )
+                applied.append(migration.version)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return applied
+
+    # --- writes -------------------------------------------------------------------------
+
+    async def insert_batch(self, envelopes: Sequence[ValidEnvelope]) -> int:
+        """Insert a batch in one transaction; rows newly inserted."""
+        if not envelopes:
+            return 0
+        params = [_params(r) for r in records_of(envelopes)]
+
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            self._in_transaction(conn, lambda: conn.executemany(_INSERT, params))
+            return conn.total_changes - before
+
+        return await self._run(insert)
+
+    async def prune(self, older_than: timedelta) -> PruneResult:
+        """Delete rows older than now - `older_than` (through the trigger's gate)."""
+        cutoff = datetime.now(UTC) - older_than
+        text = ts_text(cutoff)
+
+        def delete(conn: sqlite3.Connection) -> int:
+            def work() -> int:
+                conn.execute("INSERT INTO history_prune_gate (cutoff) VALUES (?)", (text,))
+                deleted = conn.execute("DELETE FROM history WHERE ts < ?", (text,)).rowcount
+                conn.execute("DELETE FROM history_prune_gate")
+                return int(deleted)
+
+            return self._in_transaction(conn, work)
+
+        return PruneResult(cutoff=cutoff, rows_deleted=await self._run(delete))
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def _select(self, sql: str, params: Sequence[Any]) -> list[HistoryRow]:
+        raws = await self._run(lambda c: c.execute(sql, params).fetchall())
+        return [_row(r) for r in raws]
+
+    async def run_timeline(
+        self, run_id: str, *, children: bool = False, cursor: str | None = None, limit: int = 1000
+    ) -> Page:
+        """The run's events (and its descendants' when `children`) in event-time order."""
+        limit = clamp_limit(limit)
+        after_ts, after_id = _after(cursor)
+        keyset = "(h.ts, h.id) > (?, ?) ORDER BY h.ts, h.id LIMIT ?"
+        if children:
+            sql = (
+                "WITH RECURSIVE runs(run_id) AS (SELECT ? UNION "
+                "SELECT c.run_id FROM history c JOIN runs r ON c.parent_run_id = r.run_id) "
+                f"{_SELECT} WHERE h.run_id IN (SELECT run_id FROM runs) AND {keyset}"
+            )
+        else:
+            sql = f"{_SELECT} WHERE h.run_id = ? AND {keyset}"
+        rows = await self._select(sql, (run_id, after_ts, after_id, limit + 1))
+        return page_of(rows, limit)
+
+    async def project_timeline(
+        self,
+        project_id: int,
+        filters: ProjectFilter | None = None,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """A project's events in event-time order, filtered."""
+        limit = clamp_limit(limit)
+        where, params = _filter_sql(project_id, filters or ProjectFilter())
+        after_ts, after_id = _after(cursor)
+        sql = f"{_SELECT} WHERE {where} AND (h.ts, h.id) > (?, ?) ORDER BY h.ts, h.id LIMIT ?"
+        rows = await self._select(sql, [*params, after_ts, after_id, limit + 1])
+        return page_of(rows, limit)
+
+    async def iter_events(self, project_id: int | None = None) -> AsyncIterator[HistoryRow]:
+        """Every event (of one project, or all) in ``(ts, id)`` order, read in pages."""
+        where = "h.project_id = ?" if project_id is not None else "1 = 1"
+        base = [project_id] if project_id is not None else []
+        sql = f"{_SELECT} WHERE {where} AND (h.ts, h.id) > (?, ?) ORDER BY h.ts, h.id LIMIT 2000"
+        after: tuple[str, int] = ("", 0)
+        while True:
+            rows = await self._select(sql, [*base, *after])
+            for row in rows:
+                yield row
+            if len(rows) < 2000:
+                return
+            after = (ts_text(rows[-1].ts), rows[-1].id)
+
+    async def count(self) -> int:
+        """Number of stored events."""
+        value = await self._run(lambda c: c.execute("SELECT count(*) FROM history").fetchone())
+        return int(value[0])
+
+
+def _filter_sql(project_id: int, f: ProjectFilter) -> tuple[str, list[Any]]:
+    clauses = ["h.project_id = ?"]
+    params: list[Any] = [project_id]
+    for column, value in (
+        ("stage", f.stage),
+        ("severity", f.severity),
+        ("reason_code", f.reason_code),
+        ("event_type", f.event_type),
+    ):
+        if value is not None:
+            clauses.append(f"h.{column} = ?")
+            params.append(value)
+    if f.since is not None:
+        clauses.append("h.ts >= ?")
+        params.append(ts_text(f.since))
+    if f.until is not None:
+        clauses.append("h.ts < ?")
+        params.append(ts_text(f.until))
+    return " AND ".join(clauses), params
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (triggers keep their BEGIN ... END body)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements

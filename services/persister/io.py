@@ -1,0 +1,141 @@
+"""The persister's effects: insert a batch into the history, acknowledge after the commit.
+
+- Database unavailable: nothing is acknowledged; the same batch is retried with exponential
+  backoff until it succeeds or the service stops (logged once per state change). Meanwhile the
+  batch's entries are re-claimed (``XCLAIM ... JUSTID``: no delivery counted) so no janitor
+  takes them as abandoned and burns their delivery attempts.
+- Database refuses rows: the batch is bisected; each row refused on its own is dead-lettered
+  (``persist_rejected``); the others are stored and acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.exceptions import RedisError
+from redis.typing import StreamIdT
+
+from services.history.base import HistoryStore, StoreUnavailable
+from services.persister.logic import REJECTED, backoff, isolate, parse_batch
+from shared.consumer import BatchContext, Entry
+from shared.logging import get_logger
+from shared.models import ValidEnvelope
+from shared.settings import Settings
+
+log = get_logger("runbus.persister")
+
+Pair = tuple[Entry, ValidEnvelope]
+T = TypeVar("T")
+#: Entries a retry loop holds: re-claimed on every retry so they do not look abandoned.
+Held = tuple[BatchContext, list[str]]
+
+
+class Stopped(Exception):
+    """The service is stopping while the database is still unavailable."""
+
+
+class Persister:
+    """The batch handler of the persister, with its store and counters."""
+
+    def __init__(self, store: HistoryStore, settings: Settings, stop: asyncio.Event) -> None:
+        self.store = store
+        self.settings = settings
+        self.stop = stop
+        self.down = False
+        self.inserted = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self.malformed = 0
+
+    async def start(self) -> bool:
+        """Open the store (and migrate when configured), retrying; False if stopped first."""
+
+        async def ready() -> None:
+            await self.store.open()
+            if self.settings.migrate_on_start:
+                applied = await self.store.migrate()
+                if applied:
+                    log.info("history_migrated", versions=applied)
+
+        try:
+            await self._retrying(ready, None)
+        except Stopped:
+            return False
+        return True
+
+    async def handle(self, entries: list[Entry], ctx: BatchContext) -> None:
+        """Store a batch: malformed entries and poison rows to the dead-letter stream."""
+        batch = parse_batch(entries)
+        if batch.malformed:
+            await ctx.dead_letter(batch.malformed)
+            self.malformed += len(batch.malformed)
+            log.warning(
+                "entries_dead_lettered",
+                code="persist_malformed_envelope",
+                count=len(batch.malformed),
+            )
+        if not batch.good:
+            return
+        try:
+            result = await isolate(batch.good, lambda part: self._insert(part, ctx))
+        except Stopped:
+            return  # left pending: this consumer re-reads them at its next start
+        if result.rejected:
+            await ctx.dead_letter([(e, [REJECTED], msg) for (e, _), msg in result.rejected])
+            self.rejected += len(result.rejected)
+            log.warning("entries_dead_lettered", code=REJECTED, count=len(result.rejected))
+        await ctx.ack([entry.id for entry, _ in result.stored])
+        self.inserted += result.inserted
+        self.duplicates += len(result.stored) - result.inserted
+
+    async def _insert(self, part: list[Pair], ctx: BatchContext) -> int:
+        envelopes = [env for _, env in part]
+        ids = [entry.id for entry, _ in part]
+        return await self._retrying(lambda: self.store.insert_batch(envelopes), (ctx, ids))
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]], held: Held | None) -> T:
+        """Call until it does not raise `StoreUnavailable`; `Stopped` if the service stops."""
+        attempt = 0
+        while True:
+            try:
+                result = await call()
+            except StoreUnavailable as exc:
+                self._mark_down(exc)
+            else:
+                self._mark_up()
+                return result
+            if await _sleep(self.stop, backoff(attempt, self.settings.history_retry_max_s)):
+                raise Stopped
+            attempt += 1
+            if held is not None:
+                await _keep(*held)
+
+    def _mark_down(self, exc: StoreUnavailable) -> None:
+        if not self.down:
+            log.warning("history_unavailable", error=str(exc))
+        self.down = True
+
+    def _mark_up(self) -> None:
+        if self.down:
+            log.info("history_recovered")
+        self.down = False
+
+
+async def _keep(ctx: BatchContext, ids: list[str]) -> None:
+    """Reset the idle time of entries we still hold (JUSTID: no delivery is counted)."""
+    try:
+        held: list[StreamIdT] = list(ids)
+        await ctx.client.xclaim(ctx.stream, ctx.group, ctx.consumer, 0, held, justid=True)
+    except (RedisError, OSError) as exc:  # Redis down too: the worker reports that
+        log.debug("reclaim_failed", error=str(exc))
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep unless stopped; True when `stop` was set."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True

@@ -1,0 +1,176 @@
+"""PostgreSQL specifics: monthly partitions, least privilege, connection failures."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.history import StoreRejected, StoreUnavailable, store_for_url
+from services.history.postgres import PostgresHistoryStore
+from tests.conftest import POSTGRES_DSN, free_port
+from tests.integration.history.conftest import in_thread, raw_sql
+from tests.integration.history.factory import at, brewslm, pulse
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def pg_store(pg_url: str) -> AsyncIterator[PostgresHistoryStore]:
+    store = PostgresHistoryStore(pg_url, months_ahead=3)
+    await store.open()
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+async def partitions(url: str) -> dict[str, int]:
+    rows = await raw_sql(
+        url,
+        "SELECT c.relname, (SELECT count(*) FROM history h WHERE h.tableoid = c.oid) "
+        "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'history'::regclass",
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def month_name(day: date | datetime) -> str:
+    return f"history_p{day:%Y%m}"
+
+
+async def test_months_ahead_exist_and_a_batch_creates_the_months_it_touches(
+    pg_store: PostgresHistoryStore, pg_url: str
+) -> None:
+    # Given a freshly migrated history: this month and the 3 ahead exist already
+    today = datetime.now(UTC).date().replace(day=1)
+    ahead = [today]
+    for _ in range(3):
+        ahead.append((ahead[-1] + timedelta(days=32)).replace(day=1))
+    before = await partitions(pg_url)
+    assert {month_name(m) for m in ahead} | {"history_default"} == set(before)
+    # When a batch carries events of 1999 and 2031 (back-dated and future)
+    batch = [
+        brewslm("exp-1", datetime(1999, 5, 3, tzinfo=UTC), event_id="a"),
+        pulse("exp-1", datetime(2031, 1, 31, 23, 59, 59, tzinfo=UTC), event_id="b"),
+        pulse("exp-1", datetime(2031, 2, 1, tzinfo=UTC), event_id="c"),
+    ]
+    assert await pg_store.insert_batch(batch) == 3
+    # Then each landed in its own month's partition, none in the default one
+    after = await partitions(pg_url)
+    assert after["history_p199905"] == 1
+    assert after["history_p203101"] == 1 and after["history_p203102"] == 1
+    assert after["history_default"] == 0
+
+
+async def test_prune_drops_whole_old_partitions_and_keeps_the_rest(
+    pg_store: PostgresHistoryStore, pg_url: str
+) -> None:
+    # Given events in three old months and in the current one
+    now = datetime.now(UTC)
+    old_months = [datetime(2020, m, 15, tzinfo=UTC) for m in (1, 2, 3)]
+    await pg_store.insert_batch(
+        [brewslm("exp-2", t, event_id=f"old{t.month}") for t in old_months]
+        + [brewslm("exp-2", now - timedelta(hours=1), event_id="now")]
+    )
+    # When history older than 90 days is pruned
+    result = await pg_store.prune(timedelta(days=90))
+    # Then the old months' partitions are detached and dropped, the rest untouched
+    assert sorted(result.partitions_dropped) == [
+        "history_p202001",
+        "history_p202002",
+        "history_p202003",
+    ]
+    left = await partitions(pg_url)
+    assert not any(name.startswith("history_p2020") for name in left)
+    assert month_name(now) in left and "history_default" in left
+    assert [r.event_id for r in (await pg_store.run_timeline("exp-2")).rows] == ["now"]
+    # And no dropped table survives detached
+    tables = await raw_sql(
+        pg_url, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'history_p2020%'"
+    )
+    assert tables == []
+
+
+async def test_a_row_postgres_refuses_is_rejected_not_retried(
+    pg_store: PostgresHistoryStore,
+) -> None:
+    # Given an event whose text holds a NUL character (valid JSON, impossible in PG text)
+    poison = brewslm("exp-3", at(0), event_id="nul", summary="a\x00b")
+    # When it is inserted, Then the store reports a data error (retrying cannot help)
+    with pytest.raises(StoreRejected, match="22"):
+        await pg_store.insert_batch([poison])
+
+
+async def test_no_server_means_unavailable() -> None:
+    # Given a URL where nothing listens
+    store = store_for_url(f"postgresql://postgres@127.0.0.1:{free_port()}/test")
+    await store.open()  # lazy: no connection yet
+    # When it is used, Then it reports unavailability (the persister retries that)
+    assert await store.ping() is False
+    with pytest.raises(StoreUnavailable):
+        await store.insert_batch([brewslm("exp-4", at(0))])
+    await store.close()
+
+
+@pytest.fixture
+def app_role() -> Iterator[str]:
+    """A NOLOGIN role of its own (the service role), dropped afterwards."""
+    role = f"hist_app_{uuid.uuid4().hex[:10]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    in_thread(lambda: run(f'CREATE ROLE "{role}" NOLOGIN'))
+    yield role
+    in_thread(lambda: run(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"'))
+
+
+async def test_the_service_role_may_only_insert_and_select(
+    pg_store: PostgresHistoryStore, pg_url: str, app_role: str
+) -> None:
+    # Given the least-privilege grants for the service role
+    await pg_store.grant_app_role(app_role)
+    await pg_store.insert_batch([brewslm("exp-5", at(0), event_id="by-owner")])
+    # When the service works as that role (SET ROLE at connect)
+    app = store_for_url(f"{pg_url}&role={app_role}")
+    await app.open()
+    try:
+        assert await app.migrate() == []  # nothing to apply, and no DDL needed
+        # Then it can insert (even into a month that needs a new partition) and read
+        assert (
+            await app.insert_batch(
+                [pulse("exp-5", datetime(2011, 1, 1, tzinfo=UTC), event_id="by-app")]
+            )
+            == 1
+        )
+        assert {r.event_id for r in (await app.run_timeline("exp-5")).rows} == {
+            "by-owner",
+            "by-app",
+        }
+        # But it cannot prune (only the owner drops partitions)
+        with pytest.raises(StoreUnavailable, match="42501"):
+            await app.prune(timedelta(days=1))
+    finally:
+        await app.close()
+    # And UPDATE, DELETE, TRUNCATE and DDL are refused by its privileges
+    as_app = f"{pg_url}&role={app_role}"
+    for statement in (
+        "UPDATE history SET severity = 'x'",
+        "DELETE FROM history",
+        "TRUNCATE history",
+        f"TRUNCATE {month_name(at(0))}",
+        "DROP TABLE history",
+        "CREATE TABLE sneaky (x int)",
+        "ALTER TABLE history DISABLE TRIGGER USER",
+    ):
+        with pytest.raises(asyncpg.PostgresError) as refused:
+            await raw_sql(as_app, statement)
+        assert refused.value.sqlstate == "42501", statement
+    assert await pg_store.count() == 2
