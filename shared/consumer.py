@@ -65,6 +65,14 @@ return moved
 """
 
 
+# XAUTOCLAIM ... JUSTID through Lua: redis-py's reply parser drops the cursor with JUSTID, and
+# JUSTID matters because it does not count as a delivery (the re-read that follows does).
+_CLAIM_LUA = """
+return redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
+                  'COUNT', ARGV[5], 'JUSTID')
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One stream entry handed to a handler."""
@@ -182,11 +190,13 @@ class StreamWorker:
         self.consumer = consumer or settings.consumer_for(stage)
         self._handler = handler
         self._recovering = True
+        self._claims = 0  # bumped by the janitor: a recovery pass must not miss its claims
         self._failures = 0
         self._down = False
         self.ctx = BatchContext(
             client, settings, stream, group, self.consumer, stage, client.register_script(_MOVE_LUA)
         )
+        self._claim = client.register_script(_CLAIM_LUA)
         self.batches = 0
         self.entries = 0
 
@@ -220,10 +230,11 @@ class StreamWorker:
         try:
             if self._down or self.batches == 0:
                 await self.ensure_group()
-            handled = await (self._recover() if self._recovering else self._read_new())
+            recovering, claims = self._recovering, self._claims
+            handled = await (self._recover() if recovering else self._read_new())
             self._mark_up()
             self._failures = 0
-            if not handled and self._recovering:
+            if recovering and not handled and claims == self._claims:
                 self._recovering = False
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
@@ -306,9 +317,10 @@ class StreamWorker:
         """Take over entries idle longer than claim_idle_ms (e.g. from a dead consumer)."""
         cursor, claimed = "0-0", 0
         while True:
-            reply = await self.client.execute_command(  # type: ignore[no-untyped-call]
-                "XAUTOCLAIM", self.stream, self.group, self.consumer,
-                self.settings.claim_idle_ms, cursor, "COUNT", self.settings.batch_size, "JUSTID",
+            reply = await self._claim(
+                keys=[self.stream],
+                args=[self.group, self.consumer, self.settings.claim_idle_ms, cursor,
+                      self.settings.batch_size],
             )  # fmt: skip
             cursor, ids = _text(reply[0]), reply[1]
             claimed += len(ids)
@@ -316,6 +328,7 @@ class StreamWorker:
                 break
         if claimed:
             log.info("claimed_idle_entries", stage=self.stage, count=claimed)
+            self._claims += 1
             self._recovering = True
         return claimed
 
