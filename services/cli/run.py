@@ -1,16 +1,24 @@
-"""`runbus run SERVICE`: start one service in the foreground (SIGINT/SIGTERM drain it)."""
+"""`runbus run SERVICE`: start one service, or all of them, in the foreground.
+
+``runbus run validator|persister|coach|api`` runs one service (SIGINT/SIGTERM drain it).
+``runbus run all`` starts one supervised child process per service (process-per-stage is where
+the throughput is), prints where the API and its docs are, forwards SIGINT/SIGTERM to the
+children, waits for them to drain, and exits 0. ``--ensure-redis`` (what ``make run`` passes)
+starts a local redis-server when none answers at the default URL.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shared.logging import configure_logging
-from shared.settings import Settings
+from shared.settings import REPO_ROOT, Settings
 
 
 class Service(StrEnum):
@@ -19,6 +27,8 @@ class Service(StrEnum):
     validator = "validator"
     persister = "persister"
     coach = "coach"
+    api = "api"
+    all = "all"
 
 
 def register(app: typer.Typer) -> None:
@@ -27,14 +37,69 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    service: Annotated[Service, typer.Argument(help="Which service to run.")],
+    service: Annotated[Service, typer.Argument(help="Which service to run (all: every one).")],
     slot: Annotated[
         int | None, typer.Option(help="Replica slot (part of the stable consumer name).")
     ] = None,
+    ensure_redis: Annotated[
+        bool,
+        typer.Option(
+            "--ensure-redis",
+            help="all: start a local redis-server (files under var/redis) if none answers.",
+        ),
+    ] = False,
+    validators: Annotated[
+        int, typer.Option(min=1, max=64, help="all: validator processes to run.")
+    ] = 1,
 ) -> None:
-    """Run one service in the foreground until SIGINT/SIGTERM, then drain and exit 0."""
+    """Run a service in the foreground until SIGINT/SIGTERM, then drain and exit 0."""
     overrides = {} if slot is None else {"consumer_slot": slot}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings)
+    if service is Service.all:
+        raise typer.Exit(run_all(settings, ensure_redis=ensure_redis, validators=validators))
+    if service is Service.api:
+        from services.api.app import serve_api
+
+        asyncio.run(serve_api(settings))
+        return
     module = importlib.import_module(f"services.{service.value}.app")
     asyncio.run(module.build_app(settings).run())
+
+
+def run_all(
+    settings: Settings,
+    *,
+    ensure_redis: bool = False,
+    validators: int = 1,
+    var_dir: Path = REPO_ROOT / "var",
+) -> int:
+    """Supervise every service until SIGINT/SIGTERM; the exit code."""
+    from services.runtime.local_redis import LocalRedis, RedisUnavailable
+    from services.runtime.local_redis import ensure_redis as start_redis
+    from services.runtime.logic import banner, children, display_host
+    from services.runtime.supervisor import Supervisor, install_stop_signals, wait_until_serving
+
+    local = LocalRedis()
+    if ensure_redis:
+        try:
+            local = start_redis(settings, var_dir / "redis")
+        except RedisUnavailable as exc:
+            typer.echo(f"runbus: {exc}", err=True)
+            return 2
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        supervisor = Supervisor(children(validators))
+        task = asyncio.create_task(supervisor.run(stop))
+        host, port = display_host(settings.api_host), settings.api_port
+        if await wait_until_serving(host, port, stop):
+            lines = banner(host, port, settings.redis_url, settings.database_url)
+            typer.echo("\n".join(lines))
+        return await task
+
+    try:
+        return asyncio.run(main())
+    finally:
+        local.stop()

@@ -1,0 +1,140 @@
+"""The FastAPI app (`create_app`) and its server (`serve_api`, what `runbus run api` runs).
+
+The lifespan opens one Redis client and the history store and closes them on shutdown. Every
+route lives in `services.api.routes`, by concern; every error is JSON (`services.api.errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import uvicorn
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.api import errors
+from services.api.routes import coach, dead_letters, docs, events, health, history
+from services.api.state import ApiState
+from shared import __version__
+from shared.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger("runbus.api")
+
+#: A request body may be this many times ``max_event_bytes`` (JSON escaping, a redrive list).
+BODY_LIMIT_FACTOR = 4
+
+DESCRIPTION = """Run history, Coach Mode suggestions, dead letters and bus status of runbus,
+plus HTTP ingestion. The streams themselves are described by the AsyncAPI document at
+[/asyncapi](/asyncapi). Errors are JSON: `{"error": <code>, "message": <text>}`."""
+
+
+class BodyLimit:
+    """Refuse request bodies larger than `limit` bytes with a JSON 413 (streamed bodies too)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = errors.json_bytes(
+            errors.error_body("body_too_large", f"request body over {self.limit} bytes")
+        )
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    """Raised inside the app when a streamed body passes the limit."""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The runbus HTTP API for these settings (resources open in the lifespan)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.api = await ApiState.open(settings)
+        log.info("api_started", namespace=settings.namespace)
+        try:
+            yield
+        finally:
+            await app.state.api.close()
+
+    app = FastAPI(title="runbus", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    errors.install(app)
+    for module in (history, coach, events, dead_letters, health, docs):
+        app.include_router(module.router)
+    app.include_router(dead_letters.write_router)
+    app.add_middleware(BodyLimit, limit=settings.max_event_bytes * BODY_LIMIT_FACTOR)
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal capture: `serve_api` owns SIGINT/SIGTERM (and exits 0)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def build_server(settings: Settings) -> uvicorn.Server:
+    """A uvicorn server for the app on ``api_host:api_port``."""
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+    )
+    return _Server(config)
+
+
+async def serve_api(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve until `stop` is set (or SIGINT/SIGTERM when `stop` is None), then drain requests."""
+    server = build_server(settings)
+    if stop is None:
+        stop = asyncio.Event()
+        from services.runtime.supervisor import install_stop_signals
+
+        install_stop_signals(stop)
+
+    async def watch() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+    if not server.started:
+        raise SystemExit(f"the API could not start on {settings.api_host}:{settings.api_port}")

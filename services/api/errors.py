@@ -1,0 +1,117 @@
+"""JSON errors everywhere: every failure is ``{"error": <code>, "message": <text>, ...}``.
+
+User input never yields a 500: bad parameters are 422, unknown things 404, an unreachable Redis
+or database 503. A catch-all turns any other exception into a JSON 500 without a stack trace
+(the trace goes to the log).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.history.base import InvalidCursor, StoreUnavailable
+from shared.logging import get_logger
+
+log = get_logger("runbus.api")
+
+
+class ApiError(Exception):
+    """An error with its HTTP status, stable code, message and optional extra body fields."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+        self.extra = extra or {}
+
+
+def not_found(kind: str, ident: object) -> ApiError:
+    """404 for an unknown project, run, stage or dead letter."""
+    return ApiError(404, f"{kind}_not_found", f"no {kind} {ident!s}", extra={kind: str(ident)})
+
+
+def invalid(message: str) -> ApiError:
+    """422 for a parameter the route itself found invalid."""
+    return ApiError(422, "invalid_parameter", message)
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The JSON body of an error."""
+    return {"error": code, "message": message, **extra}
+
+
+def json_bytes(body: dict[str, Any]) -> bytes:
+    """An error body encoded as JSON."""
+    return orjson.dumps(body)
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return _json(exc.status, error_body(exc.code, exc.message, **exc.extra), exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"loc": [str(part) for part in err.get("loc", ())], "msg": str(err.get("msg", ""))}
+        for err in exc.errors()
+    ]
+    text = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems)
+    return _json(422, error_body("invalid_request", text or "invalid request", errors=problems))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    headers = dict(exc.headers) if exc.headers else None
+    return _json(exc.status_code, error_body(code, str(exc.detail)), headers)
+
+
+async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
+    return _json(422, error_body("invalid_cursor", str(exc)))
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    what = "database" if isinstance(exc, StoreUnavailable) else "redis"
+    log.warning("dependency_unavailable", path=request.url.path, dependency=what, error=str(exc))
+    body = error_body(f"{what}_unavailable", f"the {what} is not reachable; retry later")
+    return _json(503, body, {"Retry-After": "5"})
+
+
+async def _internal(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled_error", path=request.url.path, error=repr(exc), exc_info=exc)
+    return _json(500, error_body("internal_error", "internal error"))
+
+
+def install(app: FastAPI) -> None:
+    """Register every error handler on the app."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(InvalidCursor, _invalid_cursor)
+    app.add_exception_handler(StoreUnavailable, _unavailable)
+    app.add_exception_handler(RedisConnectionError, _unavailable)
+    app.add_exception_handler(RedisTimeoutError, _unavailable)
+    app.add_exception_handler(Exception, _internal)

@@ -1,0 +1,186 @@
+"""``GET /metrics``: Prometheus metrics of the whole pipeline, read from Redis at scrape time.
+
+The services run in separate processes, so nothing is kept in the API's memory. Two sources:
+
+- the streams themselves (exact, need no cooperation from the services): ``XINFO STREAM``'s
+  ``entries-added`` counts every event ever received (incoming stream), accepted (valid stream:
+  only the validator writes there) and dead-lettered (dead-letter stream, every stage);
+  ``XINFO GROUPS`` gives each group's lag, pending entries and consumers;
+- per-stage counter hashes the stages add to once per batch (`shared.metrics`): dead letters by
+  reason code, persisted rows, coach recomputes, entries and batches handled, and the batch
+  duration histogram.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aredis
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+
+from shared.metrics import StageMetrics, read_stage_metrics
+from shared.settings import Settings
+
+STAGES: tuple[str, ...] = ("validator", "persister", "coach")
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What XINFO says about one stream (zeros when it does not exist yet)."""
+
+    role: str
+    length: int = 0
+    entries_added: int = 0
+    groups: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one scrape read."""
+
+    up: bool
+    streams: tuple[StreamInfo, ...] = ()
+    stages: tuple[StageMetrics, ...] = ()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def read_snapshot(client: aredis.Redis, settings: Settings) -> Snapshot:
+    """Read the streams, groups and stage counters (two round trips); `up` False if Redis fails."""
+    names = settings.names
+    roles = (("events", names.events), ("valid", names.valid), ("dead", names.dead))
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for _, stream in roles:
+                pipe.xinfo_stream(stream)
+                pipe.xinfo_groups(stream)
+            replies = await pipe.execute(raise_on_error=False)
+        stages = await read_stage_metrics(client, names, STAGES)
+    except (RedisError, OSError):
+        return Snapshot(up=False)
+    streams = []
+    for index, (role, _) in enumerate(roles):
+        info, groups = replies[2 * index], replies[2 * index + 1]
+        if isinstance(info, Exception) or isinstance(groups, Exception):
+            streams.append(StreamInfo(role))
+            continue
+        added = int(info.get("entries-added") or 0)
+        streams.append(StreamInfo(role, int(info.get("length", 0)), added, tuple(groups)))
+    return Snapshot(True, tuple(streams), tuple(stages))
+
+
+def _stream_families(snapshot: Snapshot) -> Iterator[Metric]:
+    by_role = {s.role: s for s in snapshot.streams}
+    totals = (
+        ("runbus_events_received", "events", "Events ever added to the incoming stream."),
+        ("runbus_events_accepted", "valid", "Events the validator accepted (valid stream)."),
+        ("runbus_dead_letters", "dead", "Entries ever dead-lettered, by any stage."),
+    )
+    for name, role, doc in totals:
+        family = CounterMetricFamily(name, doc)
+        family.add_metric([], by_role[role].entries_added if role in by_role else 0)
+        yield family
+    length = GaugeMetricFamily(
+        "runbus_stream_length", "Entries in a stream now.", labels=["stream"]
+    )
+    for info in snapshot.streams:
+        length.add_metric([info.role], info.length)
+    yield length
+    yield from _group_families(snapshot.streams)
+
+
+def _group_families(streams: Iterable[StreamInfo]) -> Iterator[Metric]:
+    labels = ["stream", "group"]
+    lag = GaugeMetricFamily(
+        "runbus_group_lag", "Entries not yet delivered to a group.", labels=labels
+    )
+    pending = GaugeMetricFamily(
+        "runbus_group_pending", "Delivered, unacknowledged entries.", labels=labels
+    )
+    consumers = GaugeMetricFamily("runbus_group_consumers", "Consumers in a group.", labels=labels)
+    for info in streams:
+        for group in info.groups:
+            key = [info.role, _text(group.get("name"))]
+            pending.add_metric(key, int(group.get("pending") or 0))
+            consumers.add_metric(key, int(group.get("consumers") or 0))
+            if group.get("lag") is not None:  # unknown after some deletions: no sample
+                lag.add_metric(key, int(group["lag"]))
+    yield from (lag, pending, consumers)
+
+
+def _stage_families(stages: Iterable[StageMetrics]) -> Iterator[Metric]:
+    dead = CounterMetricFamily(
+        "runbus_events_dead_lettered",
+        "Dead letters by rejecting stage and reason code.",
+        labels=["stage", "reason"],
+    )
+    outcomes = CounterMetricFamily(
+        "runbus_stage_outcomes",
+        "What each stage did, by outcome (accepted, persisted, recomputes, ...).",
+        labels=["stage", "outcome"],
+    )
+    batches = CounterMetricFamily("runbus_batches", "Batches handled.", labels=["stage"])
+    entries = CounterMetricFamily("runbus_batch_entries", "Entries handled.", labels=["stage"])
+    latency = HistogramMetricFamily(
+        "runbus_batch_duration_seconds", "Time to handle one batch.", labels=["stage"]
+    )
+    for row in stages:
+        for reason, count in sorted(row.reasons.items()):
+            dead.add_metric([row.stage, reason], count)
+        for outcome, count in sorted(row.counters.items()):
+            outcomes.add_metric([row.stage, outcome], count)
+        batches.add_metric([row.stage], row.batches)
+        entries.add_metric([row.stage], row.entries)
+        buckets = [(bound, float(count)) for bound, count in row.cumulative_buckets()]
+        latency.add_metric([row.stage], buckets, row.seconds_sum)
+    yield from (dead, outcomes, batches, entries, latency)
+
+
+def _headline_families(stages: Iterable[StageMetrics]) -> Iterator[Metric]:
+    """The two counters dashboards ask for by name (also in runbus_stage_outcomes)."""
+    counters = {row.stage: row.counters for row in stages}
+    for name, stage, outcome, doc in (
+        ("runbus_events_persisted", "persister", "persisted", "Rows newly written to history."),
+        ("runbus_coach_recomputes", "coach", "recomputes", "Coach suggestion recomputations."),
+    ):
+        family = CounterMetricFamily(name, doc)
+        family.add_metric([], counters.get(stage, {}).get(outcome, 0))
+        yield family
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("runbus_redis_up", "1 when the API could read Redis.")
+        up.add_metric([], 1 if self.snapshot.up else 0)
+        yield up
+        if self.snapshot.up:
+            yield from _stream_families(self.snapshot)
+            yield from _stage_families(self.snapshot.stages)
+            yield from _headline_families(self.snapshot.stages)
+
+
+def render(snapshot: Snapshot) -> bytes:
+    """The Prometheus text exposition of a snapshot."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_SnapshotCollector(snapshot))
+    return generate_latest(registry)
+
+
+async def scrape(client: aredis.Redis, settings: Settings) -> bytes:
+    """Read and render (never raises on a Redis outage: ``runbus_redis_up 0``)."""
+    return render(await read_snapshot(client, settings))

@@ -1,0 +1,95 @@
+"""Response bodies of the HTTP API (what the OpenAPI document shows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorBody(BaseModel):
+    """Every error response."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="Stable error code, e.g. run_not_found, invalid_event.")
+    message: str = Field(description="Human explanation.")
+
+
+class InvalidEventBody(ErrorBody):
+    """422 from ``POST /api/events``: every contract error code of the event."""
+
+    errors: list[str] = Field(description="The contract's error codes (shared.validation).")
+
+
+class HistoryEvent(BaseModel):
+    """One stored event. BrewSLM rows carry stage/reason_code/actor/summary/payload; Pulse rows
+    carry event_type/message/details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int = Field(description="Row id in the history.")
+    event_id: str = Field(description="The event's idempotency key.")
+    dialect: str = Field(description="brewslm or pulse.")
+    project_id: int | None = Field(description="Project, when known.")
+    run_id: str = Field(description="Run.")
+    parent_run_id: str | None = Field(description="Parent run when nested.")
+    severity: str = Field(description="Severity in the event's dialect.")
+    ts: str = Field(description="Event time (producer's clock), ISO 8601.")
+    created_at: str = Field(description="Insert time, ISO 8601.")
+
+
+class EventsPage(BaseModel):
+    """A page of a timeline, in event-time order."""
+
+    events: list[HistoryEvent] = Field(description="The events of this page.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end.")
+
+
+class EventAccepted(BaseModel):
+    """202 from ``POST /api/events``: the event is on the incoming stream."""
+
+    entry_id: str = Field(description="Entry id on the incoming stream.")
+    event_id: str = Field(description="The event's id (given, or generated).")
+
+
+class Health(BaseModel):
+    """``GET /healthz``."""
+
+    status: str = Field(description="Always 'ok' while the process serves requests.")
+
+
+class Readiness(BaseModel):
+    """``GET /readyz``: 200 when both dependencies answer, 503 otherwise."""
+
+    status: str = Field(description="ready or not_ready.")
+    redis: bool = Field(description="Redis answered PING.")
+    database: bool = Field(description="The history database answered.")
+
+
+class RedriveRequest(BaseModel):
+    """Body of ``POST /api/dead-letters/redrive``: which dead letters to send back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reasons: list[str] = Field(default_factory=list, description="Codes or code families.")
+    ids: list[str] = Field(default_factory=list, description="Exact dead-letter ids.")
+    since: str | None = Field(None, description="Only younger than this (30s, 15m, 2h, 7d).")
+    before: str | None = Field(None, description="Only older than this (30s, 15m, 2h, 7d).")
+    dry_run: bool = Field(False, description="Count only; move nothing.")
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI descriptions of the error responses a route may give."""
+    text = {
+        304: "Not modified (If-None-Match matched the ETag).",
+        401: "Missing or wrong bearer token.",
+        404: "Unknown project, run, stage or dead letter.",
+        413: "Request body too large.",
+        422: "Invalid parameters.",
+        503: "Redis or the database is not reachable.",
+    }
+    return {
+        code: {"description": text[code], **({} if code == 304 else {"model": ErrorBody})}
+        for code in codes
+    }

@@ -1,0 +1,107 @@
+"""What the API holds while it runs: settings, one Redis client, the history store.
+
+The lifespan opens them; a database that is down at start does not stop the API (``/readyz``
+says 503 and reads answer 503 until it is back: the store is reopened on demand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import redis.asyncio as aredis
+from fastapi import Depends, Request
+
+from services.api.errors import ApiError
+from services.history import HistoryStore, StoreUnavailable, open_store
+from shared.connections import async_redis
+from shared.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger("runbus.api")
+
+
+@dataclass
+class ApiState:
+    """The API's open resources."""
+
+    settings: Settings
+    redis: aredis.Redis
+    store: HistoryStore
+    store_ready: bool = False
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> ApiState:
+        """Open Redis and the history store (a failing store is retried on first use)."""
+        state = cls(settings, async_redis(settings), open_store(settings))
+        try:
+            await state.history()
+        except StoreUnavailable as exc:
+            log.warning("history_store_unavailable_at_start", error=str(exc))
+        return state
+
+    async def history(self) -> HistoryStore:
+        """The opened (and, when configured, migrated) store; `StoreUnavailable` if it is not."""
+        if self.store_ready:
+            return self.store
+        async with self._lock:
+            if not self.store_ready:
+                await self.store.open()
+                if self.settings.migrate_on_start:
+                    await self.store.migrate()
+                self.store_ready = True
+        return self.store
+
+    async def close(self) -> None:
+        """Release everything."""
+        await self.store.close()
+        await self.redis.aclose()
+
+
+def api_state(request: Request) -> ApiState:
+    """The running app's state (a dependency)."""
+    state: ApiState = request.app.state.api
+    return state
+
+
+def app_settings(request: Request) -> Settings:
+    """The app's settings (a dependency; available before the lifespan ran)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+State = Annotated[ApiState, Depends(api_state)]
+
+
+def _check_token(request: Request, settings: Settings) -> None:
+    token = settings.api_token
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "a valid 'Authorization: Bearer <token>' header is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def require_write(request: Request) -> None:
+    """Writes need the bearer token when ``RUNBUS_API_TOKEN`` is set."""
+    _check_token(request, app_settings(request))
+
+
+def require_read(request: Request) -> None:
+    """Reads need it too when ``RUNBUS_API_READ_TOKEN_REQUIRED`` is true."""
+    settings = app_settings(request)
+    if settings.api_read_token_required:
+        _check_token(request, settings)
+
+
+ReadAccess = Depends(require_read)
+WriteAccess = Depends(require_write)

@@ -1,0 +1,1 @@
+"""The runtime: `runbus run all` supervises one child process per service (process-per-stage)."""

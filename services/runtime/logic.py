@@ -1,0 +1,91 @@
+"""Pure decisions of the supervisor: which children, how long to back off, what to print."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+#: Services `runbus run all` starts, in start order (the API last: it reads what they write).
+PIPELINE_SERVICES: tuple[str, ...] = ("validator", "persister", "coach")
+LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """One child process: its display name and its command line."""
+
+    name: str
+    argv: tuple[str, ...]
+
+
+def child_command(service: str, slot: int | None = None) -> tuple[str, ...]:
+    """The command that runs one service, with this interpreter (no console script needed)."""
+    argv = [sys.executable, "-m", "services.runtime", "run", service]
+    if slot is not None:
+        argv += ["--slot", str(slot)]
+    return tuple(argv)
+
+
+def children(validators: int = 1, *, api: bool = True) -> list[ChildSpec]:
+    """The children of `runbus run all`: `validators` validator replicas, persister, coach, api."""
+    if validators == 1:
+        specs = [ChildSpec("validator", child_command("validator"))]
+    else:
+        specs = [
+            ChildSpec(f"validator-{slot}", child_command("validator", slot))
+            for slot in range(validators)
+        ]
+    specs += [ChildSpec(name, child_command(name)) for name in PIPELINE_SERVICES[1:]]
+    if api:
+        specs.append(ChildSpec("api", child_command("api")))
+    return specs
+
+
+def backoff_s(failures: int, *, base: float = 0.5, cap: float = 30.0) -> float:
+    """Delay before restarting a child that failed `failures` times in a row (1, 2, ...)."""
+    return float(min(cap, base * 2 ** max(0, failures - 1)))
+
+
+def next_failures(failures: int, uptime_s: float, *, stable_s: float = 60.0) -> int:
+    """Consecutive-failure count after a crash: a child that ran `stable_s` starts over at 1."""
+    return 1 if uptime_s >= stable_s else failures + 1
+
+
+def display_host(host: str) -> str:
+    """A host a browser can reach: wildcard binds are shown as loopback."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def banner(api_host: str, api_port: int, redis_url: str, database_url: str) -> list[str]:
+    """What `runbus run all` prints once its children are started."""
+    base = f"http://{display_host(api_host)}:{api_port}"
+    return [
+        f"runbus is running (Redis {redact(redis_url)}, history {redact(database_url)})",
+        f"  API      {base}/api/status",
+        f"  docs     {base}/docs   (OpenAPI)",
+        f"  streams  {base}/asyncapi   (AsyncAPI)",
+        f"  metrics  {base}/metrics",
+        "  next     runbus demo   (publishes a sample workload)",
+        "Ctrl-C drains in-flight batches and stops.",
+    ]
+
+
+def redact(url: str) -> str:
+    """A URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def is_loopback_redis(url: str) -> bool:
+    """True for a plain (non-TLS) Redis URL on this machine: one we may start a server for."""
+    parts = urlsplit(url)
+    return parts.scheme == "redis" and (parts.hostname or "") in LOOPBACK_HOSTS
+
+
+def redis_port(url: str) -> int:
+    """The port of a Redis URL (6379 when absent)."""
+    return urlsplit(url).port or 6379

@@ -1,0 +1,185 @@
+"""The supervisor of `runbus run all`: one child process per service, kept alive, stopped cleanly.
+
+Children run in their own process group, so a Ctrl-C in the terminal reaches only the
+supervisor, which then forwards exactly one SIGTERM to each child (they drain their batch in
+hand and acknowledge it) and waits for them. On Linux each child also asks the kernel for a
+SIGTERM should the supervisor die without stopping it, so no orphan keeps consuming.
+
+A child that exits while no stop was requested is restarted after an exponential backoff
+(reset once it has run for a while); every restart is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from services.runtime.logic import ChildSpec, backoff_s, next_failures
+from shared.logging import get_logger
+
+log = get_logger("runbus.runtime")
+
+_PR_SET_PDEATHSIG = 1
+#: A child that exits 0 drained; one killed by our SIGTERM before it installed its handlers
+#: (still importing) had nothing in flight.
+CLEAN_EXIT_CODES: frozenset[int] = frozenset({0, -signal.SIGTERM})
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies (runs between fork and exec)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Supervisor:
+    """Starts, restarts and stops a set of child processes."""
+
+    def __init__(
+        self,
+        specs: Sequence[ChildSpec],
+        *,
+        env: Mapping[str, str] | None = None,
+        stop_timeout_s: float = 30.0,
+        stable_s: float = 60.0,
+        backoff: Callable[[int], float] = backoff_s,
+    ) -> None:
+        self.specs = list(specs)
+        self.env = dict(os.environ if env is None else env)
+        self.stop_timeout_s = stop_timeout_s
+        self.stable_s = stable_s
+        self.backoff = backoff
+        self.pids: dict[str, int] = {}
+        self.restarts: dict[str, int] = {spec.name: 0 for spec in self.specs}
+        self.started = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Run every child until `stop` is set; 0 when every child stopped cleanly."""
+        tasks = [asyncio.create_task(self._keep(spec, stop)) for spec in self.specs]
+        self.started.set()
+        codes = await asyncio.gather(*tasks)
+        failed = {
+            spec.name: code
+            for spec, code in zip(self.specs, codes, strict=True)
+            if code not in CLEAN_EXIT_CODES
+        }
+        if failed:
+            log.error("children_failed_to_stop_cleanly", exit_codes=failed)
+            return 1
+        log.info("all_children_stopped")
+        return 0
+
+    async def _keep(self, spec: ChildSpec, stop: asyncio.Event) -> int:
+        """Keep one child running until `stop`; returns its final exit code."""
+        failures = 0
+        while True:
+            proc = await self._spawn(spec)
+            started = time.monotonic()
+            code = await _wait_or_stop(proc, stop)
+            if code is None:  # stop requested while it runs
+                return await self._terminate(spec, proc)
+            if stop.is_set():
+                return code
+            failures = next_failures(failures, time.monotonic() - started, stable_s=self.stable_s)
+            delay = self.backoff(failures)
+            self.restarts[spec.name] += 1
+            log.warning("child_exited_restarting", child=spec.name, exit_code=code,
+                        restart_in_s=round(delay, 2), failures=failures)  # fmt: skip
+            if await _sleep(stop, delay):
+                return code
+
+    async def _spawn(self, spec: ChildSpec) -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            *spec.argv, env=self.env, process_group=0, preexec_fn=die_with_parent
+        )
+        self.pids[spec.name] = proc.pid
+        log.info("child_started", child=spec.name, pid=proc.pid)
+        return proc
+
+    async def _terminate(self, spec: ChildSpec, proc: asyncio.subprocess.Process) -> int:
+        """SIGTERM, wait for the drain, SIGKILL after the timeout."""
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.wait_for(proc.wait(), self.stop_timeout_s)
+        except TimeoutError:
+            log.error("child_did_not_stop_killing", child=spec.name, pid=proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            code = await proc.wait()
+            return code or 1
+        log.info("child_stopped", child=spec.name, exit_code=code)
+        return code
+
+
+async def http_ok(host: str, port: int, path: str = "/healthz", timeout: float = 1.0) -> bool:
+    """True when ``GET path`` on host:port answers 200 (a minimal HTTP/1.0 probe)."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), timeout)
+        return status.split(b" ")[1:2] == [b"200"]
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def wait_until_serving(
+    host: str, port: int, stop: asyncio.Event, timeout: float = 60.0
+) -> bool:
+    """Poll the API's /healthz until it answers 200; False on timeout or stop."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set():
+        if await http_ok(host, port):
+            return True
+        await _sleep(stop, 0.2)
+    return False
+
+
+async def _wait_or_stop(proc: asyncio.subprocess.Process, stop: asyncio.Event) -> int | None:
+    """The child's exit code if it exits first; None if `stop` is set first."""
+    exited = asyncio.create_task(proc.wait())
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({exited, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if exited in done:
+        return exited.result()
+    exited.cancel()
+    return None
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep unless stopped; True when `stop` was set."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop` (once; later signals are only logged)."""
+    loop = asyncio.get_running_loop()
+
+    def handle(signum: int) -> None:
+        if stop.is_set():
+            log.info("already_stopping", signal=signal.Signals(signum).name)
+            return
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, handle, signum)
