@@ -1,0 +1,206 @@
+"""The coach's Redis I/O: per-project state, versioned cache documents, change announcements.
+
+Keys (``<ns>`` is the namespace, ``runbus`` by default):
+
+- ``<ns>:coachstate:<project>`` — hash, field = fact key, value = ``[ts, event_id, value]``;
+- ``<ns>:coachmeta:<project>`` — hash: ``rev`` (bumped by every merge that changed the state)
+  and, per coach stage, ``<stage>:rev`` / ``:digest`` / ``:version`` of the cached document;
+- ``<ns>:coach:<project>:<stage>`` — the cached `CoachDocument` as JSON;
+- ``<ns>:coach:projects`` — set of project ids the coach knows;
+- channel ``<ns>:coach:changes`` — ``{"project_id", "stage", "version"}`` per change.
+
+Two coach consumers may run in one group, so both writes are Lua scripts. The merge applies the
+"higher (ts, event_id) wins" rule and returns the state with its revision in one atomic step.
+The cache write refuses a result computed from an older revision than the one last written
+(so a slow worker never overwrites a newer result), leaves an unchanged result alone (no version
+bump, no rewrite, no announcement), and otherwise bumps the version, writes and publishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import orjson
+import redis.asyncio as aredis
+
+from services.coach import logic
+from services.coach.facts import EARLIEST_KEYS, Fact, decode, encode
+from shared.models import COACH_STAGES, CoachDocument, Suggestion
+from shared.names import Names
+
+# KEYS: state hash, meta hash, projects set.
+# ARGV: project id, reset flag, then per fact: key, mode (L latest / E earliest), ts, id, json.
+# Returns {rev, changed count, HGETALL state, missing stages...}.
+_MERGE_TEMPLATE: Final = """
+local function later(a_ts, a_id, b_ts, b_id)
+  if a_ts ~= b_ts then return a_ts > b_ts end
+  -- bytewise: Lua's string < follows the server's locale
+  for i = 1, math.min(#a_id, #b_id) do
+    local x, y = string.byte(a_id, i), string.byte(b_id, i)
+    if x ~= y then return x > y end
+  end
+  return #a_id > #b_id
+end
+if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
+local changed = 0
+for i = 3, #ARGV, 5 do
+  local key, ts, id = ARGV[i], tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local cur = redis.call('HGET', KEYS[1], key)
+  local take = true
+  if cur then
+    local old = cjson.decode(cur)
+    if ARGV[i + 1] == 'E' then take = later(old[1], old[2], ts, id)
+    else take = later(ts, id, old[1], old[2]) end
+  end
+  if take then
+    redis.call('HSET', KEYS[1], key, ARGV[i + 4])
+    changed = changed + 1
+  end
+end
+redis.call('SADD', KEYS[3], ARGV[1])
+local rev
+if changed > 0 or ARGV[2] == '1' then rev = redis.call('HINCRBY', KEYS[2], 'rev', 1)
+else rev = tonumber(redis.call('HGET', KEYS[2], 'rev') or '0') end
+local reply = {rev, changed, redis.call('HGETALL', KEYS[1])}
+for _, stage in ipairs({__STAGES__}) do
+  if not redis.call('HGET', KEYS[2], stage .. ':version') then reply[#reply + 1] = stage end
+end
+return reply
+"""
+
+# KEYS: document key, meta hash. ARGV: stage, rev, digest, document head, document tail,
+# channel, announcement head. Returns {outcome (0 stale, 1 unchanged, 2 written), version}.
+_WRITE_LUA: Final = """
+local stage, rev, digest = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local rev_f, dig_f, ver_f = stage .. ':rev', stage .. ':digest', stage .. ':version'
+local version = tonumber(redis.call('HGET', KEYS[2], ver_f) or '0')
+if rev < tonumber(redis.call('HGET', KEYS[2], rev_f) or '-1') then return {0, version} end
+redis.call('HSET', KEYS[2], rev_f, rev)
+local exists = redis.call('EXISTS', KEYS[1]) == 1
+if exists and redis.call('HGET', KEYS[2], dig_f) == digest then return {1, version} end
+if exists and version == 0 then
+  -- the meta hash was lost: continue from the document's own version, never restart at 1
+  version = tonumber(cjson.decode(redis.call('GET', KEYS[1]))['version']) or 0
+end
+version = version + 1
+redis.call('SET', KEYS[1], ARGV[4] .. version .. ARGV[5])
+redis.call('HSET', KEYS[2], dig_f, digest, ver_f, version)
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. version .. '}')
+return {2, version}
+"""
+
+Outcome = Literal["stale", "unchanged", "written"]
+_OUTCOMES: Final[tuple[Outcome, ...]] = ("stale", "unchanged", "written")
+_MERGE_LUA: Final = _MERGE_TEMPLATE.replace("__STAGES__", ", ".join(f"'{s}'" for s in COACH_STAGES))
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """A project's state right after a merge."""
+
+    rev: int
+    """State revision: rises with every merge that changed something."""
+    changed: int
+    """How many facts the merge stored."""
+    state: dict[str, Fact]
+    """Every fact of the project."""
+    missing: frozenset[str]
+    """Coach stages that have no cached document yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a cache write did."""
+
+    outcome: Outcome
+    """stale (computed from an older state: dropped), unchanged, or written."""
+    version: int
+    """The document's version after the call."""
+
+
+class CoachStore:
+    """Coach state and cache of one namespace."""
+
+    def __init__(self, client: aredis.Redis, names: Names) -> None:
+        self.client = client
+        self.names = names
+        self._merge = client.register_script(_MERGE_LUA)
+        self._write = client.register_script(_WRITE_LUA)
+
+    async def merge(self, project_id: int, facts: Iterable[Fact], *, reset: bool = False) -> Merged:
+        """Merge facts into the project's state (after dropping it, with `reset`)."""
+        args: list[str | bytes | int] = [project_id, "1" if reset else "0"]
+        for fact in facts:
+            mode = "E" if fact.key in EARLIEST_KEYS else "L"
+            args += [fact.key, mode, fact.ts, fact.event_id, encode(fact)]
+        keys = [
+            self.names.coach_state(project_id),
+            self.names.coach_meta(project_id),
+            self.names.coach_projects,
+        ]
+        reply: list[Any] = await self._merge(keys=keys, args=args)
+        flat = reply[2]
+        state = {
+            _text(flat[i]): decode(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)
+        }
+        missing = frozenset(_text(stage) for stage in reply[3:])
+        return Merged(int(reply[0]), int(reply[1]), state, missing)
+
+    async def write(
+        self,
+        project_id: int,
+        stage: str,
+        rev: int,
+        suggestions: Sequence[Suggestion],
+        *,
+        source_id: str | None,
+        taxonomy_version: str,
+        now: datetime,
+    ) -> Written:
+        """Store the stage's suggestions unless unchanged or stale; announce a change."""
+        head, tail = _document_parts(
+            project_id, stage, suggestions, source_id, taxonomy_version, now
+        )
+        announce = orjson.dumps({"project_id": project_id, "stage": stage})[:-1] + b',"version":'
+        args: list[str | bytes | int] = [
+            stage,
+            rev,
+            logic.digest(suggestions),
+            head,
+            tail,
+            self.names.coach_changes,
+            announce,
+        ]
+        keys = [self.names.coach_key(project_id, stage), self.names.coach_meta(project_id)]
+        outcome, version = await self._write(keys=keys, args=args)
+        return Written(_OUTCOMES[int(outcome)], int(version))
+
+
+def _document_parts(
+    project_id: int,
+    stage: str,
+    suggestions: Sequence[Suggestion],
+    source_id: str | None,
+    taxonomy_version: str,
+    now: datetime,
+) -> tuple[bytes, bytes]:
+    """The document's JSON split around its version, which the script fills in."""
+    doc = CoachDocument(
+        project_id=project_id,
+        stage=stage,
+        version=0,
+        computed_at=now,
+        source_id=source_id,
+        taxonomy_version=taxonomy_version,
+        suggestions=list(suggestions),
+    ).model_dump(mode="json")
+    head = orjson.dumps({"project_id": doc["project_id"], "stage": doc["stage"]})
+    rest = {k: v for k, v in doc.items() if k not in ("project_id", "stage", "version")}
+    return head[:-1] + b',"version":', b"," + orjson.dumps(rest)[1:]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

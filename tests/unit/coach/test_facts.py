@@ -1,0 +1,119 @@
+"""Facts and batch planning: order-free, idempotent, exact; malformed entries isolated."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.coach import logic
+from services.coach.facts import Fact, decode, encode, merge, micros, supersedes
+from shared.models import COACH_STAGES
+from tests.unit.coach.builders import body, event, pulse, state_of, success
+from tests.unit.coach.cases import CASES
+
+P = 7
+
+
+def _corpus() -> list[object]:
+    events: list[object] = []
+    for case in CASES:
+        events += case.raise_(P) + case.clear(P)
+    return events
+
+
+CORPUS = _corpus()
+
+
+def _all_suggestions(state: dict[str, Fact]) -> dict[str, bytes]:
+    return {stage: logic.canonical(logic.suggest(stage, state)) for stage in COACH_STAGES}
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32), dupes=st.integers(0, 20))
+def test_any_order_and_any_redelivery_give_the_same_state(seed: int, dupes: int) -> None:
+    # given the corpus shuffled, with some events delivered again
+    rng = random.Random(seed)
+    shuffled = list(CORPUS) + [rng.choice(CORPUS) for _ in range(dupes)]
+    rng.shuffle(shuffled)
+    # then state and every stage's suggestions equal the in-order fold
+    expected = state_of(CORPUS)  # type: ignore[arg-type]
+    got = state_of(shuffled)  # type: ignore[arg-type]
+    assert got == expected
+    assert _all_suggestions(got) == _all_suggestions(expected)
+
+
+def test_merge_keeps_the_latest_and_ties_break_on_event_id() -> None:
+    old = Fact("training:oom", 10, "b")
+    assert supersedes(Fact("training:oom", 11, "a"), old)
+    assert supersedes(Fact("training:oom", 10, "c"), old)
+    assert not supersedes(Fact("training:oom", 10, "a"), old)
+    assert not supersedes(Fact("training:oom", 10, "b"), old)  # the same fact again
+
+
+def test_earliest_keys_keep_the_first() -> None:
+    state: dict[str, Fact] = {}
+    assert merge(state, [Fact("project:active", 10, "b")]) == {"project:active"}
+    assert merge(state, [Fact("project:active", 20, "a")]) == set()
+    assert merge(state, [Fact("project:active", 5, "z")]) == {"project:active"}
+    assert state["project:active"].ts == 5
+
+
+def test_micros_is_exact() -> None:
+    ts = datetime(2099, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    assert micros(ts) == 4_102_444_799_999_999
+    assert micros(datetime(1970, 1, 1, tzinfo=UTC)) == 0
+
+
+def test_stored_form_round_trips() -> None:
+    fact = Fact("data:import", 1_777_000_000_000_001, "ev-1", {"outcome": "ok", "n": [1, "x"]})
+    raw = encode(fact)
+    assert orjson.loads(raw) == [1_777_000_000_000_001, "ev-1", {"outcome": "ok", "n": [1, "x"]}]
+    assert decode("data:import", raw) == fact
+
+
+def test_every_coached_event_marks_the_project_active_and_touches_data_and_gold_set() -> None:
+    facts = logic.facts_from_event(event("training_oom", t=1), "e1")
+    assert {f.key for f in facts} == {"project:active", "training:oom"}
+    assert logic.touched_stages(facts) == {"data", "gold_set", "training"}
+
+
+def test_plan_groups_by_project_and_premerges() -> None:
+    a = event("training_oom", t=1, project=1)
+    b = event("training_oom", t=2, project=1, run_id="exp-2")
+    c = success("eval", t=3, project=2)
+    entries = [("5-0", body(a)), ("7-1", body(b)), ("6-0", body(c)), ("8-0", body(pulse()))]
+    plan = logic.plan_batch(entries)
+    assert plan.handled == ["5-0", "7-1", "6-0", "8-0"]
+    assert plan.malformed == []
+    assert set(plan.projects) == {1, 2}
+    one = plan.projects[1]
+    # then the batch's two OOMs became one fact: the later one
+    assert one.facts["training:oom"].value["run_id"] == "exp-2"
+    assert one.stages == {"data", "gold_set", "training"}
+    assert one.source_id == "7-1"
+
+
+def test_plan_isolates_malformed_entries() -> None:
+    good = body(event("training_oom", t=1))
+    entries = [
+        ("1-0", None),
+        ("2-0", b"not json"),
+        ("3-0", b'{"event_id": "x"}'),
+        ("4-0", orjson.dumps({**orjson.loads(good), "event": {"stage": "training"}})),
+        ("5-0", good),
+    ]
+    plan = logic.plan_batch(entries)
+    assert [i for i, _ in plan.malformed] == ["1-0", "2-0", "3-0", "4-0"]
+    assert plan.handled == ["5-0"]
+    assert set(plan.projects) == {P}
+
+
+def test_digest_depends_on_content_only() -> None:
+    found = logic.suggest("training", state_of([event("training_oom", t=1)]))
+    again = logic.suggest("training", state_of([event("training_oom", t=1)]))
+    assert logic.digest(found) == logic.digest(again)
+    assert logic.digest(found) != logic.digest([])
