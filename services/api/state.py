@@ -78,7 +78,7 @@ State = Annotated[ApiState, Depends(api_state)]
 
 def _check_token(request: Request, settings: Settings) -> None:
     token = settings.api_token
-    if token is None:
+    if token is None or not token.get_secret_value():  # unset or empty: no auth
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     expected = token.get_secret_value().encode()
