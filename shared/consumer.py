@@ -33,7 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared import __version__
+from shared import __version__, metrics
 from shared.logging import get_logger
 from shared.models import DeadLetter
 from shared.settings import Settings
@@ -158,6 +158,7 @@ class BatchContext:
             service_version=__version__,
             hint=hint_of(unwrapped),
         )
+        metrics.note_dead_letter(errors)
         return Move(entry, self.settings.names.dead, dead_letter_fields(letter))
 
     async def dead_letter(self, rejects: Sequence[tuple[Entry, list[str], str]]) -> int:
@@ -309,7 +310,9 @@ class StreamWorker:
             log.warning("entries_dead_lettered", code=ATTEMPTS_EXCEEDED, count=len(exceeded))
             entries = [e for e in entries if e.deliveries <= limit]
         if entries:
-            await self._handler(entries, self.ctx)
+            names = self.settings.names
+            async with metrics.batch_scope(self.client, names, self.stage, len(entries)):
+                await self._handler(entries, self.ctx)
         self.batches += 1
         self.entries += len(entries)
 

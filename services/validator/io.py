@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.validator.logic import Valid, judge
+from shared import metrics
 from shared.consumer import BatchContext, Entry, Move
 from shared.logging import get_logger
 
@@ -26,5 +27,6 @@ async def validate_batch(batch: list[Entry], ctx: BatchContext) -> None:
             rejected += 1
             moves.append(ctx.dead_letter_move(entry, verdict.errors, verdict.message))
     await ctx.move(moves)
+    metrics.note("accepted", len(batch) - rejected)
     if rejected:
         log.debug("batch_validated", accepted=len(batch) - rejected, rejected=rejected)
