@@ -21,9 +21,17 @@ install: $(STAMP) ## Create .venv and install the locked dependencies
 run: $(STAMP) ## Run the whole system in the foreground (Ctrl-C drains and stops)
 	@$(VENV)/bin/runbus run all --ensure-redis
 
-test: $(STAMP) ## Install, then run the unit and integration tests
+test: $(STAMP) ## Install, then run the unit and integration tests (short fault variants included)
 	@bash scripts/ensure-services.sh
-	@$(VENV)/bin/pytest -q -p no:cacheprovider
+	@$(VENV)/bin/pytest -q -p no:cacheprovider -m "not slow"
+
+test-faults: $(STAMP) ## Long fault-injection suite (20 SIGKILLs per service, 30 s PostgreSQL outage)
+	@bash scripts/ensure-services.sh
+	@RUNBUS_FAULTS_FULL=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/faults
+
+test-fuzz: $(STAMP) ## Full bad-input fuzz (>= 100k generated entries)
+	@bash scripts/ensure-services.sh
+	@RUNBUS_FUZZ_FULL=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/integration/badinput tests/unit/badinput
 
 test-unit: $(STAMP) ## Only the fast unit tests
 	@$(VENV)/bin/pytest -q -m "not integration"
@@ -57,4 +65,4 @@ compose-check: $(STAMP) ## Validate compose.yaml against the Compose spec (offli
 clean: ## Remove the environment and local state
 	rm -rf $(VENV) var/*.db var/*.db-* var/redis
 
-.PHONY: help install run test test-unit lint fmt bench bench-quick up down compose-check clean
+.PHONY: help install run test test-faults test-fuzz test-unit lint fmt bench bench-quick up down compose-check clean
