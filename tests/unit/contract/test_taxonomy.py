@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -173,7 +174,7 @@ def test_well_formed_extensions_are_accepted() -> None:
 # --- the version ------------------------------------------------------------------------
 
 
-def _extra_file(tmp_path: Path, doc: dict[str, object]) -> Path:
+def _extra_file(tmp_path: Path, doc: Mapping[str, object]) -> Path:
     path = tmp_path / "extra-codes.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path
