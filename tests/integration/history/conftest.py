@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import sqlite3
+import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +18,7 @@ import asyncpg
 import pytest
 
 from services.history import HistoryStore, store_for_url
-from tests.conftest import POSTGRES_DSN
+from tests.conftest import POSTGRES_DSN, free_port
 
 T = TypeVar("T")
 
@@ -98,3 +102,86 @@ async def raw_sql(url: str, sql: str, *args: Any) -> Any:
 
 #: What a backend raises when it refuses a statement.
 REFUSALS = (sqlite3.DatabaseError, asyncpg.PostgresError)
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster on a free loopback port, for outage stories.
+
+    The machine's shared PostgreSQL is never stopped: this one lives in a temporary directory
+    and is started and killed at will. PostgreSQL refuses to run as root, so as root the
+    cluster is created and run as the ``postgres`` system user (``runuser``).
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="runbus-pg-"))
+        self.data = self.workdir / "data"
+        self.bin = _pg_bindir()
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            shutil.chown(self.workdir, "postgres")
+            self.workdir.chmod(0o700)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bin / args[0]), *args[1:]]
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            log = self.workdir / "log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            pytest.fail(f"{args[0]} failed: {done.stdout}{done.stderr}{tail}")
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def start(self) -> None:
+        # fsync=off is safe here: a killed server loses nothing the OS already has, and
+        # synchronous_commit stays on so every acknowledged commit reached the OS.
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.workdir / "log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self) -> None:
+        """Kill it the hard way (a crash, as far as clients can tell)."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _pg_bindir() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    if initdb is None:
+        pytest.fail("outage stories need PostgreSQL server binaries (initdb, pg_ctl)")
+    return Path(initdb).parent
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private, started PostgreSQL cluster; removed at the end of the test."""
+    server = PostgresServer()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()

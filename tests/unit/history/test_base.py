@@ -1,0 +1,81 @@
+"""Cursors, pages and row rendering of the history interface."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.history.base import (
+    MAX_PAGE,
+    HistoryRow,
+    InvalidCursor,
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+    page_of,
+)
+
+T = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def row(i: int, dialect: str = "brewslm") -> HistoryRow:
+    return HistoryRow(
+        id=i, event_id=f"e{i}", dialect=dialect, project_id=1, run_id="r", parent_run_id=None,
+        severity="info", ts=T + timedelta(seconds=i), created_at=T, accepted_at=T,
+        taxonomy_version="v", source_id=f"{i}-0", stage="training", payload={"i": i},
+        event_type="run.completed", message="m", details={"d": 1},
+    )  # fmt: skip
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
+    ),
+    st.integers(min_value=0, max_value=2**63 - 1),
+)
+def test_a_cursor_round_trips(ts: datetime, row_id: int) -> None:
+    cursor = encode_cursor(ts, row_id)
+    assert cursor.isascii() and "=" not in cursor and "/" not in cursor and "+" not in cursor
+    assert decode_cursor(cursor) == (ts, row_id)
+
+
+def test_a_cursor_keeps_the_instant_whatever_the_zone() -> None:
+    local = T.astimezone(timezone(timedelta(hours=5)))
+    assert decode_cursor(encode_cursor(local, 3))[0] == T
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "not base64!", "bm90IGpzb24", "WzEsMl0", "WyIyMDI2LTAzLTAxIiwxXQ", "WyJ4IiwxXQ", "e30"],
+)
+def test_a_forged_cursor_is_refused(bad: str) -> None:
+    # "[1,2]", a naive time, a non-time, "{}" ... none is a cursor we handed out
+    with pytest.raises(InvalidCursor):
+        decode_cursor(bad)
+
+
+def test_page_of_cuts_at_the_limit_and_points_after_the_last_row() -> None:
+    rows = [row(i) for i in range(4)]
+    page = page_of(rows, 3)
+    assert [r.id for r in page.rows] == [0, 1, 2]
+    assert page.next_cursor is not None and decode_cursor(page.next_cursor) == (rows[2].ts, 2)
+    assert page_of(rows, 4).next_cursor is None
+    assert page_of([], 10).rows == []
+
+
+def test_limits_are_clamped() -> None:
+    assert clamp_limit(0) == 1 and clamp_limit(-5) == 1
+    assert clamp_limit(10**9) == MAX_PAGE and clamp_limit(50) == 50
+
+
+def test_rows_render_their_own_dialect_fields() -> None:
+    brew = row(1).to_dict()
+    assert brew["stage"] == "training" and brew["payload"] == {"i": 1}
+    assert "event_type" not in brew and "details" not in brew
+    assert brew["ts"] == "2026-03-01T00:00:01+00:00"
+    pulse = row(2, "pulse").to_dict()
+    assert pulse["event_type"] == "run.completed" and pulse["details"] == {"d": 1}
+    assert "stage" not in pulse and "payload" not in pulse

@@ -1,0 +1,93 @@
+"""From envelopes to history records: reshaping, and refusing what is not an event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from services.history.base import StoreRejected
+from services.history.migrations import migrations
+from services.history.records import COLUMNS, Record, months_of, parse_time, record_of
+from shared.models import ValidEnvelope
+
+
+def envelope(event: dict[str, Any], dialect: str = "brewslm") -> ValidEnvelope:
+    return ValidEnvelope(
+        event_id="evt-1", dialect=dialect, taxonomy_version="tx", source_id="5-0",  # type: ignore[arg-type]
+        accepted_at=datetime(2026, 3, 2, tzinfo=UTC), event=event,
+    )  # fmt: skip
+
+
+BREW = {
+    "dialect": "brewslm", "event_id": "evt-1", "project_id": 3, "run_id": "exp-1",
+    "parent_run_id": "exp-0", "stage": "training", "severity": "error",
+    "reason_code": "training_oom", "actor": "u1", "summary": "boom", "payload": {"gb": 80},
+    "ts": "2026-03-01T10:00:00.250000Z",
+}  # fmt: skip
+PULSE = {
+    "dialect": "pulse", "event_id": "evt-1", "run_id": "run-1", "parent_run_id": None,
+    "project_id": None, "event_type": "run.failed", "severity": "error", "message": "x",
+    "details": None, "created_at": "2026-03-01T10:00:00+02:00",
+}  # fmt: skip
+
+
+def test_a_brewslm_event_fills_its_columns_and_leaves_pulse_ones_empty() -> None:
+    rec = record_of(envelope(BREW))
+    assert rec.run_id == "exp-1" and rec.parent_run_id == "exp-0" and rec.project_id == 3
+    assert rec.stage == "training" and rec.reason_code == "training_oom" and rec.actor == "u1"
+    assert orjson.loads(rec.payload or "") == {"gb": 80}
+    assert rec.event_type is None and rec.message is None and rec.details is None
+    assert rec.ts == datetime(2026, 3, 1, 10, 0, 0, 250000, tzinfo=UTC)
+    assert rec.source_id == "5-0" and rec.taxonomy_version == "tx"
+    assert Record._fields == COLUMNS
+
+
+def test_a_pulse_event_fills_its_columns_in_utc() -> None:
+    rec = record_of(envelope(PULSE, "pulse"))
+    assert rec.event_type == "run.failed" and rec.message == "x" and rec.details is None
+    assert rec.stage is None and rec.payload is None and rec.project_id is None
+    assert rec.ts == datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "change"),
+    [
+        ("brewslm", {"run_id": None}),
+        ("brewslm", {"run_id": 5}),
+        ("brewslm", {"ts": "yesterday"}),
+        ("brewslm", {"ts": "2150-01-01T00:00:00Z"}),
+        ("brewslm", {"project_id": "7"}),
+        ("brewslm", {"project_id": True}),
+        ("brewslm", {"payload": [1, 2]}),
+        ("brewslm", {"stage": None}),
+        ("pulse", {"event_type": None}),
+        ("pulse", {"created_at": None}),
+    ],
+)
+def test_what_is_not_an_event_is_rejected(dialect: str, change: dict[str, Any]) -> None:
+    event = {**(BREW if dialect == "brewslm" else PULSE), **change}
+    with pytest.raises(StoreRejected, match="evt-1"):
+        record_of(envelope(event, dialect))
+
+
+def test_times_are_bounded_and_naive_means_utc() -> None:
+    assert parse_time("2026-01-01T00:00:00") == datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        parse_time("1969-12-31T23:59:59Z")
+    with pytest.raises(ValueError):
+        parse_time(17)
+
+
+def test_months_of_a_batch() -> None:
+    a = record_of(envelope(BREW))
+    b = record_of(envelope({**BREW, "ts": "2026-04-30T23:59:59Z"}))
+    assert months_of([a, b, a]) == {(2026, 3), (2026, 4)}
+
+
+def test_both_backends_have_the_same_migration_versions() -> None:
+    sqlite = [(m.version, m.name) for m in migrations("sqlite")]
+    postgres = [(m.version, m.name) for m in migrations("postgres")]
+    assert sqlite == postgres and sqlite[0] == (1, "history")
