@@ -1,18 +1,20 @@
 """The coach worker's batch handler: plan (pure), merge and write per project, then ack.
 
 One batch gives each touched project one merge, and each touched (project, stage) one
-recompute and at most one cache write, however many events of the batch touched it. Entries are
+recompute and at most one cache write, however many events of the batch touched it. All merges
+of a batch travel in one pipeline, all writes in another: two round trips per batch. Entries are
 acknowledged only after every write, so a crash in between redelivers them, and the merge makes
 the redelivery a no-op on the state.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.coach import logic
-from services.coach.io import CoachStore, Written
+from services.coach.io import CoachStore, StageResult, Written
 from shared.consumer import BatchContext, Entry
 from shared.logging import get_logger
 
@@ -64,35 +66,39 @@ class CoachHandler:
     async def __call__(self, batch: list[Entry], ctx: BatchContext) -> None:
         """Handle one batch; every entry is acknowledged or dead-lettered at the end."""
         plan = logic.plan_batch((entry.id, entry.data) for entry in batch)
-        writes: dict[tuple[int, str], int] = {}
-        for project_id, update in plan.projects.items():
-            await self._apply(project_id, update, writes)
+        updates = {pid: update.facts.values() for pid, update in plan.projects.items()}
+        merged = await self.store.merge_many(updates)
+        results = [
+            StageResult(pid, stage, merged[pid].rev, logic.suggest(stage, merged[pid].state),
+                        update.source_id)
+            for pid, update in plan.projects.items()
+            for stage in sorted(update.stages | merged[pid].missing)
+        ]  # fmt: skip
+        now = datetime.now(UTC)
+        written = await self.store.write_many(
+            results, taxonomy_version=self.taxonomy_version, now=now
+        )
         if plan.malformed:
             by_id = {entry.id: entry for entry in batch}
             await ctx.dead_letter([(by_id[i], [logic.MALFORMED], why) for i, why in plan.malformed])
             log.warning("coach_malformed_envelopes", count=len(plan.malformed))
         await ctx.ack(plan.handled)
-        self.stats.batches += 1
-        self.stats.entries += len(batch)
-        self.stats.malformed += len(plan.malformed)
-        self.stats.max_writes_per_key = max(self.stats.max_writes_per_key, *writes.values(), 0)
+        self._count(batch, plan, results, written)
 
-    async def _apply(
-        self, project_id: int, update: logic.ProjectUpdate, writes: dict[tuple[int, str], int]
+    def _count(
+        self,
+        batch: list[Entry],
+        plan: logic.BatchPlan,
+        results: list[StageResult],
+        written: list[Written],
     ) -> None:
-        merged = await self.store.merge(project_id, update.facts.values())
-        now = datetime.now(UTC)
-        for stage in sorted(update.stages | merged.missing):
-            suggestions = logic.suggest(stage, merged.state)
-            result = await self.store.write(
-                project_id,
-                stage,
-                merged.rev,
-                suggestions,
-                source_id=update.source_id,
-                taxonomy_version=self.taxonomy_version,
-                now=now,
-            )
-            self.stats.count(result)
-            if result.outcome == "written":
-                writes[(project_id, stage)] = writes.get((project_id, stage), 0) + 1
+        stats = self.stats
+        stats.batches += 1
+        stats.entries += len(batch)
+        stats.malformed += len(plan.malformed)
+        writes: Counter[tuple[int, str]] = Counter()
+        for result, outcome in zip(results, written, strict=True):
+            stats.count(outcome)
+            if outcome.outcome == "written":
+                writes[(result.project_id, result.stage)] += 1
+        stats.max_writes_per_key = max(stats.max_writes_per_key, *writes.values(), 0)

@@ -18,7 +18,7 @@ bump, no rewrite, no announcement), and otherwise bumps the version, writes and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -121,8 +121,24 @@ class Written:
     """The document's version after the call."""
 
 
+@dataclass(frozen=True, slots=True)
+class StageResult:
+    """Freshly computed suggestions of one (project, stage), to be written."""
+
+    project_id: int
+    """Project id."""
+    stage: str
+    """Coach stage."""
+    rev: int
+    """Revision of the state they were computed from."""
+    suggestions: list[Suggestion]
+    """The suggestions, most severe first."""
+    source_id: str | None = None
+    """Last valid-stream entry id that touched the project (None for a rebuild)."""
+
+
 class CoachStore:
-    """Coach state and cache of one namespace."""
+    """Coach state and cache of one namespace. Batched calls cost one round trip."""
 
     def __init__(self, client: aredis.Redis, names: Names) -> None:
         self.client = client
@@ -131,71 +147,88 @@ class CoachStore:
         self._write = client.register_script(_WRITE_LUA)
 
     async def merge(self, project_id: int, facts: Iterable[Fact], *, reset: bool = False) -> Merged:
-        """Merge facts into the project's state (after dropping it, with `reset`)."""
+        """Merge facts into one project's state (after dropping it, with `reset`)."""
+        return (await self.merge_many({project_id: facts}, reset=reset))[project_id]
+
+    async def merge_many(
+        self, updates: Mapping[int, Iterable[Fact]], *, reset: bool = False
+    ) -> dict[int, Merged]:
+        """Merge facts into several projects' states: one script call each, one pipeline."""
+        if not updates:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for project_id, facts in updates.items():
+                keys, args = self._merge_call(project_id, facts, reset)
+                await self._merge(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        return {pid: _merged(reply) for pid, reply in zip(updates, replies, strict=True)}
+
+    def _merge_call(
+        self, project_id: int, facts: Iterable[Fact], reset: bool
+    ) -> tuple[list[str], list[str | bytes | int]]:
         args: list[str | bytes | int] = [project_id, "1" if reset else "0"]
         for fact in facts:
             mode = "E" if fact.key in EARLIEST_KEYS else "L"
             args += [fact.key, mode, fact.ts, fact.event_id, encode(fact)]
-        keys = [
-            self.names.coach_state(project_id),
-            self.names.coach_meta(project_id),
-            self.names.coach_projects,
-        ]
-        reply: list[Any] = await self._merge(keys=keys, args=args)
-        flat = reply[2]
-        state = {
-            _text(flat[i]): decode(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)
-        }
-        missing = frozenset(_text(stage) for stage in reply[3:])
-        return Merged(int(reply[0]), int(reply[1]), state, missing)
+        names = self.names
+        keys = [names.coach_state(project_id), names.coach_meta(project_id), names.coach_projects]
+        return keys, args
 
-    async def write(
-        self,
-        project_id: int,
-        stage: str,
-        rev: int,
-        suggestions: Sequence[Suggestion],
-        *,
-        source_id: str | None,
-        taxonomy_version: str,
-        now: datetime,
-    ) -> Written:
-        """Store the stage's suggestions unless unchanged or stale; announce a change."""
-        head, tail = _document_parts(
-            project_id, stage, suggestions, source_id, taxonomy_version, now
-        )
+    async def write(self, result: StageResult, *, taxonomy_version: str, now: datetime) -> Written:
+        """Store one stage's suggestions unless unchanged or stale; announce a change."""
+        return (await self.write_many([result], taxonomy_version=taxonomy_version, now=now))[0]
+
+    async def write_many(
+        self, results: Sequence[StageResult], *, taxonomy_version: str, now: datetime
+    ) -> list[Written]:
+        """Write several stage results: one script call each, one pipeline."""
+        if not results:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for result in results:
+                keys, args = self._write_call(result, taxonomy_version, now)
+                await self._write(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        return [Written(_OUTCOMES[int(outcome)], int(version)) for outcome, version in replies]
+
+    def _write_call(
+        self, result: StageResult, taxonomy_version: str, now: datetime
+    ) -> tuple[list[str], list[str | bytes | int]]:
+        head, tail = _document_parts(result, taxonomy_version, now)
+        project_id, stage = result.project_id, result.stage
         announce = orjson.dumps({"project_id": project_id, "stage": stage})[:-1] + b',"version":'
         args: list[str | bytes | int] = [
             stage,
-            rev,
-            logic.digest(suggestions),
+            result.rev,
+            logic.digest(result.suggestions),
             head,
             tail,
             self.names.coach_changes,
             announce,
         ]
         keys = [self.names.coach_key(project_id, stage), self.names.coach_meta(project_id)]
-        outcome, version = await self._write(keys=keys, args=args)
-        return Written(_OUTCOMES[int(outcome)], int(version))
+        return keys, args
+
+
+def _merged(reply: list[Any]) -> Merged:
+    flat = reply[2]
+    state = {_text(flat[i]): decode(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)}
+    missing = frozenset(_text(stage) for stage in reply[3:])
+    return Merged(int(reply[0]), int(reply[1]), state, missing)
 
 
 def _document_parts(
-    project_id: int,
-    stage: str,
-    suggestions: Sequence[Suggestion],
-    source_id: str | None,
-    taxonomy_version: str,
-    now: datetime,
+    result: StageResult, taxonomy_version: str, now: datetime
 ) -> tuple[bytes, bytes]:
     """The document's JSON split around its version, which the script fills in."""
     doc = CoachDocument(
-        project_id=project_id,
-        stage=stage,
+        project_id=result.project_id,
+        stage=result.stage,
         version=0,
         computed_at=now,
-        source_id=source_id,
+        source_id=result.source_id,
         taxonomy_version=taxonomy_version,
-        suggestions=list(suggestions),
+        suggestions=result.suggestions,
     ).model_dump(mode="json")
     head = orjson.dumps({"project_id": doc["project_id"], "stage": doc["stage"]})
     rest = {k: v for k, v in doc.items() if k not in ("project_id", "stage", "version")}

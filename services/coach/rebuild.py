@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from services.coach import logic
 from services.coach.facts import Fact, merge
 from services.coach.handler import CoachStats
-from services.coach.io import CoachStore, Merged
+from services.coach.io import CoachStore, Merged, StageResult
 from shared.models import COACH_STAGES, Event, RunEvent, ValidEnvelope
 
 #: Facts folded in memory before they are merged into Redis.
@@ -148,19 +148,15 @@ async def rebuild(
 async def _recompute(
     store: CoachStore, taxonomy_version: str, project_id: int, merged: Merged, report: RebuildReport
 ) -> None:
-    now = datetime.now(UTC)
-    for stage in COACH_STAGES:
-        suggestions = logic.suggest(stage, merged.state)
-        result = await store.write(
-            project_id,
-            stage,
-            merged.rev,
-            suggestions,
-            source_id=None,
-            taxonomy_version=taxonomy_version,
-            now=now,
-        )
-        report.stats.count(result)
+    results = [
+        StageResult(project_id, stage, merged.rev, logic.suggest(stage, merged.state))
+        for stage in COACH_STAGES
+    ]
+    written = await store.write_many(
+        results, taxonomy_version=taxonomy_version, now=datetime.now(UTC)
+    )
+    for outcome in written:
+        report.stats.count(outcome)
     report.projects.add(project_id)
 
 

@@ -125,7 +125,10 @@ def test_pulse_events_change_nothing() -> None:
 
 def test_an_uncoached_event_does_not_disturb_a_coached_project() -> None:
     base: list[RunEvent | PulseEvent] = [event("training_oom", t=1)]
-    extra = [event("deployment_smoke_failed", t=2), pulse("run.completed")]
+    extra: list[RunEvent | PulseEvent] = [
+        event("deployment_smoke_failed", t=2),
+        pulse("run.completed"),
+    ]
     assert state_of([*base, *extra]) == state_of(base)
 
 
