@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -74,6 +75,24 @@ class _TooLarge(Exception):
     """Raised inside the app when a streamed body passes the limit."""
 
 
+def _with_event_schemas(app: FastAPI) -> None:
+    """Add the RunEvent / PulseEvent schemas that ``POST /api/events`` references by hand."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = default()
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            for model in events.BODY_MODELS:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[model.__name__] = schema
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The runbus HTTP API for these settings (resources open in the lifespan)."""
 
@@ -93,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(dead_letters.write_router)
     app.add_middleware(BodyLimit, limit=settings.max_event_bytes * BODY_LIMIT_FACTOR)
+    _with_event_schemas(app)
     return app
 
 

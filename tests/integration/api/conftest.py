@@ -1,0 +1,85 @@
+"""API fixtures: the app with its lifespan run, an HTTP client on it, and ways to seed data.
+
+Everything is real: the machine's Redis (the test's own namespace) and a SQLite history in the
+test's tmp_path. The client is httpx on the ASGI app (no socket), so each test is fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import redis.asyncio as aredis
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from services.api.app import create_app
+from services.history import HistoryStore, open_store
+from shared.models import CoachDocument, ValidEnvelope
+from shared.settings import Settings
+
+
+@pytest.fixture
+async def make_client(
+    settings: Settings, sync_client: redis.Redis
+) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
+    """Factory: an HTTP client on a started app, with settings overrides (token, limits...)."""
+    stack: list[tuple[FastAPI, Any, httpx.AsyncClient]] = []
+
+    async def make(**overrides: Any) -> httpx.AsyncClient:
+        if "api_token" in overrides and isinstance(overrides["api_token"], str):
+            overrides["api_token"] = SecretStr(overrides["api_token"])
+        app = create_app(settings.model_copy(update=overrides))
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        client = httpx.AsyncClient(transport=transport, base_url="http://runbus.test")
+        stack.append((app, lifespan, client))
+        return client
+
+    yield make
+    for _app, lifespan, client in reversed(stack):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def http(make_client: Callable[..., Awaitable[httpx.AsyncClient]]) -> httpx.AsyncClient:
+    """An HTTP client on the app with the test settings (no token)."""
+    return await make_client()
+
+
+@pytest.fixture
+async def history(settings: Settings, http: httpx.AsyncClient) -> AsyncIterator[HistoryStore]:
+    """A second connection to the app's history database (the app migrated it), to seed rows."""
+    store = open_store(settings)
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def seed_history(history: HistoryStore) -> Callable[..., Awaitable[int]]:
+    """Insert envelopes into the history the way the persister does."""
+
+    async def seed(*envelopes: ValidEnvelope) -> int:
+        return await history.insert_batch(list(envelopes))
+
+    return seed
+
+
+@pytest.fixture
+def seed_coach(
+    async_client: aredis.Redis, settings: Settings
+) -> Callable[[CoachDocument], Awaitable[None]]:
+    """Put a coach document in the cache under the shared key layout (`Names.coach_key`)."""
+
+    async def put(doc: CoachDocument) -> None:
+        names = settings.names
+        await async_client.set(names.coach_key(doc.project_id, doc.stage), doc.model_dump_json())
+        await async_client.sadd(names.coach_projects, str(doc.project_id))
+
+    return put

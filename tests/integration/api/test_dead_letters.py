@@ -1,0 +1,106 @@
+"""Stories of the dead-letter and status endpoints (what `runbus dlq` / `status` show)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import orjson
+import pytest
+import redis
+
+from services.validator.app import run_validator
+from shared.settings import Settings
+from tests.integration.api.helpers import eventually
+from tests.integration.validator.helpers import good_event, xadd_raw
+
+pytestmark = pytest.mark.integration
+
+
+async def dead_letter_some(sync_client: redis.Redis, settings: Settings) -> list[str]:
+    """Publish two invalid and one valid entry and let the real validator route them."""
+    bodies = [
+        orjson.dumps(good_event(severity="error", reason_code="training_gpu_on_fire")),
+        b"{not json",
+        orjson.dumps(good_event()),
+    ]
+    ids = xadd_raw(sync_client, settings.names.events, bodies)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_validator(settings, stop))
+    names = settings.names
+    try:
+        await eventually(lambda: sync_client.xlen(names.dead) + sync_client.xlen(names.valid) == 3)
+    finally:
+        stop.set()
+        await task
+    return ids
+
+
+async def test_dead_letters_are_listed_with_reasons_and_filtered(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given two dead letters: an unknown reason code and malformed JSON
+    ids = await dead_letter_some(sync_client, settings)
+    # when ops list them, then both come with every error code and their source entry
+    page = (await http.get("/api/dead-letters")).json()
+    assert [item["source_id"] for item in page["items"]] == ids[:2]
+    assert page["items"][0]["errors"] == ["invalid_reason_code:training_gpu_on_fire"]
+    assert page["items"][1]["errors"] == ["malformed_json"]
+    # and a reason filter (a code family) keeps only the matching one
+    only = (await http.get("/api/dead-letters?reason=invalid_reason_code")).json()["items"]
+    assert [item["source_id"] for item in only] == ids[:1]
+    # and one dead letter can be read in full, the original bytes unchanged
+    one = await http.get(f"/api/dead-letters/{page['items'][1]['id']}")
+    assert one.status_code == 200 and one.json()["original"] == "{not json"
+    # and the stats count them by family
+    stats = (await http.get("/api/dead-letters/stats")).json()
+    assert stats["length"] == 2
+    assert {c["key"]: c["count"] for c in stats["by_family"]} == {
+        "invalid_reason_code": 1, "malformed_json": 1,
+    }  # fmt: skip
+
+
+async def test_unknown_dead_letter_is_404_and_bad_ids_422(http: httpx.AsyncClient) -> None:
+    missing = await http.get("/api/dead-letters/1-0")
+    assert missing.status_code == 404 and missing.json()["error"] == "dead_letter_not_found"
+    for path in ("/api/dead-letters/abc", "/api/dead-letters?after_id=x",
+                 "/api/dead-letters?since=soon", "/api/dead-letters?limit=0"):  # fmt: skip
+        response = await http.get(path)
+        assert response.status_code == 422, path
+        assert "error" in response.json()
+
+
+async def test_redrive_needs_a_filter_and_moves_matches_back(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given two dead letters
+    await dead_letter_some(sync_client, settings)
+    before = sync_client.xlen(settings.names.events)
+    # when a redrive names no filter, it is refused
+    assert (await http.post("/api/dead-letters/redrive", json={})).status_code == 422
+    # when it names a reason, a dry run counts and moves nothing
+    dry = await http.post(
+        "/api/dead-letters/redrive", json={"reasons": ["malformed_json"], "dry_run": True}
+    )
+    assert dry.status_code == 200 and dry.json()["matched"] == 1 and dry.json()["moved"] == 0
+    # and the real run moves exactly that one back to the incoming stream
+    done = await http.post("/api/dead-letters/redrive", json={"reasons": ["malformed_json"]})
+    assert done.status_code == 200 and done.json()["moved"] == 1
+    assert sync_client.xlen(settings.names.events) == before + 1
+    assert sync_client.xlen(settings.names.dead) == 1
+
+
+async def test_status_shows_streams_groups_and_lag(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given routed entries and one more waiting for the validator
+    await dead_letter_some(sync_client, settings)
+    xadd_raw(sync_client, settings.names.events, [orjson.dumps(good_event())])
+    # when the status is read
+    body = (await http.get("/api/status")).json()
+    # then each stream is there, and the validator group shows one entry of lag
+    streams = {s["role"]: s for s in body["streams"]}
+    assert set(streams) == {"events", "valid", "dead"}
+    validator = next(g for g in streams["events"]["groups"] if g["name"] == "validator")
+    assert validator["lag"] == 1 and validator["pending"] == 0
+    assert body["dead_letters"] == 2
