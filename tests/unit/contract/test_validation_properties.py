@@ -3,7 +3,8 @@
 For any bytes, any JSON value and any mutation of a valid event, `validate_bytes` and
 `validate_document` return `Accepted` or `Rejected`; a rejection carries at least one code, each
 from a documented family; an acceptance re-encodes and re-validates to the same event (so the
-validator can always write what it accepted). ``RUNBUS_FUZZ_EXAMPLES`` scales the run up.
+validator can always write what it accepted). ``RUNBUS_FUZZ_EXAMPLES`` (or ``RUNBUS_FUZZ_FULL``,
+as `make test-fuzz` sets) scales the run up.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from shared.wire import event_body
 from tests.unit.contract import expected
 from tests.unit.contract.events import brewslm, is_documented, pulse
 
-EXAMPLES = int(os.environ.get("RUNBUS_FUZZ_EXAMPLES", "150"))
+_DEFAULT_EXAMPLES = "5000" if os.environ.get("RUNBUS_FUZZ_FULL") else "150"
+EXAMPLES = int(os.environ.get("RUNBUS_FUZZ_EXAMPLES", _DEFAULT_EXAMPLES))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
