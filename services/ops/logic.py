@@ -267,7 +267,10 @@ def hash_tag(key: str) -> str:
 class TokenBucket:
     """Rate limiter: `rate` tokens a second, bursts of at most `capacity`.
 
-    The clock and the sleep are injected so tests run on simulated time.
+    Reservation style: a take always succeeds at once and may leave the bucket in debt; the
+    caller then waits until the debt is repaid. So a caller never spins on a float that is a
+    hair short, and over any span t at most ``capacity + rate * t`` tokens are taken. The
+    clock and the sleep are injected so tests run on simulated time.
     """
 
     def __init__(
@@ -287,29 +290,23 @@ class TokenBucket:
         self._tokens = self.capacity
         self._stamp = clock()
 
-    def _refill(self) -> None:
+    def reserve(self, n: float) -> float:
+        """Take `n` tokens now; returns the seconds to wait before using them (0 if none)."""
         now = self._clock()
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
-
-    def try_take(self, n: float) -> float:
-        """Take `n` tokens if there are; else take none and return the seconds to wait."""
-        if n > self.capacity:
-            raise ValueError(f"cannot take {n} tokens at once (capacity {self.capacity})")
-        self._refill()
-        if self._tokens >= n:
-            self._tokens -= n
-            return 0.0
-        return (n - self._tokens) / self.rate
+        self._tokens -= n
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
     async def take(self, n: float) -> None:
-        """Wait until `n` tokens are there, then take them."""
-        while (wait := self.try_take(n)) > 0:
+        """Take `n` tokens, waiting as long as the rate requires."""
+        wait = self.reserve(n)
+        if wait > 0:
             await self._sleep(wait)
 
     @property
     def batch(self) -> int:
-        """The largest whole number of tokens one `take` may ask for."""
+        """How many to take at once: a burst's worth (at least one)."""
         return max(1, int(self.capacity))
 
 
