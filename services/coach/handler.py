@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.coach import logic
-from services.coach.io import CoachStore, StageResult, Written
+from services.coach.io import CoachStore, Merged, StageResult, Written
+from shared import metrics
 from shared.consumer import BatchContext, Entry
 from shared.logging import get_logger
 
@@ -67,13 +68,7 @@ class CoachHandler:
         """Handle one batch; every entry is acknowledged or dead-lettered at the end."""
         plan = logic.plan_batch((entry.id, entry.data) for entry in batch)
         updates = {pid: update.facts.values() for pid, update in plan.projects.items()}
-        merged = await self.store.merge_many(updates)
-        results = [
-            StageResult(pid, stage, merged[pid].rev, logic.suggest(stage, merged[pid].state),
-                        update.source_id)
-            for pid, update in plan.projects.items()
-            for stage in sorted(update.stages | merged[pid].missing)
-        ]  # fmt: skip
+        results = _recompute(plan, await self.store.merge_many(updates))
         now = datetime.now(UTC)
         written = await self.store.write_many(
             results, taxonomy_version=self.taxonomy_version, now=now
@@ -102,3 +97,18 @@ class CoachHandler:
             if outcome.outcome == "written":
                 writes[(result.project_id, result.stage)] += 1
         stats.max_writes_per_key = max(stats.max_writes_per_key, *writes.values(), 0)
+        # Shared stage counters (the API's /metrics): runbus_coach_recomputes and outcomes.
+        metrics.note("recomputes", len(results))
+        for kind in ("written", "unchanged", "stale"):
+            metrics.note(f"cache_{kind}", sum(w.outcome == kind for w in written))
+
+
+def _recompute(plan: logic.BatchPlan, merged: dict[int, Merged]) -> list[StageResult]:
+    """Each touched (project, stage) once: the stages the batch touched, plus any never cached."""
+    results: list[StageResult] = []
+    for project_id, update in plan.projects.items():
+        after = merged[project_id]
+        for stage in sorted(update.stages | after.missing):
+            suggestions = logic.suggest(stage, after.state)
+            results.append(StageResult(project_id, stage, after.rev, suggestions, update.source_id))
+    return results

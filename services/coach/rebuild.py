@@ -23,7 +23,7 @@ from services.coach import logic
 from services.coach.facts import Fact, merge
 from services.coach.handler import CoachStats
 from services.coach.io import CoachStore, Merged, StageResult
-from shared.models import COACH_STAGES, Event, RunEvent, ValidEnvelope
+from shared.models import COACH_STAGES, Event, PulseEvent, RunEvent, ValidEnvelope
 
 #: Facts folded in memory before they are merged into Redis.
 FLUSH_FACTS: Final = 50_000
@@ -55,6 +55,12 @@ class RowLike(Protocol):
     @property
     def payload(self) -> dict[str, Any] | None: ...
     @property
+    def event_type(self) -> str | None: ...
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def details(self) -> dict[str, Any] | None: ...
+    @property
     def ts(self) -> datetime: ...
 
 
@@ -66,7 +72,7 @@ class RebuildReport:
     """What a rebuild read and wrote."""
 
     events: int = 0
-    """Events read (after the project filter)."""
+    """Events read, of both dialects (after the project filter)."""
     skipped: int = 0
     """Rows that could not be read as an event."""
     projects: set[int] = field(default_factory=set)
@@ -92,24 +98,41 @@ def event_of(source: Source) -> tuple[Event, str] | None:
     try:
         if isinstance(source, ValidEnvelope):
             return logic.event_of(source), source.event_id
-        if source.dialect != "brewslm":
-            return None  # Pulse events contribute no facts
-        event = RunEvent(
-            event_id=source.event_id,
-            project_id=source.project_id,
-            run_id=source.run_id,
-            parent_run_id=source.parent_run_id,
-            stage=source.stage or "",
-            severity=source.severity,
-            reason_code=source.reason_code,
-            actor=source.actor or "system",
-            summary=source.summary,
-            payload=source.payload or {},
-            ts=source.ts,
-        )
+        if source.dialect == "pulse":
+            return _pulse(source), source.event_id
+        return _brewslm(source), source.event_id
     except ValidationError:
         return None
-    return event, source.event_id
+
+
+def _brewslm(row: RowLike) -> RunEvent:
+    return RunEvent(
+        event_id=row.event_id,
+        project_id=row.project_id,
+        run_id=row.run_id,
+        parent_run_id=row.parent_run_id,
+        stage=row.stage or "",
+        severity=row.severity,
+        reason_code=row.reason_code,
+        actor=row.actor or "system",
+        summary=row.summary,
+        payload=row.payload or {},
+        ts=row.ts,
+    )
+
+
+def _pulse(row: RowLike) -> PulseEvent:
+    return PulseEvent(
+        event_id=row.event_id,
+        run_id=row.run_id,
+        parent_run_id=row.parent_run_id,
+        project_id=row.project_id,
+        event_type=row.event_type or "",
+        severity=row.severity,
+        message=row.message or "",
+        details=row.details,
+        created_at=row.ts,
+    )
 
 
 async def rebuild(
