@@ -66,10 +66,10 @@ async def start_coach(
     """Start coach workers (each its own consumer); all are stopped at the end of the test."""
     running: list[RunningCoach] = []
 
-    def start(consumer: str | None = None) -> RunningCoach:
+    def start(consumer: str | None = None, config: Settings | None = None) -> RunningCoach:
         stop, stats = asyncio.Event(), CoachStats()
         name = consumer or f"coach-test-{len(running)}"
-        task = asyncio.create_task(run_coach(settings, stop, name, stats))
+        task = asyncio.create_task(run_coach(config or settings, stop, name, stats))
         running.append(RunningCoach(stats, stop, task))
         return running[-1]
 

@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as aredis
 
 from services.coach import logic
+from services.coach.app import build_app
 from services.coach.facts import Fact, merge
 from services.coach.io import CoachStore
 from services.coach.rebuild import rebuild
@@ -274,3 +275,29 @@ async def test_rebuild_of_one_project_leaves_the_others_alone(
     doc = await document(async_client, settings, 2, "training")
     assert doc is not None and doc.source_id is None
     assert orjson.loads(doc.model_dump_json())["suggestions"][0]["severity"] == "critical"
+
+
+async def test_the_faststream_app_starts_the_worker_and_drains_on_stop(
+    settings: Settings, async_client: aredis.Redis
+) -> None:
+    # given events waiting on the valid stream and the coach as a FastStream app
+    events = mixed_events(300, projects=(4,))
+    await publish(async_client, settings, events)
+    app = build_app(settings)
+    # when the app starts, runs until the cache is complete, and stops
+    await app.start()
+    try:
+
+        async def complete() -> bool:
+            return await cached_canonical(async_client, settings, 4) == expected_suggestions(
+                events, 4
+            )
+
+        await eventually(complete, what="cache complete")
+    finally:
+        await app.stop()
+    # then every entry was acknowledged by the coach group
+    pending = await async_client.xpending(settings.names.valid, "coach")
+    assert pending["pending"] == 0
+    groups = {g["name"]: g for g in await async_client.xinfo_groups(settings.names.valid)}
+    assert groups[b"coach"]["lag"] == 0
