@@ -37,8 +37,8 @@ from shared.names import Names
 #: Namespaces that are safe inside ACL glob patterns (no ``*?[]\``, no spaces, no colon).
 NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ADMIN = "admin"
-#: Connection housekeeping every role needs: redis-py's health check sends PING.
-_CONNECTION = ("ping",)
+#: Connection housekeeping every role has: redis-py's health check sends PING.
+_CONNECTION = "ping"
 #: What a stage needs on the stream it consumes as a group (``shared.consumer.StreamWorker``).
 _CONSUME = (
     "xreadgroup",
@@ -51,8 +51,14 @@ _CONSUME = (
     "xinfo|stream",
     "xtrim",
 )
-_SCRIPTS = ("evalsha", "eval", "script|load")
+#: redis-py loads scripts with SCRIPT LOAD, and checks them with SCRIPT EXISTS in pipelines.
+_SCRIPTS = ("evalsha", "eval", "script|load", "script|exists")
 _STATUS = ("xinfo|stream", "xinfo|groups", "xinfo|consumers", "xlen", "xpending")
+#: The coach's cache scripts and transactions (services/coach/io.py).
+_COACH_COMMANDS = (
+    "get", "set", "del", "exists", "mget", "hget", "hgetall", "hset", "hdel", "hincrby",
+    "sadd", "srem", "smembers", "multi", "exec", "discard", "watch", "unwatch",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +81,7 @@ class Grant:
 
 @dataclass(frozen=True, slots=True)
 class Role:
-    """One ACL user: what it is for, and its grants (root first, then selectors)."""
+    """One ACL user: what it is for, and its grants (each one an ACL selector)."""
 
     name: str
     purpose: str
@@ -92,110 +98,68 @@ def check_namespace(namespace: str) -> str:
     return namespace
 
 
-def _stage(name: str, purpose: str, source: str, sinks: tuple[str, ...]) -> Role:
+def _consume(names: Names, stage: str, source: str, sinks: tuple[str, ...]) -> tuple[Grant, ...]:
     """A pipeline stage: consume `source` as a group, move entries atomically to `sinks`."""
-    return Role(
-        name,
-        purpose,
-        (
-            Grant((*_CONSUME, *_CONNECTION), (f"~{source}",)),
-            Grant(_SCRIPTS, tuple(f"~{k}" for k in (source, *sinks))),
-            Grant(("xadd",), tuple(f"%W~{k}" for k in sinks)),
-        ),
+    return (
+        Grant(_CONSUME, (f"~{source}",)),
+        Grant(_SCRIPTS, tuple(f"~{k}" for k in (source, *sinks))),
+        Grant(("xadd",), tuple(f"%W~{k}" for k in sinks)),
+        Grant(("hincrby", "hincrbyfloat"), (f"~{names.namespace}:metrics:{stage}",)),
     )
 
 
-def _producer(names: Names) -> Role:
-    return Role(
-        "producer",
-        "XADD to the incoming stream; nothing else (no reads, no other key).",
-        (Grant(("xadd", *_CONNECTION), (f"%W~{names.events}",)),),
-    )
+def _publish(names: Names) -> Grant:
+    return Grant(("xadd",), (f"%W~{names.events}",))
 
 
-def _coach(names: Names) -> Role:
+def _coach_reads(names: Names) -> Grant:
+    return Grant(("get", "mget", "smembers"), (f"%R~{names.namespace}:coach:*",))
+
+
+def _coach_cache(names: Names) -> tuple[Grant, ...]:
     ns = names.namespace
-    keys = (f"~{ns}:coach:*", f"~{ns}:coachstate:*")
-    commands: tuple[str, ...] = (
-        "get",
-        "set",
-        "del",
-        "exists",
-        "mget",
-        "hget",
-        "hgetall",
-        "hset",
-        "hdel",
-    )
-    commands += ("sadd", "srem", "smembers", "multi", "exec", "discard", "watch", "unwatch")
-    stage = _stage("coach", "", names.valid, (names.dead,))
-    return Role(
-        "coach",
-        "Group `coach` on the valid stream, dead-letters; owns the coach cache and channel.",
-        (
-            *stage.grants,
-            Grant(commands, keys),
-            Grant(_SCRIPTS, (*keys, f"~{names.valid}", f"~{names.dead}")),
-            Grant(("publish",), channels=(names.coach_changes,)),
-        ),
+    keys = (f"~{ns}:coach:*", f"~{ns}:coachstate:*", f"~{ns}:coachmeta:*")
+    return (
+        Grant(_COACH_COMMANDS, keys),
+        Grant(_SCRIPTS, keys),
+        Grant(("publish",), channels=(names.coach_changes,)),
     )
 
 
-def _ops(names: Names) -> Role:
-    dead, audit, ledger = names.dead, names.redrive_audit, names.redrive_ledger
+def _dead_letters(names: Names) -> tuple[Grant, ...]:
+    """Read, redrive (to the incoming stream only) and purge dead letters; the audit stream."""
+    dead, audit = names.dead, names.redrive_audit
     streams = (names.events, names.valid, dead, audit)
-    return Role(
-        "ops",
-        "Reads and redrives dead letters, writes the audit stream, reads stream status.",
-        (
-            Grant((*_STATUS, *_CONNECTION), tuple(f"%R~{s}" for s in streams)),
-            Grant(
-                ("xrange", "xrevrange", "xread", "hget", "hmget", "hexists"),
-                (f"%R~{dead}", f"%R~{audit}", f"%R~{ledger}"),
-            ),
-            Grant(("xdel",), (f"~{dead}",)),
-            Grant(_SCRIPTS, (f"~{dead}", f"~{names.events}", f"~{ledger}")),
-            Grant(("xadd",), (f"%W~{names.events}", f"%W~{audit}")),
-            Grant(("hset", "hsetnx"), (f"~{ledger}",)),
-        ),
-    )
-
-
-def _dashboard(names: Names) -> Role:
-    return Role(
-        "dashboard",
-        "GET coach cache documents and SUBSCRIBE to their change channel; nothing else.",
-        (
-            Grant(
-                ("get", "mget", "subscribe", "unsubscribe", *_CONNECTION),
-                (f"%R~{names.namespace}:coach:*",),
-                (names.coach_changes,),
-            ),
-        ),
+    return (
+        Grant(_STATUS, tuple(f"%R~{s}" for s in streams)),
+        Grant(("xrange", "xrevrange", "xread"), (f"%R~{dead}", f"%R~{audit}")),
+        Grant(("xdel",), (f"~{dead}",)),
+        Grant(_SCRIPTS, (f"~{dead}", f"~{names.events}")),
+        Grant(("xadd",), (f"%W~{names.events}", f"%W~{audit}")),
     )
 
 
 def roles(names: Names) -> tuple[Role, ...]:
     """Every runbus role under one namespace, in file order."""
     check_namespace(names.namespace)
+    metrics = Grant(("hgetall",), (f"%R~{names.namespace}:metrics:*",))
+    subscribe = Grant(("subscribe", "unsubscribe"), channels=(names.coach_changes,))
     return (
-        _producer(names),
-        _stage(
-            "validator",
-            "Group `validator` on the incoming stream; moves to the valid and dead streams.",
-            names.events,
-            (names.valid, names.dead),
-        ),
-        _stage(
-            "persister",
-            "Group `persister` on the valid stream; dead-letters to the dead stream.",
-            names.valid,
-            (names.dead,),
-        ),
-        _coach(names),
-        _ops(names),
-        _dashboard(names),
-    )
+        Role("producer", "XADD to the incoming stream only: no read, no other key.",
+             (_publish(names),)),
+        Role("validator", "Group validator on the incoming stream; moves to valid and dead.",
+             _consume(names, "validator", names.events, (names.valid, names.dead))),
+        Role("persister", "Group persister on the valid stream; dead-letters.",
+             _consume(names, "persister", names.valid, (names.dead,))),
+        Role("coach", "Group coach on the valid stream; dead-letters; owns the coach cache.",
+             (*_consume(names, "coach", names.valid, (names.dead,)), *_coach_cache(names))),
+        Role("ops", "Dead letters: read, redrive, purge, audit; status of every stream.",
+             _dead_letters(names)),
+        Role("dashboard", "GET coach documents and SUBSCRIBE to their change channel only.",
+             (_coach_reads(names), subscribe)),
+        Role("api", "The HTTP API: publish, coach reads, dead letters and status, metrics.",
+             (_publish(names), _coach_reads(names), *_dead_letters(names), metrics)),
+    )  # fmt: skip
 
 
 ROLE_NAMES: tuple[str, ...] = tuple(r.name for r in roles(Names()))
@@ -211,11 +175,9 @@ def _auth(password: SecretStr | None) -> str:
 
 
 def user_line(role: Role, password: SecretStr | None) -> str:
-    """One ACL file line: the user, reset to nothing, then its grants."""
-    root, *selectors = role.grants
-    parts = [f"user {role.name}", _auth(password), "resetkeys resetchannels -@all"]
-    parts.append(root.rules())
-    parts += [f"({g.rules()})" for g in selectors]
+    """One ACL file line: the user, reset to PING only, then one selector per grant."""
+    parts = [f"user {role.name}", _auth(password), f"resetkeys resetchannels -@all +{_CONNECTION}"]
+    parts += [f"({g.rules()})" for g in role.grants]
     return " ".join(parts)
 
 

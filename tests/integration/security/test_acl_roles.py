@@ -7,18 +7,34 @@ logs in with ``redis://<role>:<percent-encoded password>@127.0.0.1:<port>/0``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis
 import redis.asyncio as aredis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
+from services.coach.app import run_coach
+from services.coach.reads import get_project, known_projects
+from services.history import open_store
+from services.ops.deadletters import (
+    dead_letter_stats,
+    get_dead_letter,
+    list_dead_letters,
+    purge,
+    read_audit,
+    redrive,
+)
+from services.ops.models import DeadLetterFilter
+from services.ops.status import bus_status
+from services.persister.app import run_persister
 from services.security.acl import ADMIN, ROLE_NAMES
 from services.validator.app import run_validator
 from shared.connections import async_redis
 from shared.consumer import BatchContext, Entry, StreamWorker
+from shared.metrics import metrics_key, read_stage_metrics
 from shared.names import COACH_GROUP, PERSISTER_GROUP, Names
 from shared.producer import BestEffortProducer, Producer, SyncProducer
 from tests.conftest import wait_for
@@ -157,152 +173,167 @@ def test_validator_is_refused_what_is_not_its_job(acl_server: AclServer) -> None
     refused(lambda: client.xgroup_destroy(N.events, "validator"))
     refused(lambda: client.delete(N.events))
     # And a script cannot reach further than its caller (checked key by key inside Lua)
-    denied = "(?i)can't run this command|can't access|no permissions"
+    denied = r"(?i)can't run this command|can't access|no permissions"
     with pytest.raises(ResponseError, match=denied):
         client.eval("return redis.call('XRANGE', KEYS[2], '-', '+')", 2, N.events, N.valid)
     with pytest.raises(ResponseError, match=denied):
         client.eval("return redis.call('XADD', KEYS[1], '*', 'a', 'b')", 2, N.events, N.valid)
 
 
-def _valid_entries(admin: redis.Redis, n: int) -> None:
-    for i in range(n):
-        admin.xadd(N.valid, {"__data__": f'{{"event_id":"e{i}"}}'})
-
-
-async def _consume_as(server: AclServer, role: str, group: str) -> tuple[int, int]:
-    """Run the stream machinery on the valid stream as `role`; dead-letter every other entry."""
-    settings = server.settings(role)
-    client = async_redis(settings)
-    seen: list[str] = []
-
-    async def handler(batch: list[Entry], ctx: BatchContext) -> None:
-        keep = [e for i, e in enumerate(batch) if (len(seen) + i) % 2 == 0]
-        reject = [e for e in batch if e not in keep]
-        seen.extend(e.id for e in batch)
-        await ctx.ack([e.id for e in keep])
-        await ctx.dead_letter([(e, ["schema_violation:payload"], "test") for e in reject])
-
-    worker = StreamWorker(
-        client, settings, stream=N.valid, group=group, stage=role, handler=handler
-    )
+async def test_pipeline_runs_end_to_end_with_one_user_per_stage(acl_server: AclServer) -> None:
+    # Given the validator, the persister and the coach, each logged in as its own user,
+    # and a dashboard subscribed to the coach's change channel as `dashboard`
+    dashboard = aredis.Redis.from_url(acl_server.url("dashboard"))
+    pubsub = dashboard.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(N.coach_changes)
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    await asyncio.to_thread(wait_for, lambda: len(seen) >= 4)
-    await worker.claim_idle()
-    await worker.trim()
-    stop.set()
-    await task
-    await client.aclose()
-    return len(seen), worker.batches
-
-
-@pytest.mark.parametrize(
-    ("role", "group"), [("persister", PERSISTER_GROUP), ("coach", COACH_GROUP)]
-)
-async def test_valid_stream_consumers_ack_and_dead_letter(
-    acl_server: AclServer, role: str, group: str
-) -> None:
-    # Given four entries on the valid stream
+    tasks = [
+        asyncio.create_task(run_validator(acl_server.settings("validator"), stop)),
+        asyncio.create_task(run_persister(acl_server.settings("persister"), stop)),
+        asyncio.create_task(run_coach(acl_server.settings("coach"), stop)),
+    ]
+    # When a producer publishes 5 valid events and 1 invalid, and a broken envelope lands on
+    # the valid stream (persister and coach must each dead-letter it with their own rights)
+    SyncProducer(acl_server.client("producer"), N).publish_many(
+        [event(n) for n in range(5)] + [event(9, severity="fatal")]
+    )
     admin = acl_server.client(ADMIN)
-    _valid_entries(admin, 4)
-    # When the consumer machinery runs as the role (ack half, dead-letter half)
-    seen, _ = await _consume_as(acl_server, role, group)
-    # Then all were handled, two are dead letters, none pending
-    assert seen == 4
-    assert admin.xlen(N.dead) == 2
-    assert admin.xpending(N.valid, group)["pending"] == 0
-    # And the role cannot write the streams it does not own
-    client = acl_server.client(role)
-    refused(lambda: client.xadd(N.valid, {"__data__": "{}"}))
-    refused(lambda: client.xadd(N.events, {"__data__": "{}"}))
-    refused(lambda: client.xrange(N.dead))
-    refused(lambda: client.xdel(N.valid, "1-1"))
+    admin.xadd(N.valid, {"__data__": b"not an envelope"})
+    store = open_store(acl_server.settings("persister"))
+    await store.open()
+    await store.migrate()
+
+    async def settled() -> bool:
+        return await store.count() == 5 and admin.xlen(N.dead) == 3
+
+    await _until(settled)
+    # Then the dashboard hears the coach's announcement and reads the documents
+    heard: list[Any] = []
+
+    async def announced() -> bool:
+        heard.append(await pubsub.get_message(timeout=0.1))
+        return heard[-1] is not None
+
+    await _until(announced)
+    assert b'"project_id":7' in heard[-1]["data"]
+    assert await known_projects(dashboard, N) == [7]
+    assert await get_project(dashboard, N, 7)
+    stop.set()
+    await asyncio.gather(*tasks)
+    await store.close()
+    await pubsub.aclose()
+    await dashboard.aclose()
+    # And everything was stored or dead-lettered, nothing pending in any group
+    assert admin.xpending(N.events, "validator")["pending"] == 0
+    assert admin.xpending(N.valid, PERSISTER_GROUP)["pending"] == 0
+    assert admin.xpending(N.valid, COACH_GROUP)["pending"] == 0
+    stages = sorted(e[1][b"stage"] for e in admin.xrange(N.dead))
+    assert stages == [b"coach", b"persister", b"validator"]
 
 
-def test_coach_owns_its_cache_and_channel_only(acl_server: AclServer) -> None:
-    # Given the coach's credentials
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def test_coach_is_refused_outside_its_keys_and_channel(acl_server: AclServer) -> None:
     coach = acl_server.client("coach")
-    key, state = N.coach_key(7, "gold_set"), N.coach_state(7)
-    # When it writes its cache in a transaction and announces the change
-    with coach.pipeline(transaction=True) as pipe:
-        pipe.set(key, '{"version": 1}').hset(state, "runs", "1").sadd(N.coach_projects, "7")
-        pipe.execute()
-    assert coach.publish(N.coach_changes, key) == 0
-    # Then the documents are there
-    assert coach.get(key) == b'{"version": 1}' and coach.hgetall(state) == {b"runs": b"1"}
-    # And it cannot touch other keys, channels or the ops streams
     refused(lambda: coach.set("runbus:other", "x"))
     refused(lambda: coach.get("other:coach:7:data"))
     refused(lambda: coach.publish("runbus:other", "x"))
+    refused(lambda: coach.xadd(N.valid, {"__data__": "{}"}))
+    refused(lambda: coach.xrange(N.dead))
     refused(lambda: coach.xadd(N.redrive_audit, {"a": "b"}))
+    refused(lambda: coach.hincrby("runbus:metrics:validator", "batches", 1))
     refused(lambda: coach.flushdb())
 
 
-def test_dashboard_reads_coach_documents_and_subscribes_only(acl_server: AclServer) -> None:
-    # Given a coach document and a dashboard subscribed to the change channel
-    coach, dashboard = acl_server.client("coach"), acl_server.client("dashboard")
-    coach.set(N.coach_key(7, "data"), '{"version": 3}')
-    pubsub = dashboard.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(N.coach_changes)
-    admin = acl_server.client(ADMIN)
-    wait_for(lambda: admin.pubsub_numsub(N.coach_changes)[0][1] == 1)
-    # When the coach announces a change
-    coach.publish(N.coach_changes, N.coach_key(7, "data"))
-    # Then the dashboard hears it and reads the document
-    message = None
-
-    def heard() -> bool:
-        nonlocal message
-        message = pubsub.get_message(timeout=0.05)
-        return message is not None
-
-    wait_for(heard)
-    assert message is not None and message["data"] == N.coach_key(7, "data").encode()
-    assert dashboard.get(N.coach_key(7, "data")) == b'{"version": 3}'
-    assert dashboard.mget([N.coach_key(7, "data"), N.coach_key(7, "eval")]) == [
-        b'{"version": 3}',
-        None,
-    ]
-    pubsub.close()
-    # And it can write nothing, read nothing else, and publish nowhere
+def test_dashboard_is_refused_everything_but_reads_and_subscribe(acl_server: AclServer) -> None:
+    dashboard = acl_server.client("dashboard")
     refused(lambda: dashboard.set(N.coach_key(7, "data"), "x"))
     refused(lambda: dashboard.delete(N.coach_key(7, "data")))
     refused(lambda: dashboard.hgetall(N.coach_state(7)))
+    refused(lambda: dashboard.hgetall(N.coach_meta(7)))
     refused(lambda: dashboard.xadd(N.events, {"__data__": "{}"}))
     refused(lambda: dashboard.xrange(N.dead))
     refused(lambda: dashboard.publish(N.coach_changes, "x"))
+    refused(lambda: dashboard.keys("*"))
     other = dashboard.pubsub()
     with pytest.raises(NoPermissionError):
         other.subscribe("runbus:secrets")
         wait_for(lambda: other.get_message(timeout=0.05) is not None)
 
 
-def test_ops_reads_and_redrives_dead_letters_and_reads_status(acl_server: AclServer) -> None:
-    # Given a dead letter, and the ops credentials
-    admin, ops = acl_server.client(ADMIN), acl_server.client("ops")
-    dead_id = admin.xadd(N.dead, {"errors": '["malformed_json"]', "original": "{"})
-    # Then ops reads it, the status of every stream, and writes the audit stream
-    assert ops.xrange(N.dead)[0][0] == dead_id
-    assert ops.xrevrange(N.dead, count=1)[0][0] == dead_id
-    assert ops.xread({N.dead: "0"}, count=10)[0][1][0][0] == dead_id
-    for stream in (N.events, N.valid, N.dead):
-        admin.xgroup_create(stream, "g", id="0", mkstream=True)
-        assert ops.xlen(stream) >= 0
-        assert ops.xinfo_groups(stream)[0]["name"] == b"g"
-        assert ops.xpending(stream, "g")["pending"] == 0
-    ops.xadd(N.redrive_audit, {"action": "redrive"})
-    # And redrives it atomically: delete from dead, append to the incoming stream
-    moved = ops.eval(
-        "if redis.call('XDEL', KEYS[1], ARGV[1]) == 1 then "
-        "return redis.call('XADD', KEYS[2], '*', '__data__', ARGV[2]) end",
-        2, N.dead, N.events, dead_id, "{}",
-    )  # fmt: skip
-    assert moved and admin.xlen(N.dead) == 0 and admin.xlen(N.events) == 1
-    # But it cannot read events' content, write downstream, nor touch the coach keys
+async def test_ops_library_works_as_ops(acl_server: AclServer) -> None:
+    # Given three dead letters (one rejected entry each, by the real validator)
+    admin = acl_server.client(ADMIN)
+    SyncProducer(acl_server.client("producer"), N).publish_many(
+        [event(n, stage="nope") for n in range(3)]
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_validator(acl_server.settings("validator"), stop))
+    await asyncio.to_thread(wait_for, lambda: admin.xlen(N.dead) == 3)
+    stop.set()
+    await task
+    ops = aredis.Redis.from_url(acl_server.url("ops"))
+    # When ops lists, counts, shows, redrives one, purges one and reads the status, as `ops`
+    page = await list_dead_letters(ops, N, limit=10)
+    assert len(page.items) == 3
+    assert (await dead_letter_stats(ops, N)).length == 3
+    first, second = page.items[0].id, page.items[1].id
+    assert (await get_dead_letter(ops, N, first)) is not None
+    moved = await redrive(ops, N, DeadLetterFilter(ids=(first,)), operator="t")
+    purged = await purge(ops, N, DeadLetterFilter(ids=(second,)), operator="t")
+    status = await bus_status(ops, N)
+    audit = await read_audit(ops, N)
+    await ops.aclose()
+    # Then the redriven entry is back on the incoming stream and the purged one is gone
+    assert moved.moved == 1 and purged.deleted == 1
+    assert admin.xlen(N.dead) == 1 and admin.xlen(N.events) == 4
+    assert [a.action for a in audit] == ["purge", "redrive"]
+    assert {s.name for s in status.streams} >= {N.events, N.valid, N.dead}
+
+
+def test_ops_is_refused_outside_dead_letters_and_status(acl_server: AclServer) -> None:
+    ops = acl_server.client("ops")
+    admin = acl_server.client(ADMIN)
+    admin.xadd(N.events, {"__data__": "{}"})
     refused(lambda: ops.xrange(N.events))
     refused(lambda: ops.xrange(N.valid))
+    refused(lambda: ops.xreadgroup("validator", "c", {N.events: ">"}))
     refused(lambda: ops.xadd(N.valid, {"__data__": "{}"}))
-    refused(lambda: ops.xdel(N.events, moved))
+    refused(lambda: ops.xdel(N.events, "1-1"))
     refused(lambda: ops.get(N.coach_key(7, "data")))
     refused(lambda: ops.xgroup_destroy(N.events, "g"))
     refused(lambda: ops.delete(N.dead))
+    refused(lambda: ops.xtrim(N.dead, maxlen=0))
+    # Redrive goes to the incoming stream only: another target is refused inside the script
+    with pytest.raises(ResponseError, match=r"(?i)can't access|no permissions"):
+        ops.eval("return redis.call('XADD', KEYS[2], '*', 'a', 'b')", 2, N.dead, N.valid)
+
+
+async def test_api_user_publishes_reads_coach_dead_letters_status_and_metrics(
+    acl_server: AclServer,
+) -> None:
+    # Given the API's credentials, a coach document and a stage's metrics hash
+    admin = acl_server.client(ADMIN)
+    admin.set(N.coach_key(7, "data"), '{"version": 1}')
+    admin.hset(metrics_key(N, "validator"), mapping={"batches": 1, "entries": 3})
+    api = aredis.Redis.from_url(acl_server.url("api"))
+    # Then it can publish, read the cache, the dead letters, the status and the metrics
+    await Producer(api, N).publish(event(1))
+    assert await api.get(N.coach_key(7, "data")) == b'{"version": 1}'
+    assert (await dead_letter_stats(api, N)).length == 0
+    assert len((await bus_status(api, N)).streams) >= 3
+    stages = await read_stage_metrics(api, N, ("validator",))
+    assert stages[0].entries == 3
+    # But it cannot consume, write downstream, or touch the coach's state
+    with pytest.raises(NoPermissionError):
+        await api.xreadgroup("validator", "c", {N.events: ">"})
+    with pytest.raises(NoPermissionError):
+        await api.xadd(N.valid, {"__data__": "{}"})
+    with pytest.raises(NoPermissionError):
+        await api.set(N.coach_key(7, "data"), "x")
+    await api.aclose()
