@@ -15,7 +15,8 @@ Inputs (BrewSLM events of stages ``ingestion`` and ``adapter``):
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from services.coach.facts import Fact, Seen, State, int_field, newer, text_field
 from services.coach.generators.common import Severity, navigate, ordered, plural, with_summary
@@ -91,40 +92,42 @@ def suggest(state: State) -> list[Suggestion]:
 
 
 def _import_suggestions(last: Fact) -> list[Suggestion]:
-    value = last.value
-    outcome = value.get("outcome")
-    if outcome == "failed":
-        body = with_summary("The import raised before any rows were written.", value)
-        return [
-            navigate(
-                "critical",
-                "Your last import failed",
-                body,
-                "Retry the import",
-                target="data-import",
-                run_id=value.get("run_id"),
-                reason_code=value.get("code"),
-            )
-        ]
-    if outcome == "unsupported_format":
-        fmt = value.get("format")
-        title = f"Unsupported file format: {fmt}" if fmt else "Unsupported file format"
-        return [
-            navigate(
-                "warning",
-                title,
-                "The importer does not read this file type. Convert it (CSV, JSONL or Parquet) "
-                "or map it through Adapter Studio.",
-                "Choose another file",
-                target="data-import",
-                run_id=value.get("run_id"),
-            )
-        ]
-    rejected_suggestion = _rejected(value)
-    return [rejected_suggestion] if rejected_suggestion else []
+    by_outcome: dict[str, Callable[[dict[str, Any]], Suggestion | None]] = {
+        "failed": _import_failed,
+        "unsupported_format": _unsupported,
+        "ok": _rejected,
+    }
+    build = by_outcome.get(str(last.value.get("outcome")))
+    found = build(last.value) if build else None
+    return [found] if found else []
 
 
-def _rejected(value: dict[str, object]) -> Suggestion | None:
+def _import_failed(value: dict[str, Any]) -> Suggestion:
+    return navigate(
+        "critical",
+        "Your last import failed",
+        with_summary("The import raised before any rows were written.", value),
+        "Retry the import",
+        target="data-import",
+        run_id=value.get("run_id"),
+        reason_code=value.get("code"),
+    )
+
+
+def _unsupported(value: dict[str, Any]) -> Suggestion:
+    fmt = value.get("format")
+    return navigate(
+        "warning",
+        f"Unsupported file format: {fmt}" if fmt else "Unsupported file format",
+        "The importer does not read this file type. Convert it (CSV, JSONL or Parquet) "
+        "or map it through Adapter Studio.",
+        "Choose another file",
+        target="data-import",
+        run_id=value.get("run_id"),
+    )
+
+
+def _rejected(value: dict[str, Any]) -> Suggestion | None:
     accepted, rejected = value.get("accepted"), value.get("rejected")
     if not isinstance(accepted, int) or not isinstance(rejected, int) or rejected <= 0:
         return None

@@ -68,25 +68,27 @@ def suggest(state: State) -> list[Suggestion]:
     if severity is None:
         return []
     amount = topup(rows)
-    if severity == "critical":
-        body = (
-            f"Most useful first models need at least {GOLD_ROW_THIN_MAX + 1} rows of labeled "
-            f"examples to evaluate against. Generate {amount} more to reach "
-            f"{GOLD_ROW_COMFORTABLE_MIN}."
-        )
-    else:
-        body = (
-            f"That is enough to start, but {GOLD_ROW_COMFORTABLE_MIN} rows make eval scores "
-            f"stable. Generate {amount} more."
-        )
     return [
         playbook(
             severity,
             f"Your gold set has {plural(rows, 'row')}",
-            body,
+            _body(severity, amount),
             f"Generate {amount} rows",
             playbook=TOPUP_PLAYBOOK,
             target=GOLD_TARGET,
             rows=amount,
         )
     ]
+
+
+def _body(severity: Severity, amount: int) -> str:
+    if severity == "critical":
+        return (
+            f"Most useful first models need at least {GOLD_ROW_THIN_MAX + 1} rows of labeled "
+            f"examples to evaluate against. Generate {amount} more to reach "
+            f"{GOLD_ROW_COMFORTABLE_MIN}."
+        )
+    return (
+        f"That is enough to start, but {GOLD_ROW_COMFORTABLE_MIN} rows make eval scores "
+        f"stable. Generate {amount} more."
+    )
