@@ -31,7 +31,7 @@ test-faults: $(STAMP) ## Long fault-injection suite (20 SIGKILLs per service, 30
 
 test-fuzz: $(STAMP) ## Full bad-input fuzz (>= 100k generated entries)
 	@bash scripts/ensure-services.sh
-	@RUNBUS_FUZZ_FULL=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/integration/badinput tests/unit/badinput
+	@RUNBUS_FUZZ_FULL=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/integration/badinput tests/unit/badinput tests/unit/contract
 
 test-unit: $(STAMP) ## Only the fast unit tests
 	@$(VENV)/bin/pytest -q -m "not integration"

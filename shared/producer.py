@@ -29,7 +29,7 @@ from shared.logging import get_logger
 from shared.models import Event
 from shared.names import Names
 from shared.taxonomy import Taxonomy
-from shared.validation import Rejected, validate_document
+from shared.validation import DEFAULT_MAX_BYTES, Rejected, validate_document
 from shared.wire import event_body
 
 log = get_logger("runbus.producer")
@@ -46,8 +46,10 @@ class InvalidEvent(ValueError):
         self.rejected = rejected
 
 
-def prepare(event: EventLike, taxonomy: Taxonomy | None) -> bytes:
-    """Give the event an id, validate it (when a taxonomy is given), and encode it."""
+def prepare(
+    event: EventLike, taxonomy: Taxonomy | None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> bytes:
+    """Give the event an id, validate it (when a taxonomy is given, size included), encode it."""
     doc = dict(event) if isinstance(event, dict) else event.model_dump(mode="json")
     if not doc.get("event_id"):
         doc["event_id"] = uuid.uuid4().hex
@@ -55,7 +57,12 @@ def prepare(event: EventLike, taxonomy: Taxonomy | None) -> bytes:
         result = validate_document(doc, taxonomy)
         if isinstance(result, Rejected):
             raise InvalidEvent(result)
-        return event_body(result.event)
+        body = event_body(result.event)
+        if len(body) > max_bytes:
+            raise InvalidEvent(
+                Rejected(["payload_too_large"], [f"{len(body)} bytes > limit {max_bytes}"])
+            )
+        return body
     return event_body(doc)
 
 

@@ -26,7 +26,11 @@ class Settings(BaseSettings):
     """Every knob of runbus. Build it once (`Settings()`) and pass it down."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RUNBUS_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="RUNBUS_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,
     )
 
     redis_url: str = Field(

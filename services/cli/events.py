@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
+import redis
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -66,6 +67,9 @@ def publish(
             continue
         try:
             typer.echo(producer.publish(event))
+        except redis.RedisError as exc:
+            typer.echo(f"cannot reach Redis at {_safe_url(settings.redis_url)}: {exc}", err=True)
+            raise typer.Exit(3) from exc
         except InvalidEvent as exc:
             failed += 1
             typer.echo(f"event {index}: rejected: {', '.join(exc.errors)}", err=True)
@@ -95,3 +99,12 @@ def taxonomy(
     for event_type, severity in doc["pulse_event_types"].items():
         pulse.add_row(event_type, severity)
     console.print(pulse)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, sep, tail = url.rpartition("@")
+    if not sep:
+        return url
+    scheme, _, _creds = head.partition("://")
+    return f"{scheme}://***@{tail}"
