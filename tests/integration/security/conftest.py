@@ -20,6 +20,8 @@ from urllib.parse import quote
 import pytest
 import redis
 from pydantic import SecretStr
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from services.security.acl import ADMIN, ROLE_NAMES, render
 from shared.settings import Settings
@@ -118,9 +120,18 @@ class AclServer:
             self.proc = None
 
 
+def one_shot(port: int, **options: Any) -> redis.Redis:
+    """A client that does not retry: redis-py retries a refused login with backoff (seconds)."""
+    return redis.Redis(port=port, retry=Retry(NoBackoff(), 0), **options)
+
+
 def make_passwords() -> dict[str, SecretStr]:
     """A random password per role, with characters a URL must percent-encode."""
     return {name: SecretStr(secrets.token_urlsafe(18) + "@:/%#?") for name in (ADMIN, *ROLE_NAMES)}
+
+
+#: P-256 keys: as good as RSA here, and generated in milliseconds.
+EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
 
 
 def make_tls(directory: Path) -> Tls:
@@ -133,10 +144,9 @@ def make_tls(directory: Path) -> Tls:
     csr, ca_key, ext = directory / "server.csr", directory / "ca.key", directory / "ext.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     steps = [
-        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=runbus-test-ca", "-keyout", str(ca_key), "-out", str(tls.ca)],
-        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-         "-keyout", str(tls.key), "-out", str(csr)],
+        ["req", "-x509", *EC_KEY, "-days", "1", "-subj", "/CN=runbus-test-ca",
+         "-keyout", str(ca_key), "-out", str(tls.ca)],
+        ["req", *EC_KEY, "-subj", "/CN=127.0.0.1", "-keyout", str(tls.key), "-out", str(csr)],
         ["x509", "-req", "-in", str(csr), "-CA", str(tls.ca), "-CAkey", str(ca_key),
          "-CAcreateserial", "-days", "1", "-extfile", str(ext), "-out", str(tls.cert)],
     ]  # fmt: skip

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import redis
 import redis.asyncio as aredis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
@@ -38,7 +37,7 @@ from shared.metrics import metrics_key, read_stage_metrics
 from shared.names import COACH_GROUP, PERSISTER_GROUP, Names
 from shared.producer import BestEffortProducer, Producer, SyncProducer
 from tests.conftest import wait_for
-from tests.integration.security.conftest import AclServer
+from tests.integration.security.conftest import AclServer, one_shot
 
 pytestmark = pytest.mark.integration
 N = Names("runbus")
@@ -65,8 +64,8 @@ def refused(call: Callable[[], object]) -> None:
 
 def test_the_default_user_is_off_and_wrong_passwords_are_refused(acl_server: AclServer) -> None:
     # Given a server loaded with the ACL file
-    anonymous = redis.Redis(port=acl_server.port)
-    wrong = redis.Redis(port=acl_server.port, username="producer", password="not-it")
+    anonymous = one_shot(acl_server.port)
+    wrong = one_shot(acl_server.port, username="producer", password="not-it")
     # Then an unauthenticated client can do nothing, and a wrong password does not log in
     with pytest.raises(AuthenticationError):
         anonymous.ping()
