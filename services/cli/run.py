@@ -51,13 +51,19 @@ def run(
     validators: Annotated[
         int, typer.Option(min=1, max=64, help="all: validator processes to run.")
     ] = 1,
+    redis_dir: Annotated[
+        Path, typer.Option(help="--ensure-redis: where the local Redis keeps its files.")
+    ] = REPO_ROOT / "var" / "redis",
 ) -> None:
     """Run a service in the foreground until SIGINT/SIGTERM, then drain and exit 0."""
     overrides = {} if slot is None else {"consumer_slot": slot}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings)
     if service is Service.all:
-        raise typer.Exit(run_all(settings, ensure_redis=ensure_redis, validators=validators))
+        code = run_all(
+            settings, ensure_redis=ensure_redis, validators=validators, redis_dir=redis_dir
+        )
+        raise typer.Exit(code)
     if service is Service.api:
         from services.api.app import serve_api
 
@@ -72,7 +78,7 @@ def run_all(
     *,
     ensure_redis: bool = False,
     validators: int = 1,
-    var_dir: Path = REPO_ROOT / "var",
+    redis_dir: Path = REPO_ROOT / "var" / "redis",
 ) -> int:
     """Supervise every service until SIGINT/SIGTERM; the exit code."""
     from services.runtime.local_redis import LocalRedis, RedisUnavailable
@@ -83,7 +89,7 @@ def run_all(
     local = LocalRedis()
     if ensure_redis:
         try:
-            local = start_redis(settings, var_dir / "redis")
+            local = start_redis(settings, redis_dir)
         except RedisUnavailable as exc:
             typer.echo(f"runbus: {exc}", err=True)
             return 2
