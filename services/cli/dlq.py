@@ -11,7 +11,6 @@ import contextlib
 import getpass
 import os
 import sys
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Annotated, TypeVar
@@ -27,17 +26,18 @@ from services.ops.deadletters import (
     follow_dead_letters,
     get_dead_letter,
     list_dead_letters,
+    match_dead_letters,
     purge,
     redrive,
     select_dead_letters,
 )
 from services.ops.durations import parse_duration
-from services.ops.logic import code_family, line_of_record
+from services.ops.logic import line_of_record
 from services.ops.models import (
     DeadLetterFilter,
-    DeadLetterLine,
     DeadLetterRecord,
     RedriveResult,
+    Selection,
 )
 from services.ops.render import json_doc, json_line, line_text, record_view, stats_view, status_view
 from services.ops.status import bus_status
@@ -209,10 +209,9 @@ def show(
         _out().print(record_view(record))
 
 
-def _summary(lines: list[DeadLetterLine]) -> str:
-    families = Counter(code_family(code) for line in lines for code in set(line.errors))
-    top = ", ".join(f"{name} {count}" for name, count in families.most_common(5))
-    return f"{len(lines)} dead letters match" + (f" ({top})" if top else "")
+def _summary(selection: Selection) -> str:
+    top = ", ".join(f"{c.key} {c.count}" for c in selection.by_family[:5])
+    return f"{len(selection.ids)} dead letters match" + (f" ({top})" if top else "")
 
 
 def _report_redrive(console: Console, result: RedriveResult) -> None:
@@ -278,15 +277,16 @@ def redrive_command(
 
     async def work(client: aredis.Redis) -> None:
         check_target(client, settings.names, target)
-        lines = await select_dead_letters(client, settings.names, flt)
-        console.print(_summary(lines) + f"; target {target}")
+        selection = await match_dead_letters(client, settings.names, flt)
+        ids = selection.ids
+        console.print(_summary(selection) + f"; target {target}")
         if dry_run:
-            for line in lines:
+            for line in await select_dead_letters(client, settings.names, flt):
                 console.print(line_text(line))
-        elif lines and not yes and not typer.confirm(f"Redrive {len(lines)} to {target}?"):
+        elif ids and not yes and not typer.confirm(f"Redrive {len(ids)} to {target}?"):
             raise typer.Abort()
-        with _progress(disable=dry_run or not lines) as bar:
-            task = bar.add_task("redrive", total=len(lines))
+        with _progress(disable=dry_run or not ids) as bar:
+            task = bar.add_task("redrive", total=len(ids))
             result = await redrive(
                 client,
                 settings.names,
@@ -295,7 +295,7 @@ def redrive_command(
                 target=target,
                 rate=rate or None,
                 dry_run=dry_run,
-                selected=[line.id for line in lines],
+                selected=ids,
                 progress=lambda n: bar.advance(task, n),
             )
         _report_redrive(console, result)
@@ -325,16 +325,17 @@ def purge_command(
     console = _out()
 
     async def work(client: aredis.Redis) -> None:
-        lines = await select_dead_letters(client, settings.names, flt)
-        console.print(_summary(lines) + f", older than {before}")
-        if lines and not yes and not typer.confirm(f"Delete {len(lines)} dead letters for good?"):
+        selection = await match_dead_letters(client, settings.names, flt)
+        ids = selection.ids
+        console.print(_summary(selection) + f", older than {before}")
+        if ids and not yes and not typer.confirm(f"Delete {len(ids)} dead letters for good?"):
             raise typer.Abort()
         result = await purge(
             client,
             settings.names,
             flt,
             operator=_operator(settings),
-            selected=[line.id for line in lines],
+            selected=ids,
         )
         console.print(f"deleted {result.deleted} of {result.matched}")
         console.print(f"audit record {result.audit_id}")

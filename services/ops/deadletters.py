@@ -11,6 +11,7 @@ hash tag, so that call is one slot on a Redis Cluster too.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,12 +23,13 @@ from services.ops.logic import (
     StatsTally,
     TokenBucket,
     age_s,
-    errors_of,
+    code_family,
+    entry_matches,
     hash_tag,
     id_key,
     line_of,
-    matches_reason,
     now_utc,
+    parse_errors,
     record_of,
     redrive_fields,
     text,
@@ -35,6 +37,7 @@ from services.ops.logic import (
 )
 from services.ops.models import (
     AuditRecord,
+    Count,
     DeadLetterFilter,
     DeadLetterLine,
     DeadLetterPage,
@@ -42,12 +45,13 @@ from services.ops.models import (
     DeadLetterStats,
     PurgeResult,
     RedriveResult,
+    Selection,
 )
 from shared.names import Names
 from shared.wire import Fields
 
 #: Entries per XRANGE round trip when scanning the whole stream.
-CHUNK = 5000
+CHUNK = 2000
 #: Dead letters per redrive Lua call (fewer when the rate limit or the payload size says so).
 MOVE_BATCH = 200
 #: Payload bytes per redrive Lua call: keeps one call from blocking Redis on huge originals.
@@ -148,7 +152,7 @@ async def list_dead_letters(
     newest: str | None = None
     async for entries in scan(client, names.dead, low, high, reverse=True, first_chunk=limit):
         newest = newest or entries[0][0]
-        items += [record_of(i, f) for i, f in entries if matches_reason(errors_of(f), reasons)]
+        items += [record_of(i, f) for i, f in entries if entry_matches(f, reasons)]
         if len(items) >= limit:
             items = items[:limit]
             break
@@ -172,7 +176,7 @@ async def _page_forward(
     cursor = after_id
     async for entries in scan(client, names.dead, start, "+", first_chunk=limit):
         for entry_id, fields in entries:
-            if matches_reason(errors_of(fields), reasons):
+            if entry_matches(fields, reasons):
                 items.append(record_of(entry_id, fields))
             cursor = entry_id
             if len(items) == limit:
@@ -207,7 +211,7 @@ async def follow_dead_letters(
         for _stream, raw in reply or ():
             for entry_id, fields in _entries(raw):
                 cursor = entry_id
-                if matches_reason(errors_of(fields), reasons):
+                if entry_matches(fields, reasons):
                     yield record_of(entry_id, fields)
 
 
@@ -246,6 +250,27 @@ async def dead_letter_stats(
     )
 
 
+async def _matching(
+    client: aredis.Redis,
+    names: Names,
+    flt: DeadLetterFilter,
+    now: datetime | None,
+    chunk: int,
+) -> AsyncIterator[Entries]:
+    """The entries matching `flt`, chunk by chunk, oldest first."""
+    since = timedelta(seconds=flt.since_s) if flt.since_s is not None else None
+    before = timedelta(seconds=flt.before_s) if flt.before_s is not None else None
+    low, high = window(now or now_utc(), since, before)
+    if flt.ids:
+        found = await _fetch(client, names.dead, flt.ids)
+        yield [
+            (i, f) for i, f in found if _in_window(i, low, high) and entry_matches(f, flt.reasons)
+        ]
+        return
+    async for entries in scan(client, names.dead, low, high, chunk=chunk):
+        yield [(i, f) for i, f in entries if entry_matches(f, flt.reasons)]
+
+
 async def select_dead_letters(
     client: aredis.Redis,
     names: Names,
@@ -255,20 +280,33 @@ async def select_dead_letters(
     chunk: int = CHUNK,
 ) -> list[DeadLetterLine]:
     """Summaries of every dead letter matching `flt`, oldest first (payloads not decoded)."""
-    since = timedelta(seconds=flt.since_s) if flt.since_s is not None else None
-    before = timedelta(seconds=flt.before_s) if flt.before_s is not None else None
-    low, high = window(now or now_utc(), since, before)
-    if flt.ids:
-        found = await _fetch(client, names.dead, flt.ids)
-        return [
-            line_of(i, f)
-            for i, f in found
-            if _in_window(i, low, high) and matches_reason(errors_of(f), flt.reasons)
-        ]
-    lines: list[DeadLetterLine] = []
-    async for entries in scan(client, names.dead, low, high, chunk=chunk):
-        lines += [line_of(i, f) for i, f in entries if matches_reason(errors_of(f), flt.reasons)]
-    return lines
+    return [
+        line_of(entry_id, fields)
+        async for entries in _matching(client, names, flt, now, chunk)
+        for entry_id, fields in entries
+    ]
+
+
+async def match_dead_letters(
+    client: aredis.Redis,
+    names: Names,
+    flt: DeadLetterFilter,
+    *,
+    now: datetime | None = None,
+    chunk: int = CHUNK,
+) -> Selection:
+    """Ids of every dead letter matching `flt` (oldest first) and their reason families.
+
+    What a redrive or purge acts on: cheaper than `select_dead_letters` on 100k entries.
+    """
+    ids: list[str] = []
+    families: Counter[str] = Counter()
+    async for entries in _matching(client, names, flt, now, chunk):
+        for entry_id, fields in entries:
+            ids.append(entry_id)
+            families.update({code_family(c) for c in parse_errors(fields.get(b"errors", b""))})
+    counts = [Count(key=k, count=n) for k, n in families.most_common()]
+    return Selection(ids=ids, by_family=counts)
 
 
 def _in_window(entry_id: str, low: str, high: str) -> bool:
@@ -349,7 +387,7 @@ async def redrive(
     target = target or names.events
     check_target(client, names, target)
     if selected is None:
-        selected = [line.id for line in await select_dead_letters(client, names, flt, now=now)]
+        selected = (await match_dead_letters(client, names, flt, now=now)).ids
     result = RedriveResult(target=target, dry_run=dry_run, matched=len(selected), moved=0, gone=0)
     if not dry_run:
         bucket = bucket or (TokenBucket(rate) if rate else None)
@@ -419,7 +457,7 @@ async def purge(
     if flt.before_s is None and not flt.ids:
         raise ValueError("a purge needs an age (before) or explicit ids")
     if selected is None:
-        selected = [line.id for line in await select_dead_letters(client, names, flt, now=now)]
+        selected = (await match_dead_letters(client, names, flt, now=now)).ids
     deleted = 0
     for start in range(0, len(selected), 1000):
         deleted += int(await client.xdel(names.dead, *selected[start : start + 1000]))

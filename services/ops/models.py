@@ -126,6 +126,13 @@ class DeadLetterFilter(BaseModel):
         return self.model_dump(exclude_defaults=True, mode="json")
 
 
+class Selection(BaseModel):
+    """The dead letters a filter matches: what a redrive or purge would act on."""
+
+    ids: list[str] = Field(description="Matching dead-letter ids, oldest first.")
+    by_family: list[Count] = Field(description="Their reason families, most frequent first.")
+
+
 class RedriveResult(BaseModel):
     """What a redrive did (or, with dry_run, would do)."""
 

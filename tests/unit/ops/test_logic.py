@@ -13,6 +13,7 @@ from services.ops.logic import (
     StatsTally,
     TokenBucket,
     code_family,
+    entry_matches,
     errors_of,
     hash_tag,
     line_of,
@@ -53,6 +54,15 @@ def test_a_reason_matches_a_code_or_its_family(
     errors: list[str], reasons: list[str], expected: bool
 ) -> None:
     assert matches_reason(errors, reasons) is expected
+
+
+def test_entry_matches_reads_the_raw_errors_field() -> None:
+    fields = dead_fields(["invalid_reason_code:foo", "missing_reason_code"])
+    assert entry_matches(fields, ["invalid_reason_code"])
+    assert entry_matches(fields, ("missing_reason_code",))
+    assert entry_matches(fields, [])
+    assert not entry_matches(fields, ["malformed_json"])
+    assert entry_matches({b"junk": b"1"}, [UNREADABLE])
 
 
 def test_errors_of_a_foreign_entry_is_unreadable() -> None:
