@@ -1,0 +1,56 @@
+"""Fault 1: every service SIGKILLed mid-batch, again and again, while events keep coming."""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import time
+
+import pytest
+
+from tests.faults.conftest import MakeSystem, Sizes
+from tests.faults.conservation import Figures, conclude
+from tests.faults.load import EventMix, SteadyProducer, raw_publisher
+
+pytestmark = pytest.mark.integration
+
+SERVICES = ("validator", "persister", "coach")
+
+
+def test_sigkill_of_each_service_mid_batch_loses_and_duplicates_nothing(
+    make_system: MakeSystem, pg_url: str, sizes: Sizes, tag: str
+) -> None:
+    # given the three services as processes (PostgreSQL history) under a steady mixed load
+    system = make_system(pg_url)
+    replicas = {service: system.start(service) for service in SERVICES}
+    load = raw_publisher(system.client, system.names.events)
+    producer = SteadyProducer(EventMix(tag), load, rate=sizes.rate).start()
+    system.wait_caught_up(timeout=60)
+    figures = Figures("sigkill each service", sizes.variant)
+    recover: list[float] = []
+    # when each service in turn is SIGKILLed while it holds a batch, and restarted at once
+    for service, replica in replicas.items():
+        held, resume = [], []
+        for _ in range(sizes.kills_per_service):
+            waited = time.monotonic()
+            system.wait_mid_batch(replica)
+            resume.append(time.monotonic() - waited)
+            replica.signal(signal.SIGKILL)
+            held.append(system.held(replica))  # what it had in hand when it died
+            replica.start()
+        recover.append(system.wait_caught_up(timeout=90))
+        figures.details[service] = {
+            "kills": len(held), "mid_batch": sum(1 for h in held if h), "held_max": max(held),
+            "resume_s_median": round(statistics.median(resume), 2),
+            "recover_s": round(recover[-1], 2),
+        }  # fmt: skip
+        system.assert_alive()
+    producer.stop()
+    assert not producer.failures, producer.failures[:3]
+    # then every event is stored or dead-lettered exactly once, nothing pending, coach == rebuild
+    figures.recover_s = max(recover)
+    figures.details["rate"] = round(producer.rate)
+    conclude(system, producer.offered, figures, pg_url)
+    for service in SERVICES:
+        # at least most kills hit a consumer holding a batch (the point of the test)
+        assert figures.details[service]["mid_batch"] >= sizes.kills_per_service // 2 + 1
