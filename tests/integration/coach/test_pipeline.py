@@ -16,7 +16,9 @@ import asyncpg
 import orjson
 import pytest
 import redis.asyncio as aredis
+from typer.testing import CliRunner
 
+from services.cli.main import app as cli
 from services.history import store_for_url
 from services.persister.app import run_persister
 from services.validator.app import run_validator
@@ -64,6 +66,18 @@ async def runbus(settings: Settings, *args: str) -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+async def runbus_in_process(settings: Settings, *args: str) -> tuple[int, str]:
+    """The same command in this process (a thread: the command runs its own event loop)."""
+    env = {
+        "RUNBUS_REDIS_URL": settings.redis_url,
+        "RUNBUS_NAMESPACE": settings.namespace,
+        "RUNBUS_DATABASE_URL": settings.database_url,
+        "COLUMNS": "250",
+    }
+    result = await asyncio.to_thread(CliRunner().invoke, cli, list(args), env=env)
+    return result.exit_code, result.output
 
 
 async def history_count(url: str) -> int:
@@ -134,8 +148,8 @@ async def test_rebuild_from_history_equals_the_live_cache(
         assert await cached_canonical(async_client, settings, p) == live[p]
     # and rebuilding again over a complete cache bumps no version
     rebuilt = {p: await cache_snapshot(async_client, settings, p) for p in projects}
-    code, out, err = await runbus(settings, "coach", "rebuild", "--project", "5", "--json")
-    assert code == 0, err
+    code, out = await runbus_in_process(settings, "coach", "rebuild", "--project", "5", "--json")
+    assert code == 0, out
     assert orjson.loads(out)["written"] == 0
     assert {p: await cache_snapshot(async_client, settings, p) for p in projects} == rebuilt
     assert set(versions) == set(rebuilt)
@@ -162,11 +176,11 @@ async def test_coach_show_prints_the_cached_suggestions(
     assert doc["suggestions"][0]["title"] == "Your gold set has 78 rows"
     assert doc["suggestions"][0]["action"]["params"]["rows"] == 222
     # and every stage as a table
-    code, out, err = await runbus(settings, "coach", "show", "31")
-    assert code == 0, err
+    code, out = await runbus_in_process(settings, "coach", "show", "31")
+    assert code == 0, out
     assert "Training ran out of GPU memory" in out and "Your gold set has 78 rows" in out
     for stage in COACH_STAGES:
         assert f"project 31 · {stage}" in out
     # and an unknown project or stage is an error, not an empty answer
-    assert (await runbus(settings, "coach", "show", "999"))[0] == 1
-    assert (await runbus(settings, "coach", "show", "31", "deployment"))[0] == 2
+    assert (await runbus_in_process(settings, "coach", "show", "999"))[0] == 1
+    assert (await runbus_in_process(settings, "coach", "show", "31", "deployment"))[0] == 2
