@@ -78,22 +78,23 @@ def demo(
 
 
 def next_steps(settings: Settings, projects: list[int], runs: list[str]) -> list[str]:
-    """The "what to look at next" list printed after the demo."""
+    """The "what to look at next" list printed after the demo (commands, aligned comments)."""
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     base = f"http://{host}:{settings.api_port}"
     project = projects[0]
     run = runs[0] if runs else "RUN_ID"
-    return [
-        "",
-        "What to look at next (the pipeline needs a second or two):",
-        f"  curl -s {base}/api/projects/{project}/coach            # suggestions, every stage",
-        f"  curl -s '{base}/api/projects/{project}/events?limit=20'  # the project's history",
-        f"  curl -s '{base}/api/runs/{run}/events?children=true'     # a run and its children",
-        "  runbus dlq stats                                   # dead letters by reason",
-        "  runbus dlq tail                                    # the latest dead letters",
-        "  runbus status                                      # streams, groups, lag",
-        f"  open {base}/docs                                   # the whole HTTP API",
+    steps = [
+        (f"curl -s {base}/api/projects/{project}/coach", "suggestions, every coach stage"),
+        (f"curl -s '{base}/api/projects/{project}/events?limit=20'", "the project's history"),
+        (f"curl -s '{base}/api/runs/{run}/events?children=true'", "a run and its children"),
+        ("runbus dlq stats", "dead letters by reason"),
+        ("runbus dlq tail", "the latest dead letters"),
+        ("runbus status", "streams, groups, lag"),
+        (f"{base}/docs", "the whole HTTP API, in a browser"),
     ]
+    width = max(len(command) for command, _ in steps)
+    lines = ["", "What to look at next (the pipeline needs a second or two):"]
+    return lines + [f"  {command.ljust(width)}  # {why}" for command, why in steps]
 
 
 def asyncapi(
