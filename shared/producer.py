@@ -256,6 +256,9 @@ class BestEffortProducer:
                 batch = self._take()
                 while batch:
                     sender.offer(batch)
+                    # Between batches too: when a spool append is slower than the caller's
+                    # publishing, the buffer never empties and the spool would never drain.
+                    sender.retry_spool()
                     batch = self._take()
                 sender.retry_spool()
                 with self._lock:  # publish() clears idle under this lock: no lost wake-up
