@@ -83,8 +83,6 @@ def run_all(
     """Supervise every service until SIGINT/SIGTERM; the exit code."""
     from services.runtime.local_redis import LocalRedis, RedisUnavailable
     from services.runtime.local_redis import ensure_redis as start_redis
-    from services.runtime.logic import banner, children, display_host
-    from services.runtime.supervisor import Supervisor, install_stop_signals, wait_until_serving
 
     local = LocalRedis()
     if ensure_redis:
@@ -93,19 +91,21 @@ def run_all(
         except RedisUnavailable as exc:
             typer.echo(f"runbus: {exc}", err=True)
             return 2
-
-    async def main() -> int:
-        stop = asyncio.Event()
-        install_stop_signals(stop)
-        supervisor = Supervisor(children(validators))
-        task = asyncio.create_task(supervisor.run(stop))
-        host, port = display_host(settings.api_host), settings.api_port
-        if await wait_until_serving(host, port, stop):
-            lines = banner(host, port, settings.redis_url, settings.database_url)
-            typer.echo("\n".join(lines))
-        return await task
-
     try:
-        return asyncio.run(main())
+        return asyncio.run(_supervise(settings, validators))
     finally:
-        local.stop()
+        local.stop()  # after the services drained: they acknowledge into it
+
+
+async def _supervise(settings: Settings, validators: int) -> int:
+    """Start the children, print where things are once the API answers, wait for the end."""
+    from services.runtime.logic import banner, children, display_host
+    from services.runtime.supervisor import Supervisor, install_stop_signals, wait_until_serving
+
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    task = asyncio.create_task(Supervisor(children(validators)).run(stop))
+    host, port = display_host(settings.api_host), settings.api_port
+    if await wait_until_serving(host, port, stop):
+        typer.echo("\n".join(banner(host, port, settings.redis_url, settings.database_url)))
+    return await task
