@@ -28,6 +28,7 @@ from services.ops.deadletters import (
     list_dead_letters,
     match_dead_letters,
     purge,
+    read_audit,
     redrive,
     select_dead_letters,
 )
@@ -39,7 +40,15 @@ from services.ops.models import (
     RedriveResult,
     Selection,
 )
-from services.ops.render import json_doc, json_line, line_text, record_view, stats_view, status_view
+from services.ops.render import (
+    audit_text,
+    json_doc,
+    json_line,
+    line_text,
+    record_view,
+    stats_view,
+    status_view,
+)
 from services.ops.status import bus_status
 from shared.connections import async_redis
 from shared.settings import Settings
@@ -69,6 +78,7 @@ def register(app: typer.Typer) -> None:
     dlq.command("show")(show)
     dlq.command("redrive")(redrive_command)
     dlq.command("purge")(purge_command)
+    dlq.command("audit")(audit)
     app.add_typer(dlq, name="dlq")
     app.command("status")(status)
 
@@ -211,7 +221,9 @@ def show(
 
 def _summary(selection: Selection) -> str:
     top = ", ".join(f"{c.key} {c.count}" for c in selection.by_family[:5])
-    return f"{len(selection.ids)} dead letters match" + (f" ({top})" if top else "")
+    count = len(selection.ids)
+    head = "1 dead letter matches" if count == 1 else f"{count} dead letters match"
+    return head + (f" ({top})" if top else "")
 
 
 def _report_redrive(console: Console, result: RedriveResult) -> None:
@@ -341,6 +353,21 @@ def purge_command(
         console.print(f"audit record {result.audit_id}")
 
     _run_with_errors(settings, work)
+
+
+def audit(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many to show.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """The newest redrive and purge records: who did what, when, to how many."""
+    settings = Settings()
+    records = _run(settings, lambda client: read_audit(client, settings.names, limit))
+    console = _out()
+    for record in records:
+        if as_json:
+            _print_json(json_line(record))
+        else:
+            console.print(audit_text(record))
 
 
 def status(as_json: JsonOpt = False) -> None:

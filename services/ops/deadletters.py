@@ -491,11 +491,9 @@ async def write_audit(client: aredis.Redis, names: Names, record: AuditRecord) -
     return text(await client.xadd(names.redrive_audit, fields))  # type: ignore[arg-type]
 
 
-async def read_audit(client: aredis.Redis, names: Names, limit: int = 20) -> list[AuditRecord]:
-    """The newest audit records, newest first."""
-    reply = _entries(await client.xrevrange(names.redrive_audit, "+", "-", count=limit))
-    return [
-        AuditRecord(
+def _audit_record(entry_id: str, f: Fields) -> AuditRecord | None:
+    try:
+        return AuditRecord(
             id=entry_id,
             action=text(f.get(b"action")),
             operator=text(f.get(b"operator")),
@@ -506,5 +504,12 @@ async def read_audit(client: aredis.Redis, names: Names, limit: int = 20) -> lis
             target=text(f.get(b"target")) or None,
             dry_run=f.get(b"dry_run") == b"1",
         )
-        for entry_id, f in reply
-    ]
+    except ValueError:  # a foreign entry (pydantic's and orjson's errors are ValueErrors too)
+        return None
+
+
+async def read_audit(client: aredis.Redis, names: Names, limit: int = 20) -> list[AuditRecord]:
+    """The newest audit records, newest first (foreign entries skipped)."""
+    reply = _entries(await client.xrevrange(names.redrive_audit, "+", "-", count=limit))
+    records = (_audit_record(entry_id, fields) for entry_id, fields in reply)
+    return [record for record in records if record is not None]

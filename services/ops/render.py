@@ -16,6 +16,7 @@ from rich.text import Text
 
 from services.ops.durations import format_age
 from services.ops.models import (
+    AuditRecord,
     BusStatus,
     Count,
     DeadLetterLine,
@@ -61,6 +62,19 @@ def line_text(line: DeadLetterLine) -> Text:
     return out
 
 
+def audit_text(record: AuditRecord) -> Text:
+    """One audit record on one line."""
+    out = Text()
+    out.append(record.at.strftime("%Y-%m-%d %H:%M:%S"), style="dim")
+    out.append(f" {record.id or '-'} ", style="dim")
+    out.append(record.action + (" (dry run)" if record.dry_run else ""), style="bold")
+    out.append(f" by {record.operator}: {record.count} of {record.matched}")
+    if record.target:
+        out.append(f" to {record.target}")
+    out.append(f" filter {orjson.dumps(record.filter).decode()}", style="cyan")
+    return out
+
+
 def hexdump(data: bytes, limit: int = HEX_LIMIT) -> str:
     """Classic hex dump (offset, 16 bytes, printable ASCII), cut at `limit` bytes."""
     rows = []
@@ -97,9 +111,6 @@ def pretty_original(data: bytes) -> tuple[str, str]:
 
 def record_view(record: DeadLetterRecord) -> RenderableType:
     """One dead letter in full: every field, then the original payload pretty-printed."""
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
     rows: list[tuple[str, str]] = [
         ("id", record.id),
         ("errors", "\n".join(record.errors)),
@@ -119,11 +130,15 @@ def record_view(record: DeadLetterRecord) -> RenderableType:
         rows.append((f"orig:{name}", value))
     if not record.readable:
         rows.append(("readable", "no: not a well-formed dead letter"))
+    # Plain aligned lines rather than a table: no padding, and long values wrap freely.
+    table = Text()
     for name, value in rows:
-        table.add_row(name, Text(value))
+        indented = value.replace("\n", "\n" + " " * 18)
+        table.append(f"{name:<17} ", style="bold")
+        table.append(indented + "\n")
     kind, pretty = pretty_original(record.original_bytes())
     title = Text(f"original ({record.original_size} bytes, {kind})", style="bold")
-    return Group(table, Text(""), title, Text(pretty))
+    return Group(table, title, Text(pretty))
 
 
 def _count_table(title: str, counts: Iterable[Count]) -> Table:

@@ -185,6 +185,21 @@ def test_redrive_by_ids_from_stdin_and_to_another_stream(
     assert "into itself" in refused.output
 
 
+def test_audit_lists_who_did_what(
+    add_dead: AddDead, cli: Cli, sync_client: redis.Redis, settings: Settings
+) -> None:
+    add_dead(["malformed_json"])
+    cli("dlq", "redrive", "--reason", "malformed_json", "--dry-run", operator="carol")
+    cli("dlq", "redrive", "--reason", "malformed_json", "--yes", operator="dave")
+    sync_client.xadd(settings.names.redrive_audit, {b"not": b"an audit record"})
+    lines = cli("dlq", "audit").stdout.splitlines()
+    assert len(lines) == 2
+    assert f"redrive by dave: 1 of 1 to {settings.names.events}" in lines[0]
+    assert "redrive (dry run) by carol: 0 of 1" in lines[1]
+    (doc,) = json_lines(cli("dlq", "audit", "--json", "-n", "2").stdout)
+    assert (doc["operator"], doc["filter"]) == ("dave", {"reasons": ["malformed_json"]})
+
+
 def test_purge_asks_then_deletes_older_matching(
     add_dead: AddDead, cli: Cli, sync_client: redis.Redis, settings: Settings
 ) -> None:

@@ -10,6 +10,7 @@ from rich.console import Console, RenderableType
 
 from services.ops.logic import line_of, record_of
 from services.ops.models import (
+    AuditRecord,
     BusStatus,
     ConsumerStatus,
     Count,
@@ -19,6 +20,7 @@ from services.ops.models import (
 )
 from services.ops.render import (
     HEX_LIMIT,
+    audit_text,
     hexdump,
     json_line,
     line_text,
@@ -159,6 +161,23 @@ def test_status_view_shows_absent_streams_and_groups() -> None:
     assert [cell.strip() for cell in row.split("│")[2:8]] == ["5", "2", "1m30s", "9-0", "9", "1"]
     assert any("events/validator/v-1" in row and "1m05s" in row for row in lines)
     assert lines[-1] == "dead letters: 0"
+
+
+def test_an_audit_record_is_one_line() -> None:
+    record = AuditRecord(
+        id="5-0",
+        action="redrive",
+        operator="alice",
+        at=datetime(2025, 1, 1, tzinfo=UTC),
+        filter={"reasons": ["x"]},
+        matched=3,
+        count=2,
+        target="{ns}:events",
+        dry_run=False,
+    )
+    assert audit_text(record).plain == (
+        '2025-01-01 00:00:00 5-0 redrive by alice: 2 of 3 to {ns}:events filter {"reasons":["x"]}'
+    )
 
 
 def test_json_line_is_one_line_of_the_model() -> None:
