@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,8 @@ from shared.models import Event
 from shared.taxonomy import Taxonomy
 from shared.validation import Accepted, validate_bytes
 from shared.wire import DATA_FIELD, ORIGIN_ID_FIELD, Fields, derived_event_id, unwrap_body
+
+_ENTRY_ID = re.compile(rb"[0-9]{1,20}-[0-9]{1,20}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,9 @@ def judge(
     if not isinstance(result, Accepted):
         return Invalid(result.errors, result.message)
     origin = fields.get(ORIGIN_ID_FIELD)
-    source = origin.decode("ascii", "replace") if origin else entry_id
+    # Any producer can add fields: only an entry id may name the origin, or the derived event
+    # id would break its pattern (and every downstream reader of the envelope).
+    source = origin.decode() if origin and _ENTRY_ID.fullmatch(origin) else entry_id
     return Valid({DATA_FIELD: envelope(result.event, source, entry_id, taxonomy.version, now)})
 
 
