@@ -12,6 +12,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, TypeVar
 
@@ -284,35 +285,47 @@ def redrive_command(
         ids=tuple(split_ids(ids or ())),
         since_s=_seconds(_duration(since, "--since")),
     )
-    target = to or settings.names.events
-    console = _out()
+    plan = RedrivePlan(settings, flt, to or settings.names.events, rate or None, dry_run, yes)
+    _run_with_errors(settings, plan.run)
 
-    async def work(client: aredis.Redis) -> None:
-        check_target(client, settings.names, target)
-        selection = await match_dead_letters(client, settings.names, flt)
+
+@dataclass(frozen=True)
+class RedrivePlan:
+    """A `runbus dlq redrive` as typed: what to select, where to, how fast, whether to ask."""
+
+    settings: Settings
+    flt: DeadLetterFilter
+    target: str
+    rate: float | None
+    dry_run: bool
+    yes: bool
+
+    async def run(self, client: aredis.Redis) -> None:
+        """Select, list or confirm, move with a progress bar, report."""
+        names, console = self.settings.names, _out()
+        check_target(client, names, self.target)
+        selection = await match_dead_letters(client, names, self.flt)
         ids = selection.ids
-        console.print(_summary(selection) + f"; target {target}")
-        if dry_run:
-            for line in await select_dead_letters(client, settings.names, flt):
+        console.print(_summary(selection) + f"; target {self.target}")
+        if self.dry_run:
+            for line in await select_dead_letters(client, names, self.flt):
                 console.print(line_text(line))
-        elif ids and not yes and not typer.confirm(f"Redrive {len(ids)} to {target}?"):
+        elif ids and not self.yes and not typer.confirm(f"Redrive {len(ids)} to {self.target}?"):
             raise typer.Abort()
-        with _progress(disable=dry_run or not ids) as bar:
+        with _progress(disable=self.dry_run or not ids) as bar:
             task = bar.add_task("redrive", total=len(ids))
             result = await redrive(
                 client,
-                settings.names,
-                flt,
-                operator=_operator(settings),
-                target=target,
-                rate=rate or None,
-                dry_run=dry_run,
+                names,
+                self.flt,
+                operator=_operator(self.settings),
+                target=self.target,
+                rate=self.rate,
+                dry_run=self.dry_run,
                 selected=ids,
                 progress=lambda n: bar.advance(task, n),
             )
         _report_redrive(console, result)
-
-    _run_with_errors(settings, work)
 
 
 def _run_with_errors(settings: Settings, work: Callable[[aredis.Redis], Awaitable[None]]) -> None:

@@ -144,26 +144,33 @@ def encode_bytes(value: bytes) -> tuple[str, bool]:
         return base64.b64encode(value).decode("ascii"), True
 
 
+def _encoded(original: bytes, others: dict[str, bytes]) -> dict[str, Any]:
+    """The payload fields of a record: original and other fields as text or base64."""
+    text_original, original_b64 = encode_bytes(original)
+    encoded: dict[str, str] = {}
+    encoded_b64: list[str] = []
+    for name, value in others.items():
+        encoded[name], is_b64 = encode_bytes(value)
+        if is_b64:
+            encoded_b64.append(name)
+    return {
+        "original": text_original,
+        "original_base64": original_b64,
+        "original_size": len(original),
+        "original_fields": encoded,
+        "original_fields_base64": encoded_b64,
+    }
+
+
 def record_of(entry_id: str, fields: Fields) -> DeadLetterRecord:
     """A dead-letter entry as a JSON-safe record; never raises (see `readable`)."""
     try:
         letter = parse_dead_letter(fields)
     except (KeyError, ValueError, TypeError, ValidationError) as exc:
         return _unreadable_record(entry_id, fields, exc)
-    original, original_b64 = encode_bytes(letter.original)
-    originals: dict[str, str] = {}
-    originals_b64: list[str] = []
-    for name, value in letter.original_fields.items():
-        originals[name], is_b64 = encode_bytes(value)
-        if is_b64:
-            originals_b64.append(name)
     return DeadLetterRecord(
         id=entry_id,
-        original=original,
-        original_base64=original_b64,
-        original_size=len(letter.original),
-        original_fields=originals,
-        original_fields_base64=originals_b64,
+        **_encoded(letter.original, letter.original_fields),
         **letter.model_dump(exclude={"original", "original_fields"}),
     )
 
@@ -171,31 +178,18 @@ def record_of(entry_id: str, fields: Fields) -> DeadLetterRecord:
 def _unreadable_record(entry_id: str, fields: Fields, exc: Exception) -> DeadLetterRecord:
     # Someone wrote a foreign entry to the dead stream (or a future version a different one):
     # show what is there rather than crash the whole tail.
-    raw = fields.get(b"original", b"")
-    original, original_b64 = encode_bytes(raw)
-    others: dict[str, str] = {}
-    others_b64: list[str] = []
-    for name, value in fields.items():
-        if name != b"original":
-            key = text(name)
-            others[key], is_b64 = encode_bytes(value)
-            if is_b64:
-                others_b64.append(key)
+    others = {text(k): v for k, v in fields.items() if k != b"original"}
+    plain = {
+        name: text(fields.get(name.encode()))
+        for name in ("source_stream", "source_id", "group", "consumer", "stage")
+    }
     moment = entry_time(entry_id)
     return DeadLetterRecord(
         id=entry_id,
         errors=errors_of(fields),
         message=f"not a well-formed dead letter ({type(exc).__name__}: {exc})"[:500],
-        original=original,
-        original_base64=original_b64,
-        original_size=len(raw),
-        original_fields=others,
-        original_fields_base64=others_b64,
-        source_stream=text(fields.get(b"source_stream")),
-        source_id=text(fields.get(b"source_id")),
-        group=text(fields.get(b"group")),
-        consumer=text(fields.get(b"consumer")),
-        stage=text(fields.get(b"stage")),
+        **_encoded(fields.get(b"original", b""), others),
+        **plain,
         delivery_count=0,
         first_seen=moment,
         dead_at=moment,

@@ -192,27 +192,23 @@ def _table(title: str, *columns: str) -> Table:
 _LEFT = frozenset({"stream", "key", "group", "consumer", "last delivered"})
 
 
-def status_view(status: BusStatus) -> RenderableType:
-    """The bus at a glance: streams, groups, consumers, and the dead-letter depth."""
-    streams = _table(
+def _streams_table(status: BusStatus) -> Table:
+    table = _table(
         f"streams of namespace {status.namespace}", "stream", "key", "length", "first", "last"
     )
-    groups = _table(
-        "consumer groups",
-        "group",
-        "lag",
-        "pending",
-        "oldest pending",
-        "last delivered",
-        "entries read",
-        "consumers",
-    )
-    consumers = _table("consumers", "consumer", "pending", "idle")
     for stream in status.streams:
         cells = [str(stream.length), format_age(stream.first_age_s), format_age(stream.last_age_s)]
         if not stream.exists:
             cells = [stream.error or "absent", "", ""]
-        streams.add_row(stream.role, Text(stream.name), *cells)
+        table.add_row(stream.role, Text(stream.name), *cells)
+    return table
+
+
+def _groups_tables(status: BusStatus) -> tuple[Table, Table]:
+    columns = ("lag", "pending", "oldest pending", "last delivered", "entries read", "consumers")
+    groups = _table("consumer groups", "group", *columns)
+    consumers = _table("consumers", "consumer", "pending", "idle")
+    for stream in status.streams:
         for group in stream.groups:
             groups.add_row(*_group_cells(stream, group))
             for consumer in group.consumers:
@@ -221,9 +217,15 @@ def status_view(status: BusStatus) -> RenderableType:
                     str(consumer.pending),
                     format_age(consumer.idle_ms / 1000),
                 )
-    style = "bold red" if status.dead_letters else "green"
-    depth = Text.assemble(("dead letters: ", "bold"), (str(status.dead_letters), style))
-    parts: list[RenderableType] = [streams, groups]
+    return groups, consumers
+
+
+def status_view(status: BusStatus) -> RenderableType:
+    """The bus at a glance: streams, groups, consumers, and the dead-letter depth."""
+    groups, consumers = _groups_tables(status)
+    parts: list[RenderableType] = [_streams_table(status), groups]
     if consumers.row_count:
         parts.append(consumers)
-    return Group(*parts, depth)
+    style = "bold red" if status.dead_letters else "green"
+    parts.append(Text.assemble(("dead letters: ", "bold"), (str(status.dead_letters), style)))
+    return Group(*parts)
