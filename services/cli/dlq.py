@@ -18,6 +18,8 @@ from typing import Annotated, TypeVar
 
 import redis.asyncio as aredis
 import typer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -95,7 +97,15 @@ def _run(settings: Settings, work: Callable[[aredis.Redis], Awaitable[T]]) -> T:
         finally:
             await client.aclose()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        typer.echo(f"error: Redis is not reachable: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _outage(exc: Exception) -> None:
+    typer.echo(f"Redis not reachable ({exc}); retrying...", err=True)
 
 
 def _duration(value: str | None, option: str) -> timedelta | None:
@@ -183,7 +193,11 @@ def tail(
             _emit(console, record, as_json)
         if follow:
             async for record in follow_dead_letters(
-                client, settings.names, after_id=page.next_after, reasons=reasons
+                client,
+                settings.names,
+                after_id=page.next_after,
+                reasons=reasons,
+                on_outage=_outage,
             ):
                 _emit(console, record, as_json)
 

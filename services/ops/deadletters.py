@@ -10,6 +10,7 @@ hash tag, so that call is one slot on a Redis Cluster too.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -18,6 +19,8 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.ops.logic import (
     StatsTally,
@@ -57,6 +60,10 @@ MOVE_BATCH = 200
 #: Payload bytes per redrive Lua call: keeps one call from blocking Redis on huge originals.
 MOVE_BYTES = 4 * 1024 * 1024
 _ENTRY_ID = re.compile(r"^\d+-\d+$")
+_OUTAGES = (RedisConnectionError, RedisTimeoutError, OSError)
+#: Waits between reconnection attempts of a follow while Redis is down (seconds).
+_OUTAGE_BACKOFF_MIN = 0.2
+_OUTAGE_BACKOFF_MAX = 5.0
 
 # KEYS: dead stream, target stream. ARGV per move: dead-letter id, field count n, n pairs.
 # Deleting first and appending only when XDEL removed the entry makes every move at most once.
@@ -199,15 +206,27 @@ async def follow_dead_letters(
     stop: Callable[[], bool] = lambda: False,
     block_ms: int = 1000,
     count: int = 100,
+    on_outage: Callable[[Exception], None] | None = None,
 ) -> AsyncIterator[DeadLetterRecord]:
     """Dead letters added after `after_id` (all of them when None), as they arrive.
 
     Blocks in XREAD (no polling) up to `block_ms` at a time, checking `stop` in between; use a
-    client without a socket timeout shorter than `block_ms`.
+    client without a socket timeout shorter than `block_ms`. While Redis is unreachable it
+    retries with backoff (telling `on_outage`) and goes on from the last id it saw, so a
+    restart of Redis neither ends a `tail -f` nor skips what arrived meanwhile.
     """
     cursor = after_id or "0-0"
+    backoff = _OUTAGE_BACKOFF_MIN
     while not stop():
-        reply: Any = await client.xread({names.dead: cursor}, count=count, block=block_ms)
+        try:
+            reply: Any = await client.xread({names.dead: cursor}, count=count, block=block_ms)
+        except _OUTAGES as exc:
+            if on_outage is not None:
+                on_outage(exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _OUTAGE_BACKOFF_MAX)
+            continue
+        backoff = _OUTAGE_BACKOFF_MIN
         for _stream, raw in reply or ():
             for entry_id, fields in _entries(raw):
                 cursor = entry_id

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,8 +23,9 @@ from services.ops.deadletters import (
 from services.ops.logic import UNREADABLE
 from services.ops.models import DeadLetterFilter, DeadLetterRecord
 from shared.settings import Settings
+from tests.conftest import RedisServer
 from tests.integration.ops.conftest import AddDead
-from tests.unit.ops.builders import brewslm_body
+from tests.unit.ops.builders import brewslm_body, dead_fields
 
 pytestmark = pytest.mark.integration
 
@@ -241,3 +244,48 @@ async def test_purge_deletes_only_older_and_matching_dead_letters(
     # A purge without an age or ids is refused
     with pytest.raises(ValueError):
         await purge(async_client, settings.names, DeadLetterFilter(), operator="alice")
+
+
+async def test_follow_goes_on_after_redis_restarts(
+    redis_server: Callable[..., RedisServer], settings: Settings
+) -> None:
+    # Given a follower on a private Redis that has shown the one dead letter there
+    server = redis_server()
+    writer = redis.Redis(port=server.port)
+    names = settings.names
+    writer.xadd(names.dead, dead_fields(["malformed_json"]))  # type: ignore[arg-type]
+    client = aredis.Redis.from_url(server.url)
+    got: list[DeadLetterRecord] = []
+    outages: list[Exception] = []
+    done = asyncio.Event()
+
+    async def follow() -> None:
+        async for record in follow_dead_letters(
+            client, names, after_id=None, stop=done.is_set, block_ms=100, on_outage=outages.append
+        ):
+            got.append(record)
+            if len(got) == 2:
+                done.set()
+
+    async def until(predicate: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 15
+        while not predicate():
+            assert time.monotonic() < deadline, "condition not met in time"
+            await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(follow())
+    try:
+        await until(lambda: len(got) == 1)
+        # When Redis goes away and comes back (empty: no persistence), then a dead letter arrives
+        server.stop()
+        await until(lambda: bool(outages))
+        server.start()
+        new_id = writer.xadd(names.dead, dead_fields(["persist_rejected"]))  # type: ignore[arg-type]
+        # Then the follower reconnected by itself and shows it
+        await asyncio.wait_for(task, timeout=20)
+    finally:
+        done.set()
+        await client.aclose()
+        writer.close()
+    assert got[1].id == new_id.decode()  # type: ignore[union-attr]
+    assert got[1].errors == ["persist_rejected"]
