@@ -1,9 +1,12 @@
 """``python -m services.runtime.healthcheck SERVICE``: the container healthcheck (exit 0 / 1).
 
-A worker (validator, persister, coach) is healthy when its consumer — named from this host, as
-the service names it — has talked to its group within ``--max-idle`` seconds: a live worker
-blocks in XREADGROUP for at most ``block_ms`` at a time, so a stuck or disconnected one goes
-idle. The API is healthy when ``GET /readyz`` answers 200 (Redis and database reachable).
+A worker (validator, persister, coach) is unhealthy when work waits and it does not take it:
+an entry of its stream has waited longer than ``--max-idle`` seconds without being delivered to
+its group, and this host's consumer has not read for that long either. (On Redis 7.0 a
+consumer blocked in XREADGROUP on an empty stream looks idle, and does not even exist before
+its first delivery, so its idle time alone cannot tell a quiet worker from a dead one.) The
+group must exist: the worker creates it when it starts. The API is healthy when
+``GET /readyz`` answers 200 (Redis and the database reachable).
 """
 
 from __future__ import annotations
@@ -11,6 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aredis
+from redis.exceptions import ResponseError
 
 from services.runtime.logic import display_host
 from services.runtime.supervisor import http_ok
@@ -21,20 +29,54 @@ from shared.settings import Settings
 GROUPS = {"validator": VALIDATOR_GROUP, "persister": PERSISTER_GROUP, "coach": COACH_GROUP}
 
 
-async def worker_idle_ms(settings: Settings, service: str) -> int | None:
-    """Idle time of this host's consumer of `service`; None when it is not in its group."""
+@dataclass(frozen=True)
+class WorkerView:
+    """What Redis says about one worker's group and consumer."""
+
+    group_exists: bool
+    idle_s: float | None = None  # this host's consumer; None before its first delivery
+    waiting_s: float | None = None  # age of the oldest entry not yet delivered; None if none
+
+    def healthy(self, max_idle_s: float) -> bool:
+        """True unless work waits longer than `max_idle_s` while this consumer sits idle."""
+        if not self.group_exists:
+            return False
+        if self.waiting_s is None or self.waiting_s <= max_idle_s:
+            return True
+        return self.idle_s is not None and self.idle_s <= max_idle_s
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def _oldest_waiting_s(client: aredis.Redis, stream: str, last_delivered: str) -> float | None:
+    rows = await client.xrange(stream, f"({last_delivered}", "+", count=1)
+    first = rows[0][0] if rows else None
+    if first is None:
+        return None
+    millis = int(_text(first).split("-", 1)[0])
+    return max(0.0, time.time() - millis / 1000)
+
+
+async def worker_view(settings: Settings, service: str) -> WorkerView:
+    """Read the group and this host's consumer of `service`."""
     stream = settings.names.events if service == "validator" else settings.names.valid
+    group, mine = GROUPS[service], settings.consumer_for(service)
     client = async_redis(settings, socket_timeout=3.0)
     try:
-        rows = await client.xinfo_consumers(stream, GROUPS[service])
+        try:
+            groups = {_text(g["name"]): g for g in await client.xinfo_groups(stream)}
+        except ResponseError:  # no such stream
+            return WorkerView(group_exists=False)
+        if group not in groups:
+            return WorkerView(group_exists=False)
+        consumers = await client.xinfo_consumers(stream, group)
+        idle = next((int(c["idle"]) / 1000 for c in consumers if _text(c["name"]) == mine), None)
+        last = _text(groups[group]["last-delivered-id"])
+        return WorkerView(True, idle, await _oldest_waiting_s(client, stream, last))
     finally:
         await client.aclose()
-    mine = settings.consumer_for(service)
-    for row in rows:
-        name = row["name"].decode() if isinstance(row["name"], bytes) else row["name"]
-        if name == mine:
-            return int(row["idle"])
-    return None
 
 
 async def healthy(settings: Settings, service: str, max_idle_s: float) -> bool:
@@ -42,10 +84,10 @@ async def healthy(settings: Settings, service: str, max_idle_s: float) -> bool:
     if service == "api":
         return await http_ok(display_host(settings.api_host), settings.api_port, "/readyz")
     try:
-        idle = await worker_idle_ms(settings, service)
-    except Exception:  # Redis down, stream or group missing: not healthy
+        view = await worker_view(settings, service)
+    except Exception:  # Redis unreachable or answering nonsense: not healthy
         return False
-    return idle is not None and idle <= max_idle_s * 1000
+    return view.healthy(max_idle_s)
 
 
 def main(argv: list[str] | None = None) -> int:
