@@ -24,7 +24,7 @@ ProjectId = Annotated[int, Path(ge=0, le=MAX_PROJECT_ID, description="Project id
 
 
 @router.get(
-    "/runs/{run_id}/events", response_model=EventsPage, responses=responses(401, 404, 422, 503)
+    "/runs/{run_id:path}/events", response_model=EventsPage, responses=responses(401, 404, 422, 503)
 )
 async def run_timeline(
     state: State,

@@ -68,6 +68,15 @@ async def test_cursor_paging_walks_the_whole_run_once(
     assert seen == [f"e{i}" for i in range(5)]
 
 
+async def test_run_ids_may_hold_any_character(http: httpx.AsyncClient, seed_history: Seed) -> None:
+    # given a run id with a slash, a space and non-ASCII text
+    await seed_history(brewslm("team/a run é", at(1), event_id="odd"))
+    # when it is requested URL-encoded, it is found
+    response = await http.get("/api/runs/team%2Fa%20run%20%C3%A9/events")
+    assert response.status_code == 200
+    assert [e["event_id"] for e in response.json()["events"]] == ["odd"]
+
+
 async def test_unknown_run_is_404_with_a_json_body(http: httpx.AsyncClient) -> None:
     response = await http.get("/api/runs/no-such-run/events")
     assert response.status_code == 404
