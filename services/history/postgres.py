@@ -30,6 +30,7 @@ from services.history.base import (
     StoreUnavailable,
     clamp_limit,
     decode_cursor,
+    family_of,
     page_of,
 )
 from services.history.records import COLUMNS, ROW_COLUMNS, Record, months_of, records_of
@@ -284,15 +285,23 @@ class PostgresHistoryStore:
         """The run's events (and its descendants' when `children`) in event-time order."""
         limit = clamp_limit(limit)
         after = decode_cursor(cursor) if cursor else _BEFORE_ALL
-        if children:
-            sql = (
-                "WITH RECURSIVE runs(run_id) AS (SELECT $1::text UNION "
-                "SELECT c.run_id FROM history c JOIN runs r ON c.parent_run_id = r.run_id) "
-                f"{_SELECT} WHERE h.run_id IN (SELECT run_id FROM runs) AND {_KEYSET}"
-            )
-        else:
+        runs = await family_of(run_id, self._children_of) if children else [run_id]
+        if len(runs) == 1:
             sql = f"{_SELECT} WHERE h.run_id = $1 AND {_KEYSET}"
-        return page_of(await self._select(sql, run_id, *after, limit + 1), limit)
+            return page_of(await self._select(sql, run_id, *after, limit + 1), limit)
+        # Page the keys on the (run_id, ts, id) index first, then fetch only that page's
+        # rows: a family of 10 runs reads 1000 rows, not 10,000.
+        sql = (
+            f"{_SELECT} JOIN (SELECT run_id, ts, id FROM history "
+            f"WHERE run_id = ANY($1::text[]) AND {_KEYSET.replace('h.', '')}) k "
+            "ON h.run_id = k.run_id AND h.ts = k.ts AND h.id = k.id ORDER BY h.ts, h.id"
+        )
+        return page_of(await self._select(sql, runs, *after, limit + 1), limit)
+
+    async def _children_of(self, runs: list[str]) -> list[str]:
+        sql = "SELECT DISTINCT run_id FROM history WHERE parent_run_id = ANY($1::text[])"
+        records = await self._with(lambda c: c.fetch(sql, runs))
+        return [r[0] for r in records]
 
     async def project_timeline(
         self,

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from services.history import migrations
 from services.history.base import (
     HistoryRow,
@@ -25,6 +27,7 @@ from services.history.base import (
     StoreUnavailable,
     clamp_limit,
     decode_cursor,
+    family_of,
     page_of,
 )
 from services.history.records import COLUMNS, ROW_COLUMNS, Record, loads_json, records_of
@@ -37,6 +40,7 @@ _INSERT = (
     "ON CONFLICT (event_id, ts) DO NOTHING"
 )
 _SELECT = f"SELECT {', '.join('h.' + c for c in ROW_COLUMNS)} FROM history h"
+_KEYSET = "(h.ts, h.id) > (?, ?) ORDER BY h.ts, h.id LIMIT ?"
 _TS_INDEX = COLUMNS.index("ts")
 _ACCEPTED_INDEX = COLUMNS.index("accepted_at")
 _MIGRATIONS_TABLE = (
@@ -44,6 +48,9 @@ _MIGRATIONS_TABLE = (
     "name TEXT NOT NULL, applied_at TEXT NOT NULL "
     "DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')))"
 )
+
+
+_time = datetime.fromisoformat
 
 
 def ts_text(value: datetime) -> str:
@@ -58,33 +65,15 @@ def _params(record: Record) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _row(raw: sqlite3.Row | tuple[Any, ...]) -> HistoryRow:
-    (rid, eid, dialect, project, run, parent, severity, ts, created, accepted, tax, source) = raw[
-        :12
-    ]
-    stage, reason, actor, summary, payload, event_type, message, details = raw[12:]
-    return HistoryRow(
-        id=rid,
-        event_id=eid,
-        dialect=dialect,
-        project_id=project,
-        run_id=run,
-        parent_run_id=parent,
-        severity=severity,
-        ts=datetime.fromisoformat(ts),
-        created_at=datetime.fromisoformat(created),
-        accepted_at=datetime.fromisoformat(accepted),
-        taxonomy_version=tax,
-        source_id=source,
-        stage=stage,
-        reason_code=reason,
-        actor=actor,
-        summary=summary,
-        payload=loads_json(payload),
-        event_type=event_type,
-        message=message,
-        details=loads_json(details),
-    )
+def _row(raw: tuple[Any, ...]) -> HistoryRow:
+    # Positional, in ROW_COLUMNS order: 7-9 are times, 16 and 19 JSON.
+    values = list(raw)
+    for i in (7, 8, 9):
+        values[i] = _time(values[i])
+    for i in (16, 19):
+        if values[i] is not None:
+            values[i] = loads_json(values[i])
+    return HistoryRow(*values)
 
 
 def _classify(exc: sqlite3.Error) -> Exception:
@@ -123,6 +112,9 @@ class SqliteHistoryStore:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
+        # Reads map the file instead of copying pages through read(): a run read touches
+        # a thousand scattered pages.
+        conn.execute("PRAGMA mmap_size=1073741824")
         return conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -238,17 +230,28 @@ class SqliteHistoryStore:
         """The run's events (and its descendants' when `children`) in event-time order."""
         limit = clamp_limit(limit)
         after_ts, after_id = _after(cursor)
-        keyset = "(h.ts, h.id) > (?, ?) ORDER BY h.ts, h.id LIMIT ?"
-        if children:
-            sql = (
-                "WITH RECURSIVE runs(run_id) AS (SELECT ? UNION "
-                "SELECT c.run_id FROM history c JOIN runs r ON c.parent_run_id = r.run_id) "
-                f"{_SELECT} WHERE h.run_id IN (SELECT run_id FROM runs) AND {keyset}"
-            )
+        runs = await family_of(run_id, self._children_of) if children else [run_id]
+        if len(runs) == 1:
+            sql = f"{_SELECT} WHERE h.run_id = ? AND {_KEYSET}"
+            params: tuple[Any, ...] = (run_id, after_ts, after_id, limit + 1)
         else:
-            sql = f"{_SELECT} WHERE h.run_id = ? AND {keyset}"
-        rows = await self._select(sql, (run_id, after_ts, after_id, limit + 1))
-        return page_of(rows, limit)
+            # Page the keys on the covering (run_id, ts, id) index first, then fetch only
+            # the rows of the page: a family of 10 runs reads 1000 rows, not 10,000.
+            sql = (
+                f"{_SELECT} JOIN (SELECT id FROM history WHERE run_id IN "
+                f"(SELECT value FROM json_each(?)) AND {_KEYSET.replace('h.', '')}) k "
+                "ON h.id = k.id ORDER BY h.ts, h.id"
+            )
+            params = (orjson.dumps(runs).decode(), after_ts, after_id, limit + 1)
+        return page_of(await self._select(sql, params), limit)
+
+    async def _children_of(self, runs: list[str]) -> list[str]:
+        sql = (
+            "SELECT DISTINCT run_id FROM history WHERE parent_run_id IN "
+            "(SELECT value FROM json_each(?))"
+        )
+        rows = await self._run(lambda c: c.execute(sql, (orjson.dumps(runs).decode(),)).fetchall())
+        return [r[0] for r in rows]
 
     async def project_timeline(
         self,

@@ -9,12 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.history.base import (
+    MAX_DEPTH,
+    MAX_FAMILY,
     MAX_PAGE,
     HistoryRow,
     InvalidCursor,
     clamp_limit,
     decode_cursor,
     encode_cursor,
+    family_of,
     page_of,
 )
 
@@ -79,3 +82,29 @@ def test_rows_render_their_own_dialect_fields() -> None:
     pulse = row(2, "pulse").to_dict()
     assert pulse["event_type"] == "run.completed" and pulse["details"] == {"d": 1}
     assert "stage" not in pulse and "payload" not in pulse
+
+
+async def test_a_family_is_followed_level_by_level_through_cycles() -> None:
+    tree = {"a": ["b", "c"], "b": ["d"], "c": [], "d": ["a", "e"], "e": []}  # d -> a: a cycle
+    asked: list[list[str]] = []
+
+    async def children_of(runs: list[str]) -> list[str]:
+        asked.append(sorted(runs))
+        return [child for run in runs for child in tree.get(run, [])]
+
+    assert await family_of("a", children_of) == ["a", "b", "c", "d", "e"]
+    assert asked == [["a"], ["b", "c"], ["d"], ["e"]]
+    assert await family_of("zzz", children_of) == ["zzz"]
+
+
+async def test_a_family_read_has_bounds() -> None:
+    async def endless(runs: list[str]) -> list[str]:  # every run has 3 new children
+        return [f"{r}.{i}" for r in runs for i in range(3)]
+
+    family = await family_of("r", endless)
+    assert len(family) == MAX_FAMILY and len(set(family)) == MAX_FAMILY
+
+    async def chain(runs: list[str]) -> list[str]:
+        return [f"{runs[0]}+"]
+
+    assert len(await family_of("r", chain)) == MAX_DEPTH + 1

@@ -32,7 +32,8 @@ CREATE TABLE history (
 CREATE TABLE history_default PARTITION OF history DEFAULT;
 
 CREATE INDEX history_run ON history (run_id, ts, id);
-CREATE INDEX history_parent ON history (parent_run_id) WHERE parent_run_id IS NOT NULL;
+-- Covering: finding child runs reads the index only.
+CREATE INDEX history_parent ON history (parent_run_id, run_id) WHERE parent_run_id IS NOT NULL;
 CREATE INDEX history_project ON history (project_id, ts, id);
 
 CREATE FUNCTION history_refuse() RETURNS trigger LANGUAGE plpgsql AS $$

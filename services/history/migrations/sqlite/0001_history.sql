@@ -27,7 +27,8 @@ CREATE TABLE history (
 );
 
 CREATE INDEX history_run ON history (run_id, ts, id);
-CREATE INDEX history_parent ON history (parent_run_id) WHERE parent_run_id IS NOT NULL;
+-- Covering: finding child runs reads the index only.
+CREATE INDEX history_parent ON history (parent_run_id, run_id) WHERE parent_run_id IS NOT NULL;
 CREATE INDEX history_project ON history (project_id, ts, id);
 
 -- Retention: prune writes a cutoff here, deletes, and removes the cutoff, in one transaction.
