@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from shared.wire import DATA_FIELD, FASTSTREAM_MAGIC, ORIGIN_ID_FIELD
 from tests.unit.badinput.corpus import NASTY, TS, event, faststream_binary, pulse
+from tests.unit.badinput.mutate import MUTATORS
 
 Fields = dict[bytes, bytes]
 #: ``RUNBUS_FUZZ_FULL=1``: the long run (``make test-fuzz``); sizes below are its multipliers.
@@ -135,3 +136,10 @@ def entries(draw: st.DrawFn) -> Fields:
     if draw(st.integers(0, 9)) == 0:
         fields[ORIGIN_ID_FIELD] = draw(st.one_of(st.binary(max_size=40), st.just(b"1-1")))
     return fields
+
+
+#: A mutation-fuzzer recipe: a seed and the mutation kinds to use (see `mutate.mutants`).
+recipes = st.tuples(
+    st.integers(min_value=0, max_value=2**32),
+    st.lists(st.sampled_from(sorted(MUTATORS)), min_size=1, max_size=4, unique=True),
+)

@@ -18,7 +18,8 @@ from shared.validation import Accepted, Rejected, validate_bytes, validate_docum
 from shared.wire import DATA_FIELD, parse_envelope
 from tests.unit.badinput.checks import check_codes, check_valid, families
 from tests.unit.badinput.corpus import FAMILIES, Case, corpus, event
-from tests.unit.badinput.strategies import entries, examples
+from tests.unit.badinput.mutate import mutants
+from tests.unit.badinput.strategies import entries, examples, recipes
 
 CASES = corpus()
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -59,7 +60,7 @@ def test_corpus_case_gets_its_verdict(case: Case, taxonomy: Taxonomy) -> None:
 
 
 @settings(
-    max_examples=examples(400, 20_000),
+    max_examples=examples(200, 20_000),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -72,6 +73,18 @@ def test_generated_entries_never_raise_and_keep_the_invariants(
         check_valid(fields, parse_envelope(result.fields[DATA_FIELD]))
     else:
         check_codes(result.errors)
+
+
+@settings(max_examples=examples(20, 500), deadline=None)
+@given(recipe=recipes)
+def test_mutated_entries_never_raise_and_keep_the_invariants(recipe: tuple[int, list[str]]) -> None:
+    taxonomy = Settings(_env_file=None).taxonomy  # type: ignore[call-arg]
+    for fields in mutants(recipe[0], 200, recipe[1]):
+        result = verdict(fields, taxonomy)
+        if isinstance(result, Valid):
+            check_valid(fields, parse_envelope(result.fields[DATA_FIELD]))
+        else:
+            check_codes(result.errors)
 
 
 def _deep_list(depth: int) -> list[object]:
