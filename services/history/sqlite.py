@@ -121,11 +121,16 @@ class SqliteHistoryStore:
         async with self._lock:
             if self._conn is None:
                 raise StoreUnavailable("store is not open")
-            conn = self._conn
+            work = asyncio.ensure_future(asyncio.to_thread(fn, self._conn))
             try:
-                return await asyncio.to_thread(fn, conn)
+                return await asyncio.shield(work)
             except sqlite3.Error as exc:
                 raise _classify(exc) from exc
+            except asyncio.CancelledError:
+                # The thread cannot be stopped: keep the connection locked until it is done,
+                # or the next caller would start a transaction inside this one.
+                await asyncio.wait([work])
+                raise
 
     @staticmethod
     def _in_transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
@@ -144,7 +149,7 @@ class SqliteHistoryStore:
             return
         try:
             self._conn = await asyncio.to_thread(self._connect)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
     async def close(self) -> None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
+import orjson
 import pytest
 import redis
 
@@ -133,7 +134,10 @@ async def _true(value: bool) -> bool:
 
 def _acked(client: redis.Redis, settings: Settings) -> int:
     """Entries the persister group has read (and, with nothing pending, acknowledged)."""
-    groups = {g["name"].decode(): g for g in client.xinfo_groups(settings.names.valid)}
+    try:
+        groups = {g["name"].decode(): g for g in client.xinfo_groups(settings.names.valid)}
+    except redis.ResponseError:  # no stream yet
+        return 0
     group = groups.get(PERSISTER_GROUP)
     return int(group["entries-read"] or 0) if group else 0
 
@@ -259,3 +263,37 @@ async def test_postgres_outage_loses_nothing_and_duplicates_nothing(
     assert set(ids) == {e.event_id for chunk in chunks for e in chunk}
     assert pending(sync_client, settings) == 0
     assert sync_client.xlen(settings.names.dead) == 0
+
+
+async def test_an_event_published_twice_through_the_validator_is_stored_once(
+    backend_settings: Settings, sync_client: redis.Redis
+) -> None:
+    from services.validator.app import run_validator
+
+    settings = backend_settings
+    # Given events published to the incoming stream, each of them twice (a producer retry, or
+    # a redrive after a taxonomy fix: new entry ids, same event ids, same times)
+    docs = [
+        {"event_id": f"twice-{i}", "project_id": 7, "run_id": "exp-80", "stage": "training",
+         "severity": "info", "ts": at(i).isoformat()}
+        for i in range(40)
+    ]  # fmt: skip
+    with sync_client.pipeline(transaction=False) as pipe:
+        for doc in docs + docs:
+            pipe.xadd(settings.names.events, {DATA_FIELD: orjson.dumps(doc)})
+        pipe.execute()
+    # When the validator and the persister run
+    stop = asyncio.Event()
+    validator = asyncio.create_task(run_validator(settings, stop))
+    try:
+        async with reader(settings.database_url) as store:
+            async with persister_running(settings):
+                await eventually(lambda: _true(_acked(sync_client, settings) == 80))
+                await eventually(lambda: _true(pending(sync_client, settings) == 0))
+            # Then both copies went through the valid stream, and each event is stored once
+            assert sync_client.xlen(settings.names.valid) == 80
+            run = await store.run_timeline("exp-80")
+            assert [r.event_id for r in run.rows] == [f"twice-{i}" for i in range(40)]
+    finally:
+        stop.set()
+        await validator
