@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 import orjson
 
@@ -64,16 +65,28 @@ def envelope(
     An event without an id gets one derived from the entry id it first had on the incoming
     stream (kept across redrives), so any redelivery maps to the same id.
     """
-    doc = event.model_dump(mode="json")
-    event_id = doc.get("event_id") or derived_event_id(origin_id)
-    doc["event_id"] = event_id
-    return orjson.dumps(
+    event_id = event.event_id or derived_event_id(origin_id)
+    head = orjson.dumps(
         {
             "event_id": event_id,
-            "dialect": doc["dialect"],
+            "dialect": event.dialect,
             "taxonomy_version": taxonomy_version,
-            "accepted_at": now.isoformat(),
+            "accepted_at": _iso(now),
             "source_id": entry_id,
-            "event": doc,
         }
     )
+    if event.event_id is None:
+        doc = event.model_dump(mode="json")
+        doc["event_id"] = event_id
+        body = orjson.dumps(doc)
+    else:
+        # The hot path: pydantic's own JSON serializer, the same JSON as model_dump(mode="json")
+        # without building the intermediate dict (a third of the validator's encoding cost).
+        body = event.__pydantic_serializer__.to_json(event)
+    return head[:-1] + b',"event":' + body + b"}"
+
+
+@lru_cache(maxsize=8)
+def _iso(moment: datetime) -> str:
+    # A batch shares one acceptance time: format it once, not once per entry.
+    return moment.isoformat()
