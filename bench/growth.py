@@ -1,0 +1,233 @@
+"""Cost growth: run-detail reads as the history grows, dead-letter reads over a long stream.
+
+- Run detail: the history is bulk-loaded with SQL (server-side row generation; through the
+  services it would take minutes) in runs of exactly 1000 events whose rows are interleaved
+  with every other run's, as concurrent runs are. Then `services.history.reads.run_events`
+  (what ``GET /api/runs/{id}/events`` and ``runbus history run`` call) reads whole random runs
+  through the real store, rows decoded; p50/p99 per history size.
+- Dead letters: the dead-letter stream is filled with realistic dead letters (as the validator
+  writes them), then `dead_letter_stats` / `list_dead_letters` are timed as library calls,
+  and ``runbus dlq stats`` / ``runbus dlq tail`` as commands (interpreter start included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sqlite3
+import subprocess
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import redis
+import redis.asyncio as aredis
+
+from bench.env import REDIS_URL, RUNBUS
+from bench.events import body, now_iso
+from bench.stats import median, rounded, summary_ms
+from services.history import store_for_url
+from services.history.base import HistoryStore
+from services.history.postgres import schema_of
+from services.history.reads import run_events
+from services.ops.deadletters import dead_letter_stats, list_dead_letters
+from shared import __version__
+from shared.models import DeadLetter
+from shared.names import Names
+from shared.wire import dead_letter_fields, hint_of
+
+RUN_EVENTS = 1000
+#: Rows per bulk-load transaction.
+CHUNK = 100_000
+
+_SQLITE_LOAD = """
+WITH RECURSIVE seq(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
+INSERT INTO history (event_id, dialect, project_id, run_id, stage, severity, actor, summary,
+                     payload, ts, accepted_at, taxonomy_version, source_id)
+SELECT 'g-' || i, 'brewslm', i % 100, 'run-' || (? + i % ?), 'training', 'info', 'bench',
+       'training step ' || i || ' finished; loss is going down nicely',
+       '{"step":' || i || ',"loss":0.41,"lr":0.0003,"status":"running"}',
+       strftime('%Y-%m-%dT%H:%M:%f', ? + i / 1000.0, 'unixepoch') || '000+00:00',
+       strftime('%Y-%m-%dT%H:%M:%f', ? + i / 1000.0, 'unixepoch') || '000+00:00',
+       'tx-bench', i || '-0'
+FROM seq
+"""
+
+_POSTGRES_LOAD = """
+INSERT INTO history (event_id, dialect, project_id, run_id, stage, severity, actor, summary,
+                     payload, ts, accepted_at, taxonomy_version, source_id)
+SELECT 'g-' || i, 'brewslm', i % 100, 'run-' || ($3 + i % $4), 'training', 'info', 'bench',
+       'training step ' || i || ' finished; loss is going down nicely',
+       jsonb_build_object('step', i, 'loss', 0.41, 'lr', 0.0003, 'status', 'running'),
+       $5::timestamptz + i * interval '1 millisecond',
+       $5::timestamptz + i * interval '1 millisecond',
+       'tx-bench', i || '-0'
+FROM generate_series($1::bigint, $2::bigint) AS i
+"""
+
+
+def _base_time() -> datetime:
+    # Inside the current month: its partition exists (PostgreSQL), 10M ms is under 3 hours.
+    now = datetime.now(UTC)
+    return now.replace(day=1, hour=1, minute=0, second=0, microsecond=0)
+
+
+def load_sqlite(url: str, low: int, high: int) -> None:
+    """Rows [low, high) as runs of 1000 (run ids from low/1000), interleaved."""
+    path = url.removeprefix("sqlite:///")
+    conn = sqlite3.connect(path, isolation_level=None)
+    base = _base_time().timestamp()
+    runs, first_run = (high - low) // RUN_EVENTS, low // RUN_EVENTS
+    try:
+        for start in range(low, high, CHUNK):
+            end = min(high, start + CHUNK) - 1
+            conn.execute("BEGIN")
+            conn.execute(_SQLITE_LOAD, (start, end, first_run, runs, base, base))
+            conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+    finally:
+        conn.close()
+
+
+async def load_postgres(url: str, low: int, high: int) -> None:
+    """Rows [low, high) as runs of 1000, interleaved (PostgreSQL)."""
+    settings = {"search_path": schema_of(url) or "public"}
+    conn = await asyncpg.connect(url.split("?", 1)[0], server_settings=settings)
+    runs, first_run = (high - low) // RUN_EVENTS, low // RUN_EVENTS
+    try:
+        for start in range(low, high, CHUNK):
+            end = min(high, start + CHUNK) - 1
+            await conn.execute(_POSTGRES_LOAD, start, end, first_run, runs, _base_time())
+        await conn.execute("ANALYZE history")
+    finally:
+        await conn.close()
+
+
+async def time_reads(store: HistoryStore, runs: int, reads: int) -> dict[str, Any]:
+    """Read `reads` random whole runs (1000 events each); latency summary."""
+    rng = random.Random(7)
+    for _ in range(10):  # warm the connection and the caches a little, as a live API is
+        await run_events(store, f"run-{rng.randrange(runs)}", limit=RUN_EVENTS)
+    spent: list[float] = []
+    for _ in range(reads):
+        run_id = f"run-{rng.randrange(runs)}"
+        began = time.perf_counter()
+        page = await run_events(store, run_id, limit=RUN_EVENTS)
+        spent.append(time.perf_counter() - began)
+        if len(page.rows) != RUN_EVENTS:
+            raise AssertionError(f"{run_id}: {len(page.rows)} rows, expected {RUN_EVENTS}")
+    return summary_ms(spent)
+
+
+async def run_detail(url: str, sizes: tuple[int, ...], reads: int) -> dict[str, Any]:
+    """Run-detail latency at each history size (loaded cumulatively)."""
+    store = store_for_url(url)
+    await store.open()
+    out: dict[str, Any] = {}
+    try:
+        await store.migrate()
+        loaded = 0
+        for size in sizes:
+            began = time.monotonic()
+            if url.startswith("sqlite:///"):
+                await asyncio.to_thread(load_sqlite, url, loaded, size)
+            else:
+                await load_postgres(url, loaded, size)
+            load_s = time.monotonic() - began
+            loaded = size
+            out[str(size)] = {
+                "load_s": round(load_s, 1),
+                **await time_reads(store, size // 1000, reads),
+            }
+    finally:
+        await store.close()
+    return out
+
+
+_REASONS = (
+    ["invalid_reason_code:bench_no_such_code"],
+    ["missing_reason_code"],
+    ["invalid_stage:trainig"],
+    ["schema_violation:project_id", "invalid_severity:fatal"],
+    ["malformed_json"],
+)
+
+
+def _letters(names: Names) -> list[dict[bytes, bytes]]:
+    """Field sets of realistic dead letters (as the validator writes them), one per reason."""
+    now = datetime.now(UTC)
+    letters = []
+    for n, errors in enumerate(_REASONS):
+        original = body(n, "dl-", now_iso(), invalid=True)
+        letter = DeadLetter(
+            errors=errors,
+            message=f"rejected: {', '.join(errors)}",
+            original=original,
+            source_stream=names.events,
+            source_id=f"{int(now.timestamp() * 1000)}-{n}",
+            group="validator",
+            consumer="validator-bench-0",
+            stage="validator",
+            delivery_count=1,
+            first_seen=now,
+            dead_at=now,
+            taxonomy_version="tx-bench",
+            service_version=__version__,
+            hint=hint_of(original),
+        )
+        letters.append(dead_letter_fields(letter))
+    return letters
+
+
+def fill_dead_letters(names: Names, count: int) -> None:
+    """Append `count` dead letters to the namespace's dead-letter stream."""
+    client = redis.Redis.from_url(REDIS_URL)
+    letters = _letters(names)
+    try:
+        for start in range(0, count, 1000):
+            pipe = client.pipeline(transaction=False)
+            for n in range(start, min(count, start + 1000)):
+                pipe.xadd(names.dead, letters[n % len(letters)])  # type: ignore[arg-type]
+            pipe.execute()
+    finally:
+        client.close()
+
+
+def _command(namespace: str, *args: str) -> float:
+    env = dict(os.environ, RUNBUS_NAMESPACE=namespace, RUNBUS_REDIS_URL=REDIS_URL)
+    began = time.perf_counter()
+    subprocess.run([str(RUNBUS), "dlq", *args], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+async def dead_letter_reads(namespace: str, count: int, rounds: int = 3) -> dict[str, Any]:
+    """Timings of dlq stats / tail over `count` dead letters."""
+    names = Names(namespace)
+    await asyncio.to_thread(fill_dead_letters, names, count)
+    client = aredis.Redis.from_url(REDIS_URL)
+    try:
+        stats_s = []
+        for _ in range(rounds):
+            began = time.perf_counter()
+            result = await dead_letter_stats(client, names)
+            stats_s.append(time.perf_counter() - began)
+        if result.length != count:
+            raise AssertionError(f"dead-letter stream holds {result.length}, expected {count}")
+        tail_s = []
+        for _ in range(50):
+            began = time.perf_counter()
+            await list_dead_letters(client, names, limit=20)
+            tail_s.append(time.perf_counter() - began)
+    finally:
+        await client.aclose()
+    cli_stats = [_command(namespace, "stats", "--json") for _ in range(rounds)]
+    cli_tail = [_command(namespace, "tail", "-n", "20", "--json") for _ in range(rounds)]
+    return {
+        "dead_letters": count,
+        "stats_s": rounded(median(stats_s), 3),
+        "tail": summary_ms(tail_s),
+        "cli_stats_s": rounded(median(cli_stats), 3),
+        "cli_tail_s": rounded(median(cli_tail), 3),
+    }

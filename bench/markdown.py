@@ -1,0 +1,134 @@
+"""The Markdown report: the machine, one table of every figure, and the targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report import Results, dig
+
+BACKENDS = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
+SERVICES = ("validator", "persister", "coach")
+
+
+def num(value: Any, unit: str = "", digits: int = 0) -> str:
+    """A figure for the table; an em dash when it was not measured."""
+    if value is None:
+        return "—"
+    text = f"{float(value):,.{digits}f}"
+    return f"{text} {unit}".strip()
+
+
+def _lat(doc: Any) -> str:
+    if not isinstance(doc, dict) or doc.get("p50_ms") is None:
+        return "—"
+    return f"{doc['p50_ms']:.1f} / {doc['p95_ms']:.1f} / {doc['p99_ms']:.1f} ms"
+
+
+def _limits(raw: Results) -> list[tuple[str, str]]:
+    return [
+        ("Limit 1: one process, pipelined XADD of 300-byte JSON (batches of 1000)",
+         num(dig(raw, "limits", "limit_xadd_eps"), "ev/s")),
+        ("Limit 2: one process, XREADGROUP COUNT 1000 + one XACK per batch",
+         num(dig(raw, "limits", "limit_consume_eps"), "ev/s")),
+    ]  # fmt: skip
+
+
+def _pipeline(raw: Results, head: Results) -> list[tuple[str, str]]:
+    rows = []
+    for key, label in BACKENDS:
+        sus = dig(raw, key, "sustained") or {}
+        share = head.get(f"ratio_{key}")
+        pct = f" ({share:.0%} of limit 1)" if share is not None else ""
+        detail = f"history {num(sus.get('history_eps'))}, coach {num(sus.get('coach_eps'))}"
+        rows.append(
+            (f"Sustained end to end, {label} (history and coach cache)",
+             f"{num(sus.get('eps'), 'ev/s')}{pct}; {detail}")
+        )  # fmt: skip
+    for key, label in BACKENDS:
+        for phase in ("latency_1k", "latency_half"):
+            lat = dig(raw, key, phase)
+            if lat is None:
+                continue
+            rate = num(lat.get("offered_eps"), "ev/s")
+            rows.append((f"Publish → history p50/p95/p99 at {rate}, {label}", _lat(lat["history"])))
+            rows.append(
+                (f"Publish → coach state p50/p95/p99 at {rate}, {label}", _lat(lat["coach"]))
+            )
+    dead = dig(raw, "sqlite", "dead_letter") or {}
+    rows.append(
+        ("Dead-letter path, 50% invalid, SQLite (events routed)",
+         f"{num(dead.get('routed_eps'), 'ev/s')} ({num(dead.get('dead_eps'))} dead-lettered/s)")
+    )  # fmt: skip
+    return rows
+
+
+def _growth(raw: Results) -> list[tuple[str, str]]:
+    rows = []
+    for key, label in BACKENDS:
+        for size, name in (("100000", "100k"), ("1000000", "1M"), ("10000000", "10M")):
+            doc = dig(raw, "run_detail", key, size)
+            if doc is None and size == "10000000":
+                continue
+            value = "—" if doc is None else f"{doc['p50_ms']:.1f} / {doc['p99_ms']:.1f} ms"
+            rows.append((f"Run detail (1000 events) p50/p99, {name} rows, {label}", value))
+    dlq = dig(raw, "dead_letter_reads") or {}
+    count = num(dlq.get("dead_letters"))
+    tail = dlq.get("tail") or {}
+    rows += [
+        (f"`dlq stats` over {count} dead letters (library / CLI incl. start-up)",
+         f"{num(dlq.get('stats_s'), 's', 2)} / {num(dlq.get('cli_stats_s'), 's', 2)}"),
+        (f"`dlq tail -n 20` over {count} dead letters (library p99 / CLI incl. start-up)",
+         f"{num(tail.get('p99_ms'), 'ms', 1)} / {num(dlq.get('cli_tail_s'), 's', 2)}"),
+    ]  # fmt: skip
+    return rows
+
+
+def _memory(raw: Results) -> list[tuple[str, str]]:
+    rows = []
+    for key, label in BACKENDS:
+        peaks = dig(raw, key, "memory", "rss_peak_mb") or {}
+        text = " / ".join(num(peaks.get(s), "", 1) for s in SERVICES)
+        rows.append(
+            (f"Peak RSS validator / persister / coach, sustained load, {label}", f"{text} MB")
+        )
+    backlog = dig(raw, "backlog", "services") or {}
+    peaks = " / ".join(num(dig(backlog, s, "peak_mb"), "", 1) for s in SERVICES)
+    growth = " / ".join(num(dig(backlog, s, "growth_mb"), "", 1) for s in SERVICES)
+    rows.append(
+        (f"Peak RSS under a {num(dig(raw, 'backlog', 'backlog'))}-entry backlog (drift once warm)",
+         f"{peaks} MB ({growth} MB)")
+    )  # fmt: skip
+    return rows
+
+
+def _machine(head: Results) -> str:
+    m = head.get("machine") or {}
+    load = ", ".join(str(x) for x in m.get("load_avg_at_start") or [])
+    return (
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('ram_gb')} GB RAM; "
+        f"Python {m.get('python')}, Redis {m.get('redis')}, PostgreSQL {m.get('postgres')}; "
+        f"load average at start {load}."
+    )
+
+
+def render(raw: Results, head: Results) -> str:
+    """The whole Markdown report."""
+    kind = "quick run (`make bench-quick`)" if head.get("quick") else "full run (`make bench`)"
+    lines = [
+        f"# runbus benchmark — {kind}, {head.get('started_at')}",
+        "",
+        _machine(head)
+        + f" Commit {dig(head, 'machine', 'commit')}, took {head.get('duration_s')} s.",
+        "",
+        "| Measurement | Figure |",
+        "|---|---|",
+    ]
+    for label, value in _limits(raw) + _pipeline(raw, head) + _growth(raw) + _memory(raw):
+        lines.append(f"| {label} | {value} |")
+    lines += ["", "| Target | Measured | Status |", "|---|---|---|"]
+    for row in head.get("targets", []):
+        digits = 3 if row["key"].startswith("ratio") else 1
+        lines.append(f"| {row['target']} | {num(row['measured'], '', digits)} | {row['status']} |")
+    if head.get("errors"):
+        lines += ["", "Errors:", *(f"- {k}: {v}" for k, v in head["errors"].items())]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,65 @@
+"""How big and how long each measurement is: the full run (`make bench`) and the quick one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and durations of one benchmark run."""
+
+    quick: bool
+    limit_events: int
+    limit_rounds: int
+    warmup_s: float
+    sustained_s: float
+    latency_s: float
+    latency_half_postgres: bool
+    dead_letter_s: float
+    history_sizes: tuple[int, ...]
+    history_reads: int
+    history_10m: bool
+    dead_letters: int
+    backlog: int | None
+    backlog_s: float
+
+    @classmethod
+    def full(cls, *, with_10m: bool = False) -> Plan:
+        """`make bench`: about ten minutes."""
+        return cls(
+            quick=False,
+            limit_events=100_000,
+            limit_rounds=3,
+            warmup_s=5.0,
+            sustained_s=30.0,
+            latency_s=15.0,
+            latency_half_postgres=True,
+            dead_letter_s=20.0,
+            history_sizes=(100_000, 1_000_000),
+            history_reads=300,
+            history_10m=with_10m,
+            dead_letters=100_000,
+            backlog=1_000_000,
+            backlog_s=40.0,
+        )
+
+    @classmethod
+    def small(cls) -> Plan:
+        """`make bench-quick`: under a minute; the 1M-row and 1M-backlog parts are skipped."""
+        return cls(
+            quick=True,
+            limit_events=20_000,
+            limit_rounds=1,
+            warmup_s=1.5,
+            sustained_s=5.0,
+            latency_s=4.0,
+            latency_half_postgres=False,
+            dead_letter_s=4.0,
+            history_sizes=(100_000,),
+            history_reads=100,
+            history_10m=False,
+            dead_letters=10_000,
+            backlog=None,
+            backlog_s=0.0,
+        )

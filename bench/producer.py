@@ -1,0 +1,141 @@
+"""The load generator, a process of its own: ``python -m bench.producer --namespace NS ...``.
+
+Two modes, both pipelined XADD of `bench.events` bodies to ``{ns}:events``:
+
+- flat out (``--rate 0``): batches of 1000 as fast as the pipeline absorbs them, i.e. keeping
+  at most ``--max-inflight`` events published but not yet finished (stored by the persister and
+  acknowledged by the coach, or dead-lettered), so the figure is the pipeline's, not a backlog's;
+- paced (``--rate R``): R events/s, sent every millisecond or so, each stamped with its publish
+  time; every ``--probe-every``-th event is a latency probe.
+
+Prints one JSON line at the end: events published, seconds, rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+
+import redis
+from redis.exceptions import ResponseError
+
+from bench.events import body, now_iso
+from shared.names import COACH_GROUP, PERSISTER_GROUP, Names
+from shared.wire import DATA_FIELD
+
+BATCH = 1000
+
+
+@dataclass
+class Options:
+    """What to publish, where, and how fast."""
+
+    redis_url: str
+    namespace: str
+    seconds: float
+    rate: float
+    max_inflight: int
+    invalid_every: int
+    probe_every: int
+    prefix: str
+
+
+_stopped = False
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    global _stopped
+    _stopped = True
+
+
+def finished(client: redis.Redis, names: Names) -> int:
+    """Events the pipeline finished: stored and coached (both groups acked), or dead-lettered."""
+    try:
+        groups = client.xinfo_groups(names.valid)
+    except ResponseError:
+        groups = []
+    acked = {g["name"].decode(): int(g["entries-read"] or 0) - int(g["pending"]) for g in groups}
+    stored = min(acked.get(PERSISTER_GROUP, 0), acked.get(COACH_GROUP, 0))
+    return stored + int(client.xlen(names.dead))
+
+
+def _publish(client: redis.Redis, opts: Options, first: int, count: int) -> None:
+    stream = Names(opts.namespace).events
+    ts = now_iso()
+    pipe = client.pipeline(transaction=False)
+    for seq in range(first, first + count):
+        invalid = opts.invalid_every > 0 and seq % opts.invalid_every == 0
+        probe = opts.probe_every > 0 and seq % opts.probe_every == 0
+        pipe.xadd(stream, {DATA_FIELD: body(seq, opts.prefix, ts, invalid=invalid, probe=probe)})
+    pipe.execute()
+
+
+def flat_out(client: redis.Redis, opts: Options) -> int:
+    """Publish in batches, never more than `max_inflight` ahead of the pipeline."""
+    names = Names(opts.namespace)
+    end = time.monotonic() + opts.seconds
+    before = finished(client, names)  # earlier phases' events, already through
+    sent = 0
+    while not _stopped and time.monotonic() < end:
+        _publish(client, opts, sent, BATCH)
+        sent += BATCH
+        while not _stopped and time.monotonic() < end:
+            if sent - (finished(client, names) - before) <= opts.max_inflight:
+                break
+            time.sleep(0.002)
+    return sent
+
+
+def paced(client: redis.Redis, opts: Options) -> int:
+    """Publish `rate` events/s, in small pipelines about every millisecond."""
+    start = time.monotonic()
+    sent = 0
+    while not _stopped:
+        elapsed = time.monotonic() - start
+        if elapsed >= opts.seconds:
+            break
+        due = min(BATCH, int(elapsed * opts.rate) + 1 - sent)
+        if due <= 0:
+            time.sleep(0.0005)
+            continue
+        _publish(client, opts, sent, due)
+        sent += due
+    return sent
+
+
+def _options(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench.producer", description=__doc__)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--rate", type=float, default=0.0, help="events/s; 0: flat out")
+    parser.add_argument("--max-inflight", type=int, default=20 * BATCH)
+    parser.add_argument("--invalid-every", type=int, default=0, help="every n-th is invalid")
+    parser.add_argument("--probe-every", type=int, default=0, help="every n-th is a probe")
+    parser.add_argument("--prefix", default="e-", help="event id prefix")
+    return Options(**vars(parser.parse_args(argv)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the producer; prints its result as JSON."""
+    signal.signal(signal.SIGTERM, _on_term)
+    opts = _options(argv)
+    client = redis.Redis.from_url(opts.redis_url)
+    began = time.monotonic()
+    try:
+        sent = paced(client, opts) if opts.rate > 0 else flat_out(client, opts)
+    finally:
+        client.close()
+    seconds = time.monotonic() - began
+    print(json.dumps({"published": sent, "seconds": seconds, "eps": sent / seconds}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

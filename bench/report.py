@@ -1,0 +1,84 @@
+"""From the raw results to ``latest.json`` (headline keys + details) and the Markdown table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench.stats import ratio
+
+Results = dict[str, Any]
+
+#: (target, key of the measured figure, test) for each target of the issue.
+TARGETS: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
+    ("Sustained SQLite >= 50% of limit 1", "ratio_sqlite", lambda v: v >= 0.5),
+    ("Sustained PostgreSQL >= 40% of limit 1", "ratio_postgres", lambda v: v >= 0.4),
+    ("p99 publish -> history < 50 ms at 1k/s", "latency_p99_ms_at_1k", lambda v: v < 50),
+    ("Run-detail p99 < 10 ms at 1M rows", "run_detail_p99_ms_1m", lambda v: v < 10),
+    ("Each service RSS < 200 MB (sustained load)", "rss_mb_max", lambda v: v < 200),
+    ("Each service RSS < 200 MB under a 1M backlog", "rss_backlog_mb_max", lambda v: v < 200),
+)
+
+
+def dig(doc: Any, *path: str) -> Any:
+    """doc[path[0]][path[1]]..., None as soon as something is missing."""
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return None
+        doc = doc[key]
+    return doc
+
+
+def _worst(*values: Any) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _rss_max(raw: Results) -> float | None:
+    peaks = [
+        dig(raw, backend, "memory", "rss_peak_mb", service)
+        for backend in ("sqlite", "postgres")
+        for service in ("validator", "persister", "coach")
+    ]
+    return _worst(*peaks)
+
+
+def headline(raw: Results) -> Results:
+    """The keys the issue asks for (numbers, None where a part did not run)."""
+    limit1 = dig(raw, "limits", "limit_xadd_eps")
+    sqlite, postgres = (
+        dig(raw, "sqlite", "sustained", "eps"),
+        dig(raw, "postgres", "sustained", "eps"),
+    )
+    rd_1m = [dig(raw, "run_detail", b, "1000000", "p99_ms") for b in ("sqlite", "postgres")]
+    return {
+        "limit_xadd_eps": limit1,
+        "limit_consume_eps": dig(raw, "limits", "limit_consume_eps"),
+        "e2e_sqlite_eps": sqlite,
+        "e2e_postgres_eps": postgres,
+        "ratio_sqlite": ratio(sqlite, limit1),
+        "ratio_postgres": ratio(postgres, limit1),
+        "latency_p99_ms_at_1k": dig(raw, "sqlite", "latency_1k", "history", "p99_ms"),
+        "latency_p99_ms_at_1k_postgres": dig(raw, "postgres", "latency_1k", "history", "p99_ms"),
+        "coach_latency_p99_ms_at_1k": dig(raw, "sqlite", "latency_1k", "coach", "p99_ms"),
+        "dead_letter_path_eps": dig(raw, "sqlite", "dead_letter", "routed_eps"),
+        "run_detail_p99_ms_100k": _worst(
+            *(dig(raw, "run_detail", b, "100000", "p99_ms") for b in ("sqlite", "postgres"))
+        ),
+        "run_detail_p99_ms_1m": None if None in rd_1m else _worst(*rd_1m),
+        "run_detail_p99_ms_10m_postgres": dig(raw, "run_detail", "postgres", "10000000", "p99_ms"),
+        "dlq_stats_s": dig(raw, "dead_letter_reads", "stats_s"),
+        "dlq_tail_p99_ms": dig(raw, "dead_letter_reads", "tail", "p99_ms"),
+        "rss_mb_max": _rss_max(raw),
+        "rss_backlog_mb_max": dig(raw, "backlog", "rss_mb_max"),
+    }
+
+
+def verdicts(head: Results) -> list[Results]:
+    """Each target with its measured figure: met, missed, or not run."""
+    found = []
+    for name, key, test in TARGETS:
+        value = head.get(key)
+        status = "not run" if value is None else ("met" if test(float(value)) else "missed")
+        found.append({"target": name, "key": key, "measured": value, "status": status})
+    return found

@@ -1,0 +1,146 @@
+"""``python -m bench.run [--quick]``: every measurement, in order, then the report.
+
+Order matters: the limits are measured first, on a quiet machine, then each history backend end
+to end, then cost growth, then memory under a backlog. A part that fails is reported (``errors``
+in the JSON, exit code 1) and the others still run. Whatever happens — an error, Ctrl-C,
+SIGTERM — spawned processes are stopped and the run's keys, schemas and files are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import redis
+
+from bench import growth, limits, memory
+from bench.backends import run_backend
+from bench.env import REDIS_URL, Workspace, machine
+from bench.markdown import render
+from bench.plan import Plan
+from bench.report import headline, verdicts
+from shared.names import Names
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PARTS = ("limits", "sqlite", "postgres", "run_detail", "dead_letter_reads", "backlog")
+
+Part = Callable[[], Any]
+
+
+def _limits(plan: Plan, ws: Workspace) -> Any:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        stream = Names(ws.namespace("limits")).tag + ":limit"
+        return limits.measure(client, stream, plan.limit_events, plan.limit_rounds)
+    finally:
+        client.close()
+
+
+def _run_detail(plan: Plan, ws: Workspace) -> Any:
+    sizes = plan.history_sizes
+    big = (*sizes, 10_000_000) if plan.history_10m else sizes
+    return {
+        "sqlite": asyncio.run(
+            growth.run_detail(ws.sqlite_url("history"), sizes, plan.history_reads)
+        ),
+        "postgres": asyncio.run(
+            growth.run_detail(ws.postgres_url("history"), big, plan.history_reads)
+        ),
+    }
+
+
+def parts(plan: Plan, ws: Workspace) -> dict[str, Part]:
+    """Every part of the run, in order."""
+    found: dict[str, Part] = {
+        "limits": lambda: _limits(plan, ws),
+        "sqlite": lambda: asyncio.run(run_backend(ws, plan, "sqlite")),
+        "postgres": lambda: asyncio.run(run_backend(ws, plan, "postgres")),
+        "run_detail": lambda: _run_detail(plan, ws),
+        "dead_letter_reads": lambda: asyncio.run(
+            growth.dead_letter_reads(ws.namespace("dlq"), plan.dead_letters)
+        ),
+    }
+    if plan.backlog:
+        count = plan.backlog
+        found["backlog"] = lambda: memory.backlog(ws, count, plan.backlog_s)
+    return found
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwinds through every finally: processes stopped, keys removed
+
+
+def measure(
+    plan: Plan, ws: Workspace, only: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Run the parts; raw results and errors by part."""
+    raw: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, part in parts(plan, ws).items():
+        if only and name not in only:
+            continue
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        began = time.monotonic()
+        try:
+            raw[name] = part()
+        except Exception as exc:  # report it, keep measuring the rest
+            traceback.print_exc()
+            errors[name] = f"{type(exc).__name__}: {exc}"
+        finally:
+            ws.clean()
+        print(f"bench: {name} done in {time.monotonic() - began:.1f} s", file=sys.stderr)
+    return raw, errors
+
+
+def write(doc: dict[str, Any], markdown: str, directory: Path = RESULTS) -> None:
+    """latest.json and latest.md (written whole, then renamed into place)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in (("latest.json", json.dumps(doc, indent=2) + "\n"), ("latest.md", markdown)):
+        tmp = directory / f"{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(directory / name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; 0 when every part ran."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="under a minute; skips the 1M parts")
+    parser.add_argument("--with-10m", action="store_true", help="also 10M rows (PostgreSQL)")
+    parser.add_argument("--only", nargs="*", default=[], choices=PARTS, help="run only these")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    plan = Plan.small() if args.quick else Plan.full(with_10m=args.with_10m)
+    ws = Workspace()
+    started, began = datetime.now(UTC), time.monotonic()
+    about = machine()
+    try:
+        raw, errors = measure(plan, ws, args.only)
+    finally:
+        ws.clean()
+    head = headline(raw) | {
+        "machine": about | {"load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "quick": plan.quick,
+        "started_at": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "duration_s": round(time.monotonic() - began, 1),
+    }
+    head["targets"] = verdicts(head)
+    head["errors"] = errors
+    markdown = render(raw, head)
+    write({**head, "details": raw}, markdown)
+    print(markdown)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

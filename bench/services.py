@@ -1,0 +1,229 @@
+"""The services under test, as separate processes, started exactly as `runbus run <service>`.
+
+`ServiceGroup` spawns ``.venv/bin/runbus run validator|persister|coach`` with the benchmark's
+namespace and database in the environment, waits until every one has joined its consumer group,
+and stops them with SIGTERM (they drain), then SIGKILL after a deadline. Children also die with
+the benchmark (PR_SET_PDEATHSIG), so an interrupted run leaves no consumer behind.
+`RssSampler` reads ``/proc/<pid>/status`` (VmRSS, VmHWM) in a background thread.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import redis
+from redis.exceptions import ResponseError
+
+from bench.env import REDIS_URL, RUNBUS
+from services.runtime.supervisor import die_with_parent
+from shared.names import COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP, Names
+
+PIPELINE: tuple[str, ...] = ("validator", "persister", "coach")
+
+
+def _group_of(names: Names, service: str) -> tuple[str, str]:
+    if service == "validator":
+        return names.events, VALIDATOR_GROUP
+    return names.valid, PERSISTER_GROUP if service == "persister" else COACH_GROUP
+
+
+def _has_group(client: redis.Redis, stream: str, group: str) -> bool:
+    # A worker creates its group once its resources are open (the persister: after migrating),
+    # right before its first read; Redis 7.0 lists a consumer only once it read something.
+    try:
+        return any(g["name"].decode() == group for g in client.xinfo_groups(stream))
+    except ResponseError:  # no stream yet
+        return False
+
+
+class ServiceGroup:
+    """validator, persister and coach of one namespace, one process each."""
+
+    def __init__(self, namespace: str, database_url: str, log_dir: Path) -> None:
+        self.names = Names(namespace)
+        self.env = dict(os.environ)
+        self.env.update(
+            RUNBUS_NAMESPACE=namespace,
+            RUNBUS_DATABASE_URL=database_url,
+            RUNBUS_REDIS_URL=REDIS_URL,
+            RUNBUS_LOG_LEVEL="WARNING",
+            RUNBUS_LOG_JSON="true",
+        )
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Process id of each running service."""
+        return {name: proc.pid for name, proc in self.procs.items()}
+
+    def start(self, timeout: float = 90.0) -> float:
+        """Spawn every service and wait until each has joined its group; seconds it took."""
+        began = time.monotonic()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for service in PIPELINE:
+            log = (self.log_dir / f"{self.names.namespace}-{service}.log").open("ab")
+            self.procs[service] = subprocess.Popen(
+                [str(RUNBUS), "run", service],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C reaches the benchmark, which stops them
+                preexec_fn=die_with_parent,
+            )
+            log.close()
+        self._wait_ready(began + timeout)
+        return time.monotonic() - began
+
+    def _wait_ready(self, deadline: float) -> None:
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            waiting = set(PIPELINE)
+            while waiting:
+                self._check_alive()
+                waiting = {s for s in waiting if not _has_group(client, *self._group(s))}
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"services not started in time: {sorted(waiting)}")
+                time.sleep(0.1)
+        finally:
+            client.close()
+
+    def _group(self, service: str) -> tuple[str, str]:
+        return _group_of(self.names, service)
+
+    def _check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}: {self.log_tail(name)}")
+
+    def log_tail(self, service: str, lines: int = 15) -> str:
+        """The end of a service's log (for error reports)."""
+        path = self.log_dir / f"{self.names.namespace}-{service}.log"
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 20.0) -> dict[str, int | None]:
+        """SIGTERM every service (they drain), SIGKILL what is left at the deadline."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        codes: dict[str, int | None] = {}
+        for name, proc in self.procs.items():
+            try:
+                codes[name] = proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[name] = proc.wait()
+        self.procs.clear()
+        return codes
+
+    def __enter__(self) -> ServiceGroup:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def status_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (kB) of a process, from /proc (empty when it is gone)."""
+    found: dict[str, int] = {}
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return found
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far, in seconds."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()  # the command name may contain spaces
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+@dataclass
+class Sample:
+    """One RSS reading of one service."""
+
+    t: float
+    phase: str
+    service: str
+    rss_kb: int
+
+
+@dataclass
+class RssSampler:
+    """Samples the RSS of some processes every `interval` seconds, tagged with a phase."""
+
+    pids: dict[str, int]
+    interval: float = 0.5
+    phase: str = "start"
+    samples: list[Sample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> RssSampler:
+        """Start sampling in a daemon thread."""
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> None:
+        """Take one reading of every process now."""
+        now = time.monotonic()
+        for name, pid in self.pids.items():
+            rss = status_kb(pid).get("VmRSS")
+            if rss is not None:
+                self.samples.append(Sample(now, self.phase, name, rss))
+
+    def stop(self) -> None:
+        """Stop sampling (one last reading first)."""
+        self.sample()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def peak_mb(self, service: str, phase: str | None = None) -> float | None:
+        """Largest RSS seen (MB) of a service, in one phase or overall."""
+        values = [
+            s.rss_kb for s in self.samples if s.service == service and phase in (None, s.phase)
+        ]
+        return round(max(values) / 1024, 1) if values else None
+
+    def series_mb(self, service: str, phase: str) -> list[tuple[float, float]]:
+        """(seconds since the phase's first sample, RSS MB) of a service in one phase."""
+        rows = [s for s in self.samples if s.service == service and s.phase == phase]
+        if not rows:
+            return []
+        t0 = rows[0].t
+        return [(round(s.t - t0, 1), round(s.rss_kb / 1024, 1)) for s in rows]
