@@ -47,25 +47,45 @@ class HistoryRow:
     builds a thousand of these.
     """
 
+    #: Insert order; breaks ties between events of the same `ts`.
     id: int
+    #: The event's idempotency key (given by the producer or derived by the validator).
     event_id: str
+    #: "brewslm" or "pulse".
     dialect: str
+    #: Owning project (a Pulse event may have none).
     project_id: int | None
+    #: The run the event belongs to.
     run_id: str
+    #: The parent run, when the run is nested.
     parent_run_id: str | None
+    #: BrewSLM info/warning/error/critical, Pulse info/warn/error.
     severity: str
+    #: The producer's event time (RunEvent.ts, PulseEvent.created_at), UTC.
     ts: datetime
+    #: When the row was written (database clock).
     created_at: datetime
+    #: When the validator accepted the event.
     accepted_at: datetime
+    #: Taxonomy version the event was checked against.
     taxonomy_version: str
+    #: Entry id of the event on the incoming stream.
     source_id: str
+    #: BrewSLM: one of the nine stages.
     stage: str | None = None
+    #: BrewSLM: taxonomy reason code.
     reason_code: str | None = None
+    #: BrewSLM: "system" or a user id.
     actor: str | None = None
+    #: BrewSLM: one-line label.
     summary: str | None = None
+    #: BrewSLM: free-form details.
     payload: dict[str, Any] | None = None
+    #: Pulse: catalog event type.
     event_type: str | None = None
+    #: Pulse: human-readable text.
     message: str | None = None
+    #: Pulse: event-specific JSON.
     details: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,7 +119,9 @@ class HistoryRow:
 class Page:
     """A page of rows in ``(ts, id)`` order; `next_cursor` is None on the last page."""
 
+    #: The rows of this page.
     rows: list[HistoryRow]
+    #: Pass back as ``cursor`` for the next page; None on the last page.
     next_cursor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,11 +133,17 @@ class Page:
 class ProjectFilter:
     """Filters of a project timeline; None means "any". `since` is inclusive, `until` not."""
 
+    #: BrewSLM stage.
     stage: str | None = None
+    #: Severity, as stored (BrewSLM "warning", Pulse "warn", ...).
     severity: str | None = None
+    #: BrewSLM reason code.
     reason_code: str | None = None
+    #: Pulse event type.
     event_type: str | None = None
+    #: Events at or after this time.
     since: datetime | None = None
+    #: Events before this time.
     until: datetime | None = None
 
 
@@ -123,8 +151,11 @@ class ProjectFilter:
 class PruneResult:
     """What a prune removed."""
 
+    #: History older than this was removed (now - older_than).
     cutoff: datetime
+    #: Events removed.
     rows_deleted: int = 0
+    #: PostgreSQL: the monthly partitions detached and dropped.
     partitions_dropped: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
