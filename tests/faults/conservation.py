@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -60,8 +60,8 @@ def snapshot(system: System, database_url: str) -> Snapshot:
     """Read the history, the dead letters, the valid stream and the pending counts."""
     return Snapshot(
         history=asyncio.run(history_counts(database_url)),
-        letters=[_letter(f) for f in _xrange(system.client, system.names.dead)],
-        envelopes=[_envelope(f) for f in _xrange(system.client, system.names.valid)],
+        letters=[_letter(f) for f in xrange_all(system.client, system.names.dead)],
+        envelopes=[_envelope(f) for f in xrange_all(system.client, system.names.valid)],
         pending=system.pending(),
     )
 
@@ -76,11 +76,14 @@ async def history_counts(database_url: str) -> Counter[str]:
         await store.close()
 
 
-def _xrange(client: redis.Redis, stream: str) -> list[dict[bytes, bytes]]:
+def xrange_all(client: redis.Redis, stream: str) -> list[dict[bytes, bytes]]:
+    """The fields of every entry of a stream, oldest first (read in pages)."""
     out: list[dict[bytes, bytes]] = []
     start = "-"
     while True:
-        rows = client.xrange(stream, min=start, count=5000)
+        rows: list[tuple[bytes, dict[bytes, bytes]]] = cast(
+            Any, client.xrange(stream, min=start, count=5000)
+        )
         out += [fields for _, fields in rows]
         if len(rows) < 5000:
             return out
@@ -250,7 +253,8 @@ def _projects(client: redis.Redis, names: Names) -> set[int]:
 
 
 def _state(client: redis.Redis, names: Names, project: int) -> dict[bytes, bytes]:
-    return dict(client.hgetall(names.coach_state(project)))
+    state: dict[bytes, bytes] = cast(Any, client.hgetall(names.coach_state(project)))
+    return state
 
 
 def _suggestions(client: redis.Redis, names: Names, project: int, stage: str) -> bytes | None:

@@ -25,8 +25,9 @@ from services.history.postgres import schema_of
 from shared.settings import REPO_ROOT
 from tests.conftest import POSTGRES_DSN, wait_for
 from tests.faults.conftest import MakeSystem, Sizes
-from tests.faults.conservation import Figures, conclude
-from tests.faults.load import EventMix, SteadyProducer, poison_offer, raw_publisher
+from tests.faults.conservation import Figures, conclude, xrange_all
+from tests.faults.load import poison_offer
+from tests.faults.scenario import under_load
 from tests.faults.system import System
 
 pytestmark = pytest.mark.integration
@@ -52,9 +53,9 @@ async def _refuse_one_row(url: str, event_id: str) -> None:
 
 def _dead_letter_of(system: System, event_id: str) -> dict[bytes, bytes] | None:
     needle = f'"event_id":"{event_id}"'.encode()
-    for _, fields in system.client.xrange(system.names.dead):
+    for fields in xrange_all(system.client, system.names.dead):
         if needle in fields.get(b"original", b""):
-            return dict(fields)
+            return fields
     return None
 
 
@@ -65,11 +66,7 @@ def test_a_row_the_database_refuses_is_dead_lettered_and_the_rest_flow(
     poison = poison_offer(f"{tag}-poison")
     asyncio.run(_refuse_one_row(pg_url, poison.event_id))
     system = make_system(pg_url)
-    for service in ("validator", "persister", "coach"):
-        system.start(service)
-    load = raw_publisher(system.client, system.names.events)
-    producer = SteadyProducer(EventMix(tag), load, rate=sizes.rate).start()
-    system.wait_caught_up(timeout=60)
+    producer = under_load(system, tag, sizes.rate)
     figures = Figures("poison row (db refuses)", sizes.variant)
     # when that event arrives amid the steady load
     producer.inject(poison)
@@ -100,11 +97,7 @@ def test_an_entry_that_kills_its_consumer_is_dead_lettered_after_n_attempts(
         "validator", system.python("tests.faults.crashing_validator"),
         RUNBUS_FAULT_POISON=f'"event_id":"{poison.event_id}"', PYTHONPATH=str(REPO_ROOT),
     )  # fmt: skip
-    system.start("persister")
-    system.start("coach")
-    load = raw_publisher(system.client, system.names.events)
-    producer = SteadyProducer(EventMix(tag), load, rate=sizes.rate).start()
-    system.wait_caught_up(timeout=60)
+    producer = under_load(system, tag, sizes.rate, services=("persister", "coach"))
     figures = Figures("poison entry (process dies)", sizes.variant)
     # when the poison entry arrives amid the steady load
     producer.inject(poison)

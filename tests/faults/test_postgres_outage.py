@@ -12,7 +12,7 @@ import pytest
 
 from tests.faults.conftest import MakeSystem, PostgresServer, Sizes
 from tests.faults.conservation import Figures, conclude
-from tests.faults.load import EventMix, SteadyProducer, raw_publisher
+from tests.faults.scenario import under_load
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +24,7 @@ def test_postgres_stopped_then_started_loses_nothing(
     # janitor is eager (1 s), so entries held through the outage must not look abandoned
     db = f"{postgres_server.url}?search_path=runbus"
     system = make_system(db, RUNBUS_CLAIM_IDLE_MS="1000", RUNBUS_JANITOR_INTERVAL_S="0.5")
-    for service in ("validator", "persister", "coach"):
-        system.start(service)
-    load = raw_publisher(system.client, system.names.events)
-    producer = SteadyProducer(EventMix(tag), load, rate=sizes.rate).start()
-    system.wait_caught_up(timeout=60)
+    producer = under_load(system, tag, sizes.rate)
     figures = Figures("postgres down+up", sizes.variant)
     # when PostgreSQL crashes and stays down
     postgres_server.stop()

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import wait_for
 from tests.faults.conftest import MakeSystem, Sizes
 from tests.faults.conservation import Figures, conclude
-from tests.faults.load import EventMix, SteadyProducer, raw_publisher
+from tests.faults.scenario import under_load
 from tests.faults.system import Replica, System
 
 pytestmark = pytest.mark.integration
@@ -42,10 +42,7 @@ def test_survivors_claim_what_a_dead_replica_held(
     doomed = [system.start("validator", "validator-b"), system.start("persister", "persister-b")]
     system.start("validator", "validator-a")
     system.start("persister", "persister-a")
-    system.start("coach")
-    load = raw_publisher(system.client, system.names.events)
-    producer = SteadyProducer(EventMix(tag), load, rate=sizes.rate).start()
-    system.wait_caught_up(timeout=60)
+    producer = under_load(system, tag, sizes.rate, services=("coach",))
     figures = Figures("scale-out, one replica killed", sizes.variant)
     # when one validator and one persister are SIGKILLed mid-batch and never come back
     held = {replica.name: _kill_holding(system, replica) for replica in doomed}

@@ -10,11 +10,9 @@ import pytest
 
 from tests.faults.conftest import MakeSystem, Sizes
 from tests.faults.conservation import Figures, conclude
-from tests.faults.load import EventMix, SteadyProducer, raw_publisher
+from tests.faults.scenario import SERVICES, under_load
 
 pytestmark = pytest.mark.integration
-
-SERVICES = ("validator", "persister", "coach")
 
 
 def test_sigkill_of_each_service_mid_batch_loses_and_duplicates_nothing(
@@ -22,14 +20,12 @@ def test_sigkill_of_each_service_mid_batch_loses_and_duplicates_nothing(
 ) -> None:
     # given the three services as processes (PostgreSQL history) under a steady mixed load
     system = make_system(pg_url)
-    replicas = {service: system.start(service) for service in SERVICES}
-    load = raw_publisher(system.client, system.names.events)
-    producer = SteadyProducer(EventMix(tag), load, rate=sizes.rate).start()
-    system.wait_caught_up(timeout=60)
+    producer = under_load(system, tag, sizes.rate)
     figures = Figures("sigkill each service", sizes.variant)
     recover: list[float] = []
     # when each service in turn is SIGKILLed while it holds a batch, and restarted at once
-    for service, replica in replicas.items():
+    for service in SERVICES:
+        replica = system.replicas[f"{service}-0"]
         held, resume = [], []
         for _ in range(sizes.kills_per_service):
             waited = time.monotonic()
