@@ -52,7 +52,7 @@ _STAGE = (
     + ", ".join(f"{c} {_STAGE_TYPES.get(c, 'text')}" for c in COLUMNS)
     + ") ON COMMIT DELETE ROWS"
 )
-_PROJECTION = ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c in COLUMNS)
+_PROJECTION = ", ".join(f"{c}::json" if c in _JSON_COLUMNS else c for c in COLUMNS)
 _INSERT = (
     f"INSERT INTO history ({', '.join(COLUMNS)}) SELECT {_PROJECTION} FROM history_stage "
     "ON CONFLICT (event_id, ts) DO NOTHING"
@@ -99,14 +99,59 @@ def _next_month(day: date) -> date:
 
 
 async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
-    # Reads decode jsonb with orjson (binary format: a version byte, then the JSON text).
+    # json columns hold the JSON text verbatim; orjson decodes it (binary format = the text).
     await conn.set_type_codec(
-        "jsonb",
+        "json",
         schema="pg_catalog",
-        encoder=lambda value: b"\x01" + orjson.dumps(value),
-        decoder=lambda data: orjson.loads(data[1:]),
+        encoder=orjson.dumps,
+        decoder=orjson.loads,
         format="binary",
     )
+
+
+# --- NUL in text ----------------------------------------------------------------------------
+# PostgreSQL text cannot hold NUL, which a valid run id, actor, summary or message may contain.
+# Such a string (or one holding the mark itself) is stored as MARK + the string with MARK
+# doubled and NUL written MARK + U+FDD1; every other string is stored unchanged. U+FDD0 is a
+# Unicode noncharacter, so real text practically never pays for the escape; the mapping is
+# lossless either way.
+_MARK = "\ufdd0"
+_NUL_CODE = "\ufdd1"
+_UNESCAPE = re.compile(_MARK + "(.)", re.DOTALL)
+#: Free-text columns that may carry NUL (the others are checked against the taxonomy).
+ESCAPED = ("run_id", "parent_run_id", "actor", "summary", "message")
+
+
+def pg_text(value: str | None) -> str | None:
+    """A string as stored in a PostgreSQL text column."""
+    if value is None or ("\x00" not in value and _MARK not in value):
+        return value
+    return _MARK + value.replace(_MARK, _MARK + _MARK).replace("\x00", _MARK + _NUL_CODE)
+
+
+def py_text(value: str | None) -> str | None:
+    """The string a PostgreSQL text column holds (inverse of `pg_text`)."""
+    if value is None or not value.startswith(_MARK):
+        return value
+    return _UNESCAPE.sub(lambda m: "\x00" if m[1] == _NUL_CODE else m[1], value[1:])
+
+
+def _escaped(record: Record) -> Record:
+    changes: dict[str, Any] = {}
+    for name in ESCAPED:
+        text = getattr(record, name)
+        if text is not None and ("\x00" in text or _MARK in text):
+            changes[name] = pg_text(text)
+    return record._replace(**changes) if changes else record
+
+
+def _row(record: asyncpg.Record) -> HistoryRow:
+    row = HistoryRow(*record)
+    for name in ESCAPED:
+        text = getattr(row, name)
+        if text and text[0] == _MARK:
+            setattr(row, name, py_text(text))
+    return row
 
 
 class PostgresHistoryStore:
@@ -224,7 +269,8 @@ class PostgresHistoryStore:
             return 0
         records = records_of(envelopes)
         await self.ensure_months({_month_start(y, m) for y, m in months_of(records)})
-        return await self._with(lambda c: _copy_insert(c, records))
+        escaped = [_escaped(r) for r in records]
+        return await self._with(lambda c: _copy_insert(c, escaped))
 
     async def prune(self, older_than: timedelta) -> PruneResult:
         """Detach and drop every monthly partition that ends before now - `older_than`."""
@@ -277,7 +323,7 @@ class PostgresHistoryStore:
 
     async def _select(self, sql: str, *params: Any) -> list[HistoryRow]:
         records = await self._with(lambda c: c.fetch(sql, *params))
-        return [HistoryRow(*r) for r in records]
+        return [_row(r) for r in records]
 
     async def run_timeline(
         self, run_id: str, *, children: bool = False, cursor: str | None = None, limit: int = 1000
@@ -288,7 +334,7 @@ class PostgresHistoryStore:
         runs = await family_of(run_id, self._children_of) if children else [run_id]
         if len(runs) == 1:
             sql = f"{_SELECT} WHERE h.run_id = $1 AND {_KEYSET}"
-            return page_of(await self._select(sql, run_id, *after, limit + 1), limit)
+            return page_of(await self._select(sql, pg_text(run_id), *after, limit + 1), limit)
         # Page the keys on the (run_id, ts, id) index first, then fetch only that page's
         # rows: a family of 10 runs reads 1000 rows, not 10,000.
         sql = (
@@ -296,12 +342,14 @@ class PostgresHistoryStore:
             f"WHERE run_id = ANY($1::text[]) AND {_KEYSET.replace('h.', '')}) k "
             "ON h.run_id = k.run_id AND h.ts = k.ts AND h.id = k.id ORDER BY h.ts, h.id"
         )
-        return page_of(await self._select(sql, runs, *after, limit + 1), limit)
+        stored = [pg_text(r) for r in runs]
+        return page_of(await self._select(sql, stored, *after, limit + 1), limit)
 
     async def _children_of(self, runs: list[str]) -> list[str]:
         sql = "SELECT DISTINCT run_id FROM history WHERE parent_run_id = ANY($1::text[])"
-        records = await self._with(lambda c: c.fetch(sql, runs))
-        return [r[0] for r in records]
+        stored = [pg_text(r) for r in runs]
+        records = await self._with(lambda c: c.fetch(sql, stored))
+        return [py_text(r[0]) or "" for r in records]
 
     async def project_timeline(
         self,

@@ -15,8 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
 from services.history import migrations
 from services.history.base import (
     HistoryRow,
@@ -225,9 +223,11 @@ class SqliteHistoryStore:
 
     # --- reads --------------------------------------------------------------------------
 
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return await self._run(lambda c: c.execute(sql, params).fetchall())
+
     async def _select(self, sql: str, params: Sequence[Any]) -> list[HistoryRow]:
-        raws = await self._run(lambda c: c.execute(sql, params).fetchall())
-        return [_row(r) for r in raws]
+        return [_row(r) for r in await self._fetch(sql, params)]
 
     async def run_timeline(
         self, run_id: str, *, children: bool = False, cursor: str | None = None, limit: int = 1000
@@ -243,20 +243,20 @@ class SqliteHistoryStore:
             # Page the keys on the covering (run_id, ts, id) index first, then fetch only
             # the rows of the page: a family of 10 runs reads 1000 rows, not 10,000.
             sql = (
-                f"{_SELECT} JOIN (SELECT id FROM history WHERE run_id IN "
-                f"(SELECT value FROM json_each(?)) AND {_KEYSET.replace('h.', '')}) k "
-                "ON h.id = k.id ORDER BY h.ts, h.id"
+                f"{_SELECT} JOIN (SELECT id FROM history WHERE run_id IN ({_marks(runs)}) "
+                f"AND {_KEYSET.replace('h.', '')}) k ON h.id = k.id ORDER BY h.ts, h.id"
             )
-            params = (orjson.dumps(runs).decode(), after_ts, after_id, limit + 1)
+            params = (*runs, after_ts, after_id, limit + 1)
         return page_of(await self._select(sql, params), limit)
 
     async def _children_of(self, runs: list[str]) -> list[str]:
-        sql = (
-            "SELECT DISTINCT run_id FROM history WHERE parent_run_id IN "
-            "(SELECT value FROM json_each(?))"
-        )
-        rows = await self._run(lambda c: c.execute(sql, (orjson.dumps(runs).decode(),)).fetchall())
-        return [r[0] for r in rows]
+        # Plain parameters, not json_each(): SQLite's JSON functions mishandle \u0000.
+        found: list[str] = []
+        for start in range(0, len(runs), 500):
+            chunk = runs[start : start + 500]
+            sql = f"SELECT DISTINCT run_id FROM history WHERE parent_run_id IN ({_marks(chunk)})"
+            found += [r[0] for r in await self._fetch(sql, chunk)]
+        return found
 
     async def project_timeline(
         self,
@@ -292,6 +292,11 @@ class SqliteHistoryStore:
         """Number of stored events."""
         value = await self._run(lambda c: c.execute("SELECT count(*) FROM history").fetchone())
         return int(value[0])
+
+
+def _marks(values: Sequence[object]) -> str:
+    """``?, ?, ...`` for an IN list (SQLite takes up to 32766 parameters)."""
+    return ", ".join("?" * len(values))
 
 
 def _filter_sql(project_id: int, f: ProjectFilter) -> tuple[str, list[Any]]:

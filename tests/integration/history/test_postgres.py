@@ -13,7 +13,7 @@ from services.history import StoreRejected, StoreUnavailable, store_for_url
 from services.history.postgres import PostgresHistoryStore
 from tests.conftest import POSTGRES_DSN, free_port
 from tests.integration.history.conftest import in_thread, raw_sql
-from tests.integration.history.factory import at, brewslm, pulse
+from tests.integration.history.factory import at, brewslm, pulse, raw_envelope
 
 pytestmark = pytest.mark.integration
 
@@ -97,10 +97,15 @@ async def test_prune_drops_whole_old_partitions_and_keeps_the_rest(
 async def test_a_row_postgres_refuses_is_rejected_not_retried(
     pg_store: PostgresHistoryStore,
 ) -> None:
-    # Given an event whose text holds a NUL character (valid JSON, impossible in PG text)
-    poison = brewslm("exp-3", at(0), event_id="nul", summary="a\x00b")
+    # Given a hand-made envelope whose stage holds a NUL (free text is escaped, stage is not:
+    # it is a taxonomy value, so a NUL there is not an event of the contract)
+    poison = raw_envelope(
+        {"project_id": 7, "run_id": "exp-3", "stage": "train\x00ing", "severity": "info",
+         "ts": at(0).isoformat()},
+        event_id="nul-stage",
+    )  # fmt: skip
     # When it is inserted, Then the store reports a data error (retrying cannot help)
-    with pytest.raises(StoreRejected, match="22"):
+    with pytest.raises(StoreRejected, match="22021"):
         await pg_store.insert_batch([poison])
 
 

@@ -286,3 +286,39 @@ async def test_prune_removes_only_old_history(store: HistoryStore, backend_url: 
     with pytest.raises(REFUSALS, match="append-only"):
         await raw_sql(backend_url, "DELETE FROM history")
     assert len([r async for r in store.iter_events()]) == len(left)
+
+
+NASTY = [
+    "nul\x00inside",
+    "\x00",
+    "\ufdd0 the escape mark itself \ufdd0\ufdd1",
+    "'; DROP TABLE history; --",
+    "emoji 🧪 e\u0301 \u202eevil",
+    "\\u0000 literally",
+]
+
+
+async def test_text_comes_back_exactly_as_it_was_sent(store: HistoryStore) -> None:
+    # Given events whose free text, run ids and JSON hold NUL and other hostile characters
+    events = []
+    for i, text in enumerate(NASTY):
+        payload = {text: text, "list": [text, {"k": text}], "z": 1, "a": 2}
+        events.append(brewslm(f"run{text}", at(i), event_id=f"n{i}", parent_run_id=f"p{text}",
+                              actor=text, summary=text, payload=payload))  # fmt: skip
+        events.append(pulse(f"run{text}", at(i + 0.5), event_id=f"m{i}", message=text,
+                            details=payload, parent_run_id="root\x00"))  # fmt: skip
+    await store.insert_batch(events)
+    # When they are read back, by their own (hostile) run ids and through a family read
+    for i, text in enumerate(NASTY):
+        rows = (await store.run_timeline(f"run{text}")).rows
+        brew, pul = rows
+        # Then every text is unchanged, JSON key order included
+        assert (brew.run_id, brew.parent_run_id, brew.actor, brew.summary) == (
+            f"run{text}", f"p{text}", text, text,
+        )  # fmt: skip
+        assert pul.message == text and pul.parent_run_id == "root\x00"
+        assert brew.payload == events[2 * i].event["payload"]
+        assert list((brew.payload or {}).keys()) == [text, "list", "z", "a"]
+    family = await store.run_timeline("root\x00", children=True)
+    assert len(family.rows) == len(NASTY) * 2  # each run is a child of root\0 (Pulse rows say so)
+    assert {r.event_id for r in family.rows} >= {f"m{i}" for i in range(len(NASTY))}

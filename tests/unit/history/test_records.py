@@ -7,9 +7,12 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.history.base import StoreRejected
 from services.history.migrations import migrations
+from services.history.postgres import pg_text, py_text
 from services.history.records import COLUMNS, Record, months_of, parse_time, record_of
 from shared.models import ValidEnvelope
 
@@ -91,3 +94,16 @@ def test_both_backends_have_the_same_migration_versions() -> None:
     sqlite = [(m.version, m.name) for m in migrations("sqlite")]
     postgres = [(m.version, m.name) for m in migrations("postgres")]
     assert sqlite == postgres and sqlite[0] == (1, "history")
+
+
+@given(st.text(alphabet=st.sampled_from("ab\x00\ufdd0\ufdd1\\é🧪"), max_size=30) | st.text())
+def test_the_postgres_text_escape_is_lossless(text: str) -> None:
+    stored = pg_text(text)
+    assert stored is not None and "\x00" not in stored
+    assert py_text(stored) == text
+    if "\x00" not in text and "\ufdd0" not in text:
+        assert stored == text  # ordinary text is stored as is
+
+
+def test_the_escape_leaves_none_alone() -> None:
+    assert pg_text(None) is None and py_text(None) is None

@@ -1,23 +1,27 @@
 -- The append-only run history (both dialects in one table), partitioned by event time.
+-- Text cannot hold NUL in PostgreSQL: the store escapes the free-text columns (run_id,
+-- parent_run_id, actor, summary, message) that contain one; see services/history/postgres.py.
 -- The runner sets search_path to the target schema (then pg_temp) before running this, so
 -- unqualified names land there and SECURITY DEFINER functions capture exactly that path.
 
 CREATE TABLE history (
     id               bigserial   NOT NULL,
-    event_id         text        NOT NULL CHECK (length(event_id) BETWEEN 1 AND 128),
+    -- Sanity bounds (the validator enforces the exact contract; escaped text is longer).
+    event_id         text        NOT NULL CHECK (length(event_id) BETWEEN 1 AND 512),
     dialect          text        NOT NULL CHECK (dialect IN ('brewslm', 'pulse')),
     project_id       bigint,
-    run_id           text        NOT NULL CHECK (length(run_id) BETWEEN 1 AND 256),
+    run_id           text        NOT NULL CHECK (length(run_id) BETWEEN 1 AND 1024),
     parent_run_id    text,
     stage            text,
     severity         text        NOT NULL,
     reason_code      text,
     actor            text,
     summary          text,
-    payload          jsonb,
+    -- json, not jsonb: kept verbatim (key order, duplicates, and \u0000, which jsonb refuses).
+    payload          json,
     event_type       text,
     message          text,
-    details          jsonb,
+    details          json,
     ts               timestamptz NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     accepted_at      timestamptz NOT NULL,

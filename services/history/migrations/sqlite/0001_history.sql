@@ -3,10 +3,12 @@
 -- order is time order and the keyset cursor on (ts, id) works with plain comparisons.
 CREATE TABLE history (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id         TEXT    NOT NULL CHECK (length(event_id) BETWEEN 1 AND 128),
+    -- Sanity bounds (the validator enforces the exact contract). Byte lengths: SQLite's
+    -- length() stops at the first NUL, and run ids may hold one.
+    event_id         TEXT    NOT NULL CHECK (event_id <> '' AND length(CAST(event_id AS BLOB)) <= 512),
     dialect          TEXT    NOT NULL CHECK (dialect IN ('brewslm', 'pulse')),
     project_id       INTEGER,
-    run_id           TEXT    NOT NULL CHECK (length(run_id) BETWEEN 1 AND 256),
+    run_id           TEXT    NOT NULL CHECK (run_id <> '' AND length(CAST(run_id AS BLOB)) <= 1024),
     parent_run_id    TEXT,
     stage            TEXT,
     severity         TEXT    NOT NULL,
