@@ -19,6 +19,7 @@ from redis.typing import StreamIdT
 
 from services.history.base import HistoryStore, StoreUnavailable
 from services.persister.logic import REJECTED, backoff, isolate, parse_batch
+from shared import metrics
 from shared.consumer import BatchContext, Entry
 from shared.logging import get_logger
 from shared.models import ValidEnvelope
@@ -89,6 +90,8 @@ class Persister:
         await ctx.ack([entry.id for entry, _ in result.stored])
         self.inserted += result.inserted
         self.duplicates += len(result.stored) - result.inserted
+        metrics.note("persisted", result.inserted)
+        metrics.note("duplicates", len(result.stored) - result.inserted)
 
     async def _insert(self, part: list[Pair], ctx: BatchContext) -> int:
         envelopes = [env for _, env in part]
