@@ -173,23 +173,21 @@ class System:
             return (0, 0)
 
     def group(self, service: str) -> GroupState | None:
-        """The state of a service's group (None while it does not exist)."""
+        """The state of a service's group (None while it does not exist); one round trip."""
         stream, name = self.stream_of(service), STAGE_GROUPS[service]
-        try:
-            infos = self.client.xinfo_groups(stream)
-        except redis.ResponseError:
-            return None
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.xinfo_groups(stream)
+            pipe.xpending(stream, name)
+            pipe.xinfo_consumers(stream, name)
+            infos, summary, consumers = pipe.execute(raise_on_error=False)
+        if isinstance(infos, Exception) or isinstance(summary, Exception):
+            return None  # no stream or no group yet
         info = next((g for g in infos if _text(g["name"]) == name), None)
         if info is None:
             return None
-        summary = self.client.xpending(stream, name)
-        consumers = {
-            _text(c["name"]): int(c["pending"]) for c in self.client.xinfo_consumers(stream, name)
-        }
+        held = {_text(c["name"]): int(c["pending"]) for c in consumers}
         low = id_key(summary["min"]) if summary["pending"] else None
-        return GroupState(
-            id_key(info["last-delivered-id"]), int(summary["pending"]), low, consumers
-        )
+        return GroupState(id_key(info["last-delivered-id"]), int(summary["pending"]), low, held)
 
     def held(self, replica: Replica) -> int:
         """Entries delivered to the replica's consumer and not yet acknowledged."""

@@ -24,15 +24,18 @@ def test_sigkill_of_each_service_mid_batch_loses_and_duplicates_nothing(
     figures = Figures("sigkill each service", sizes.variant)
     recover: list[float] = []
     # when each service in turn is SIGKILLed while it holds a batch, and restarted at once
+    # (a kill that lands just after the batch was acknowledged does not count: kill again)
     for service in SERVICES:
         replica = system.replicas[f"{service}-0"]
-        held, resume = [], []
-        for _ in range(sizes.kills_per_service):
+        held: list[int] = []
+        resume: list[float] = []
+        while sum(1 for h in held if h) < sizes.kills_per_service:
+            assert len(held) < 3 * sizes.kills_per_service, f"{service}: too few mid-batch kills"
             waited = time.monotonic()
             system.wait_mid_batch(replica)
             resume.append(time.monotonic() - waited)
             replica.signal(signal.SIGKILL)
-            held.append(system.held(replica))  # what it had in hand when it died
+            held.append(system.held(replica))  # what it had in hand when it died (may be 0)
             replica.start()
         recover.append(system.wait_caught_up(timeout=90))
         figures.details[service] = {
@@ -47,6 +50,3 @@ def test_sigkill_of_each_service_mid_batch_loses_and_duplicates_nothing(
     figures.recover_s = max(recover)
     figures.details["rate"] = round(producer.rate)
     conclude(system, producer.offered, figures, pg_url)
-    for service in SERVICES:
-        # at least most kills hit a consumer holding a batch (the point of the test)
-        assert figures.details[service]["mid_batch"] >= sizes.kills_per_service // 2 + 1
