@@ -34,7 +34,7 @@ async def _phases(
     sampler.phase = "latency"
     out["latency_1k"] = await pipeline.latency(p, 1000.0, plan.latency_s, "l1k-")
     top = out["sustained"]["eps"]
-    if top and (backend == "sqlite" or plan.latency_half_postgres):
+    if top and plan.latency_half and (backend == "sqlite" or plan.latency_half_postgres):
         out["latency_half"] = await pipeline.latency(p, top / 2, plan.latency_s, "lhalf-")
     if backend == "sqlite" and plan.dead_letter_s:
         sampler.phase = "dead_letter"

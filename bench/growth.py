@@ -60,7 +60,7 @@ INSERT INTO history (event_id, dialect, project_id, run_id, stage, severity, act
                      payload, ts, accepted_at, taxonomy_version, source_id)
 SELECT 'g-' || i, 'brewslm', i % 100, 'run-' || ($3 + i % $4), 'training', 'info', 'bench',
        'training step ' || i || ' finished; loss is going down nicely',
-       jsonb_build_object('step', i, 'loss', 0.41, 'lr', 0.0003, 'status', 'running'),
+       json_build_object('step', i, 'loss', 0.41, 'lr', 0.0003, 'status', 'running'),
        $5::timestamptz + i * interval '1 millisecond',
        $5::timestamptz + i * interval '1 millisecond',
        'tx-bench', i || '-0'
@@ -121,26 +121,46 @@ async def time_reads(store: HistoryStore, runs: int, reads: int) -> dict[str, An
     return summary_ms(spent)
 
 
-async def run_detail(url: str, sizes: tuple[int, ...], reads: int) -> dict[str, Any]:
-    """Run-detail latency at each history size (loaded cumulatively)."""
+async def _grow(url: str, low: int, high: int) -> float:
+    began = time.monotonic()
+    if url.startswith("sqlite:///"):
+        await asyncio.to_thread(load_sqlite, url, low, high)
+    else:
+        await load_postgres(url, low, high)
+    return time.monotonic() - began
+
+
+async def run_detail(
+    url: str,
+    sizes: tuple[int, ...],
+    reads: int,
+    optional: int | None = None,
+    deadline: float | None = None,
+) -> dict[str, Any]:
+    """Run-detail latency at each history size (loaded cumulatively).
+
+    `optional` is one more size, measured only if loading it is estimated (from the last
+    step's pace, plus a third: indexes deepen) to end before `deadline` (monotonic clock).
+    """
     store = store_for_url(url)
     await store.open()
     out: dict[str, Any] = {}
     try:
         await store.migrate()
-        loaded = 0
+        loaded, pace = 0, 0.0
         for size in sizes:
-            began = time.monotonic()
-            if url.startswith("sqlite:///"):
-                await asyncio.to_thread(load_sqlite, url, loaded, size)
+            load_s = await _grow(url, loaded, size)
+            pace, loaded = load_s / (size - loaded), size
+            reads_at = await time_reads(store, size // RUN_EVENTS, reads)
+            out[str(size)] = {"load_s": round(load_s, 1), **reads_at}
+        if optional and deadline is not None:
+            estimate = pace * (optional - loaded) * 1.33
+            if time.monotonic() + estimate > deadline:
+                out[str(optional)] = {"skipped": f"load estimated at {estimate:.0f} s: over budget"}
             else:
-                await load_postgres(url, loaded, size)
-            load_s = time.monotonic() - began
-            loaded = size
-            out[str(size)] = {
-                "load_s": round(load_s, 1),
-                **await time_reads(store, size // 1000, reads),
-            }
+                load_s = await _grow(url, loaded, optional)
+                reads_at = await time_reads(store, optional // RUN_EVENTS, reads)
+                out[str(optional)] = {"load_s": round(load_s, 1), **reads_at}
     finally:
         await store.close()
     return out
@@ -203,13 +223,13 @@ def _command(namespace: str, *args: str) -> float:
 
 
 async def dead_letter_reads(namespace: str, count: int, rounds: int = 3) -> dict[str, Any]:
-    """Timings of dlq stats / tail over `count` dead letters."""
+    """Timings of dlq stats / tail over `count` dead letters (CLI commands `rounds` times)."""
     names = Names(namespace)
     await asyncio.to_thread(fill_dead_letters, names, count)
     client = aredis.Redis.from_url(REDIS_URL)
     try:
         stats_s = []
-        for _ in range(rounds):
+        for _ in range(3):
             began = time.perf_counter()
             result = await dead_letter_stats(client, names)
             stats_s.append(time.perf_counter() - began)

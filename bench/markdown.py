@@ -25,11 +25,17 @@ def _lat(doc: Any) -> str:
 
 
 def _limits(raw: Results) -> list[tuple[str, str]]:
+    lim = raw.get("limits") or {}
     return [
         ("Limit 1: one process, pipelined XADD of 300-byte JSON (batches of 1000)",
-         num(dig(raw, "limits", "limit_xadd_eps"), "ev/s")),
+         num(lim.get("limit_xadd_eps"), "ev/s")),
         ("Limit 2: one process, XREADGROUP COUNT 1000 + one XACK per batch",
-         num(dig(raw, "limits", "limit_consume_eps"), "ev/s")),
+         num(lim.get("limit_consume_eps"), "ev/s")),
+        ("Same with the asyncio client the services use (XADD / consume)",
+         f"{num(lim.get('limit_xadd_asyncio_eps'))} / "
+         f"{num(lim.get('limit_consume_asyncio_eps'), 'ev/s')}"),
+        ("Limit 1 encoding each event on the fly (the benchmark's producer, unhindered)",
+         num(lim.get("limit_xadd_encoding_eps"), "ev/s")),
     ]  # fmt: skip
 
 
@@ -50,9 +56,11 @@ def _pipeline(raw: Results, head: Results) -> list[tuple[str, str]]:
             if lat is None:
                 continue
             rate = num(lat.get("offered_eps"), "ev/s")
-            rows.append((f"Publish → history p50/p95/p99 at {rate}, {label}", _lat(lat["history"])))
             rows.append(
-                (f"Publish → coach state p50/p95/p99 at {rate}, {label}", _lat(lat["coach"]))
+                (f"Publish → history p50/p95/p99 at {rate}, {label}", _lat(lat.get("history")))
+            )
+            rows.append(
+                (f"Publish → coach state p50/p95/p99 at {rate}, {label}", _lat(lat.get("coach")))
             )
     dead = dig(raw, "sqlite", "dead_letter") or {}
     rows.append(
@@ -101,6 +109,27 @@ def _memory(raw: Results) -> list[tuple[str, str]]:
     return rows
 
 
+CPU_COLUMNS = ("validator", "persister", "coach", "producer", "redis")
+
+
+def cpu_table(raw: Results) -> list[str]:
+    """CPU microseconds per event by process, for each flat-out phase."""
+    lines = [
+        "| CPU µs per event | " + " | ".join(CPU_COLUMNS) + " | total |",
+        "|---|" + "---:|" * (len(CPU_COLUMNS) + 1),
+    ]
+    phases = (("sqlite", "sustained", "SQLite"), ("postgres", "sustained", "PostgreSQL"),
+              ("sqlite", "dead_letter", "50% invalid, SQLite"))  # fmt: skip
+    for backend, phase, label in phases:
+        cpu = dig(raw, backend, phase, "cpu_us_per_event")
+        if not cpu:
+            continue
+        cells = [num(cpu.get(c), "", 1) for c in CPU_COLUMNS]
+        total = sum(float(v) for v in cpu.values())
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {total:.0f} |")
+    return lines if len(lines) > 2 else []
+
+
 def _machine(head: Results) -> str:
     m = head.get("machine") or {}
     load = ", ".join(str(x) for x in m.get("load_avg_at_start") or [])
@@ -125,9 +154,12 @@ def render(raw: Results, head: Results) -> str:
     ]
     for label, value in _limits(raw) + _pipeline(raw, head) + _growth(raw) + _memory(raw):
         lines.append(f"| {label} | {value} |")
+    cpu = cpu_table(raw)
+    if cpu:
+        lines += ["", *cpu]
     lines += ["", "| Target | Measured | Status |", "|---|---|---|"]
     for row in head.get("targets", []):
-        digits = 3 if row["key"].startswith("ratio") else 1
+        digits = 3 if row["key"].startswith("ratio") else 0 if row["key"].endswith("eps") else 1
         lines.append(f"| {row['target']} | {num(row['measured'], '', digits)} | {row['status']} |")
     if head.get("errors"):
         lines += ["", "Errors:", *(f"- {k}: {v}" for k, v in head["errors"].items())]

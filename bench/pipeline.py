@@ -33,9 +33,10 @@ import redis.asyncio as aredis
 from bench.env import REDIS_URL
 from bench.events import seq_of
 from bench.probes import History, Keyset, coached, probe_fact
-from bench.services import cpu_s
+from bench.services import PIPELINE, cpu_s
 from bench.stats import rate, rounded, summary_ms
 from services.runtime.supervisor import die_with_parent
+from shared.metrics import StageMetrics, read_stage_metrics
 from shared.names import Names
 from shared.settings import REPO_ROOT
 
@@ -139,6 +140,27 @@ def cpu_per_event(
     return {k: round((after[k] - before[k]) / events * 1e6, 1) for k in after if k in before}
 
 
+async def stage_counts(p: Pipeline) -> dict[str, StageMetrics]:
+    """The stages' own counters (batches, entries, seconds in the handler)."""
+    found = await read_stage_metrics(p.client, p.names, PIPELINE)
+    return {m.stage: m for m in found}
+
+
+def batching(before: dict[str, StageMetrics], after: dict[str, StageMetrics]) -> dict[str, Any]:
+    """Per stage over a window: mean batch size and handler time per entry (us)."""
+    found: dict[str, Any] = {}
+    for stage, end in after.items():
+        start = before.get(stage, StageMetrics(stage))
+        batches, entries = end.batches - start.batches, end.entries - start.entries
+        spent = end.seconds_sum - start.seconds_sum
+        found[stage] = {
+            "batches": batches,
+            "mean_batch": rounded(entries / batches, 0) if batches else None,
+            "handler_us_per_event": rounded(spent / entries * 1e6, 1) if entries else None,
+        }
+    return found
+
+
 async def _window(p: Pipeline, seconds: float) -> list[Snap]:
     snaps = [await snapshot(p)]
     end = snaps[0].t + seconds
@@ -155,9 +177,9 @@ async def sustained(
     proc = spawn_producer(p.names, warmup + seconds + 1, prefix=prefix, invalid_every=invalid_every)
     try:
         await asyncio.sleep(warmup)
-        cpu_before = await cpu_now(p, proc.pid)
+        cpu_before, counts_before = await cpu_now(p, proc.pid), await stage_counts(p)
         snaps = await _window(p, seconds)
-        cpu_after = await cpu_now(p, proc.pid)
+        cpu_after, counts_after = await cpu_now(p, proc.pid), await stage_counts(p)
         offered = await producer_result(proc, timeout=60)
     finally:
         if proc.poll() is None:
@@ -178,6 +200,7 @@ async def sustained(
         "eps": rounded(min(stored or 0.0, coach or 0.0), 0),
         "producer": {k: rounded(float(v), 1) for k, v in offered.items()},
         "cpu_us_per_event": cpu_per_event(cpu_before, cpu_after, finished),
+        "stages": batching(counts_before, counts_after),
         "series": [(round(s.t - first.t, 1), s.rows, s.coached, s.dead) for s in snaps],
         **(await drain(p, timeout=120)),
     }

@@ -15,18 +15,21 @@ class Plan:
     warmup_s: float
     sustained_s: float
     latency_s: float
+    latency_half: bool
     latency_half_postgres: bool
     dead_letter_s: float
     history_sizes: tuple[int, ...]
     history_reads: int
     history_10m: bool
     dead_letters: int
+    cli_rounds: int
     backlog: int | None
     backlog_s: float
+    budget_s: float
 
     @classmethod
-    def full(cls, *, with_10m: bool = False) -> Plan:
-        """`make bench`: about ten minutes."""
+    def full(cls, *, with_10m: bool = True) -> Plan:
+        """`make bench`: within ten minutes (10M rows only when the estimate fits the budget)."""
         return cls(
             quick=False,
             limit_events=100_000,
@@ -34,14 +37,17 @@ class Plan:
             warmup_s=5.0,
             sustained_s=30.0,
             latency_s=15.0,
+            latency_half=True,
             latency_half_postgres=True,
             dead_letter_s=20.0,
             history_sizes=(100_000, 1_000_000),
             history_reads=300,
             history_10m=with_10m,
             dead_letters=100_000,
+            cli_rounds=3,
             backlog=1_000_000,
             backlog_s=40.0,
+            budget_s=600.0,
         )
 
     @classmethod
@@ -51,15 +57,18 @@ class Plan:
             quick=True,
             limit_events=20_000,
             limit_rounds=1,
-            warmup_s=1.5,
-            sustained_s=5.0,
-            latency_s=4.0,
+            warmup_s=1.0,
+            sustained_s=4.0,
+            latency_s=3.0,
+            latency_half=False,
             latency_half_postgres=False,
-            dead_letter_s=4.0,
-            history_sizes=(100_000,),
-            history_reads=100,
+            dead_letter_s=3.0,
+            history_sizes=(50_000,),
+            history_reads=60,
             history_10m=False,
             dead_letters=10_000,
+            cli_rounds=1,
             backlog=None,
             backlog_s=0.0,
+            budget_s=60.0,
         )

@@ -67,12 +67,13 @@ def finished(client: redis.Redis, names: Names) -> int:
 
 def _publish(client: redis.Redis, opts: Options, first: int, count: int) -> None:
     stream = Names(opts.namespace).events
-    ts = now_iso()
     pipe = client.pipeline(transaction=False)
     for seq in range(first, first + count):
         invalid = opts.invalid_every > 0 and seq % opts.invalid_every == 0
         probe = opts.probe_every > 0 and seq % opts.probe_every == 0
-        pipe.xadd(stream, {DATA_FIELD: body(seq, opts.prefix, ts, invalid=invalid, probe=probe)})
+        # Each event its own time, as real ones have: nothing downstream may cache on it.
+        data = body(seq, opts.prefix, now_iso(), invalid=invalid, probe=probe)
+        pipe.xadd(stream, {DATA_FIELD: data})
     pipe.execute()
 
 

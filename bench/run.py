@@ -47,28 +47,30 @@ def _limits(plan: Plan, ws: Workspace) -> Any:
         client.close()
 
 
-def _run_detail(plan: Plan, ws: Workspace) -> Any:
-    sizes = plan.history_sizes
-    big = (*sizes, 10_000_000) if plan.history_10m else sizes
-    return {
-        "sqlite": asyncio.run(
-            growth.run_detail(ws.sqlite_url("history"), sizes, plan.history_reads)
-        ),
-        "postgres": asyncio.run(
-            growth.run_detail(ws.postgres_url("history"), big, plan.history_reads)
-        ),
-    }
+def _run_detail(plan: Plan, ws: Workspace, deadline: float) -> Any:
+    sizes, reads = plan.history_sizes, plan.history_reads
+    sqlite = asyncio.run(growth.run_detail(ws.sqlite_url("history"), sizes, reads))
+    ten_m = 10_000_000 if plan.history_10m else None
+    postgres = asyncio.run(
+        growth.run_detail(ws.postgres_url("history"), sizes, reads, ten_m, deadline)
+    )
+    return {"sqlite": sqlite, "postgres": postgres}
 
 
-def parts(plan: Plan, ws: Workspace) -> dict[str, Part]:
+#: Seconds kept for the parts after the run-detail one (dead-letter reads, backlog).
+RESERVE_S = 120.0
+
+
+def parts(plan: Plan, ws: Workspace, began: float) -> dict[str, Part]:
     """Every part of the run, in order."""
+    deadline = began + plan.budget_s - RESERVE_S
     found: dict[str, Part] = {
         "limits": lambda: _limits(plan, ws),
         "sqlite": lambda: asyncio.run(run_backend(ws, plan, "sqlite")),
         "postgres": lambda: asyncio.run(run_backend(ws, plan, "postgres")),
-        "run_detail": lambda: _run_detail(plan, ws),
+        "run_detail": lambda: _run_detail(plan, ws, deadline),
         "dead_letter_reads": lambda: asyncio.run(
-            growth.dead_letter_reads(ws.namespace("dlq"), plan.dead_letters)
+            growth.dead_letter_reads(ws.namespace("dlq"), plan.dead_letters, plan.cli_rounds)
         ),
     }
     if plan.backlog:
@@ -82,16 +84,16 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def measure(
-    plan: Plan, ws: Workspace, only: Sequence[str]
+    plan: Plan, ws: Workspace, only: Sequence[str], began: float
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Run the parts; raw results and errors by part."""
     raw: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for name, part in parts(plan, ws).items():
+    for name, part in parts(plan, ws, began).items():
         if only and name not in only:
             continue
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        began = time.monotonic()
+        started = time.monotonic()
         try:
             raw[name] = part()
         except Exception as exc:  # report it, keep measuring the rest
@@ -99,7 +101,7 @@ def measure(
             errors[name] = f"{type(exc).__name__}: {exc}"
         finally:
             ws.clean()
-        print(f"bench: {name} done in {time.monotonic() - began:.1f} s", file=sys.stderr)
+        print(f"bench: {name} done in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return raw, errors
 
 
@@ -116,16 +118,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; 0 when every part ran."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="under a minute; skips the 1M parts")
-    parser.add_argument("--with-10m", action="store_true", help="also 10M rows (PostgreSQL)")
+    parser.add_argument(
+        "--no-10m", action="store_true", help="never try 10M history rows (PostgreSQL)"
+    )
     parser.add_argument("--only", nargs="*", default=[], choices=PARTS, help="run only these")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    plan = Plan.small() if args.quick else Plan.full(with_10m=args.with_10m)
+    plan = Plan.small() if args.quick else Plan.full(with_10m=not args.no_10m)
     ws = Workspace()
     started, began = datetime.now(UTC), time.monotonic()
     about = machine()
     try:
-        raw, errors = measure(plan, ws, args.only)
+        raw, errors = measure(plan, ws, args.only, began)
     finally:
         ws.clean()
     head = headline(raw) | {
