@@ -47,19 +47,9 @@ class Names:
         return f"{self.tag}:audit"
 
     @property
-    def redrive_ledger(self) -> str:
-        """Hash of dead-letter id -> redriven entry id; makes a redrive idempotent."""
-        return f"{self.tag}:redriven"
-
-    @property
     def coach_changes(self) -> str:
         """Pub/sub channel announcing every coach cache change."""
         return f"{self.namespace}:coach:changes"
-
-    @property
-    def coach_state_prefix(self) -> str:
-        """Prefix of the per-project coach state hashes."""
-        return f"{self.namespace}:coachstate:"
 
     def coach_key(self, project_id: int | str, stage: str) -> str:
         """Cache key of one (project, coach stage) suggestion document."""
@@ -67,7 +57,7 @@ class Names:
 
     def coach_state(self, project_id: int | str) -> str:
         """Per-project coach state (derived only from accepted events)."""
-        return f"{self.coach_state_prefix}{project_id}"
+        return f"{self.namespace}:coachstate:{project_id}"
 
     @property
     def coach_projects(self) -> str:
