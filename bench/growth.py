@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import sqlite3
@@ -105,11 +106,8 @@ async def load_postgres(url: str, low: int, high: int) -> None:
         await conn.close()
 
 
-async def time_reads(store: HistoryStore, runs: int, reads: int) -> dict[str, Any]:
-    """Read `reads` random whole runs (1000 events each); latency summary."""
-    rng = random.Random(7)
-    for _ in range(10):  # warm the connection and the caches a little, as a live API is
-        await run_events(store, f"run-{rng.randrange(runs)}", limit=RUN_EVENTS)
+async def _read_runs(store: HistoryStore, runs: int, reads: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
     spent: list[float] = []
     for _ in range(reads):
         run_id = f"run-{rng.randrange(runs)}"
@@ -118,7 +116,26 @@ async def time_reads(store: HistoryStore, runs: int, reads: int) -> dict[str, An
         spent.append(time.perf_counter() - began)
         if len(page.rows) != RUN_EVENTS:
             raise AssertionError(f"{run_id}: {len(page.rows)} rows, expected {RUN_EVENTS}")
-    return summary_ms(spent)
+    return spent
+
+
+async def time_reads(store: HistoryStore, runs: int, reads: int) -> dict[str, Any]:
+    """Read `reads` random whole runs (1000 events each); latency summary.
+
+    Measured twice: as a process reads by default, then with the objects that exist at that
+    point frozen out of the cyclic garbage collector (``gc.freeze()``, what a server does
+    once started): a read allocates ~25k objects, and the collections that triggers, over a
+    heap of every imported module, are what the slowest reads wait for.
+    """
+    await _read_runs(store, runs, 10, seed=1)  # warm the connection and the caches a little
+    default = await _read_runs(store, runs, reads, seed=7)
+    gc.collect()
+    gc.freeze()
+    try:
+        frozen = await _read_runs(store, runs, reads, seed=8)
+    finally:
+        gc.unfreeze()
+    return {**summary_ms(default), "gc_frozen": summary_ms(frozen)}
 
 
 async def _grow(url: str, low: int, high: int) -> float:

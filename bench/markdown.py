@@ -70,6 +70,12 @@ def _pipeline(raw: Results, head: Results) -> list[tuple[str, str]]:
     return rows
 
 
+def _p50_p99(doc: Any) -> str:
+    if not isinstance(doc, dict) or doc.get("p99_ms") is None:
+        return str(doc["skipped"]) if isinstance(doc, dict) and "skipped" in doc else "—"
+    return f"{doc['p50_ms']:.1f} / {doc['p99_ms']:.1f} ms"
+
+
 def _growth(raw: Results) -> list[tuple[str, str]]:
     rows = []
     for key, label in BACKENDS:
@@ -77,8 +83,10 @@ def _growth(raw: Results) -> list[tuple[str, str]]:
             doc = dig(raw, "run_detail", key, size)
             if doc is None and size == "10000000":
                 continue
-            value = "—" if doc is None else f"{doc['p50_ms']:.1f} / {doc['p99_ms']:.1f} ms"
-            rows.append((f"Run detail (1000 events) p50/p99, {name} rows, {label}", value))
+            frozen = dig(doc, "gc_frozen")
+            value = _p50_p99(doc) + (f" ({_p50_p99(frozen)})" if frozen else "")
+            label_ = f"Run detail, 1000-event run, p50/p99, {name} rows, {label} (gc frozen)"
+            rows.append((label_, value))
     dlq = dig(raw, "dead_letter_reads") or {}
     count = num(dlq.get("dead_letters"))
     tail = dlq.get("tail") or {}

@@ -255,6 +255,7 @@ def _complete(probes: Probes, expected: int, last_seq: int) -> bool:
 async def latency(p: Pipeline, offered: float, seconds: float, prefix: str) -> dict[str, Any]:
     """Probe latencies with `offered` events/s for `seconds`."""
     every = max(1, round(offered / PROBES_PER_S))
+    counts_before = await stage_counts(p)
     proc = spawn_producer(p.names, seconds, rate=offered, probe_every=every, prefix=prefix)
     probes = Probes(prefix)
     deadline = time.monotonic() + seconds + 60
@@ -274,6 +275,7 @@ async def latency(p: Pipeline, offered: float, seconds: float, prefix: str) -> d
             proc.kill()
     published = int(result["published"]) if result else 0
     _account(p, published, 0)
+    stages = batching(counts_before, await stage_counts(p))
     return {
         "offered_eps": rounded(offered, 0),
         "achieved_eps": rounded(float(result["eps"]), 0) if result else None,
@@ -281,5 +283,6 @@ async def latency(p: Pipeline, offered: float, seconds: float, prefix: str) -> d
         "history": summary_ms(probes.history_s),
         "coach": summary_ms(probes.coach_s()),
         "probes_missing": -(-published // every) - len(probes.published),
+        "stages": stages,
         **(await drain(p, timeout=60)),
     }

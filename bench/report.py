@@ -73,6 +73,12 @@ def headline(raw: Results) -> Results:
             *(dig(raw, "run_detail", b, "100000", "p99_ms") for b in ("sqlite", "postgres"))
         ),
         "run_detail_p99_ms_1m": None if None in rd_1m else _worst(*rd_1m),
+        "run_detail_p99_ms_1m_gc_frozen": _worst(
+            *(
+                dig(raw, "run_detail", b, "1000000", "gc_frozen", "p99_ms")
+                for b in ("sqlite", "postgres")
+            )
+        ),
         "run_detail_p99_ms_10m_postgres": dig(raw, "run_detail", "postgres", "10000000", "p99_ms"),
         "dlq_stats_s": dig(raw, "dead_letter_reads", "stats_s"),
         "dlq_tail_p99_ms": dig(raw, "dead_letter_reads", "tail", "p99_ms"),
