@@ -18,6 +18,7 @@ from shared.names import Names
 def _memory(sampler: RssSampler, pids: dict[str, int]) -> dict[str, Any]:
     return {
         "rss_peak_mb": {s: sampler.peak_mb(s, "sustained") for s in PIPELINE},
+        "rss_anon_peak_mb": {s: sampler.peak_mb(s, "sustained", anon=True) for s in PIPELINE},
         "vm_hwm_mb": {
             s: rounded(status_kb(pid).get("VmHWM", 0) / 1024, 1) for s, pid in pids.items()
         },

@@ -83,7 +83,15 @@ def headline(raw: Results) -> Results:
         "dlq_stats_s": dig(raw, "dead_letter_reads", "stats_s"),
         "dlq_tail_p99_ms": dig(raw, "dead_letter_reads", "tail", "p99_ms"),
         "rss_mb_max": _rss_max(raw),
+        "rss_anon_mb_max": _worst(
+            *(
+                dig(raw, b, "memory", "rss_anon_peak_mb", s)
+                for b in ("sqlite", "postgres")
+                for s in ("validator", "persister", "coach")
+            )
+        ),
         "rss_backlog_mb_max": dig(raw, "backlog", "rss_mb_max"),
+        "rss_backlog_anon_mb_max": dig(raw, "backlog", "rss_anon_mb_max"),
     }
 
 

@@ -4,7 +4,10 @@
 namespace and database in the environment, waits until every one has joined its consumer group,
 and stops them with SIGTERM (they drain), then SIGKILL after a deadline. Children also die with
 the benchmark (PR_SET_PDEATHSIG), so an interrupted run leaves no consumer behind.
-`RssSampler` reads ``/proc/<pid>/status`` (VmRSS, VmHWM) in a background thread.
+`RssSampler` reads ``/proc/<pid>/status`` (VmRSS, RssAnon, VmHWM) in a background thread.
+RssAnon is the part no file backs (heap, buffers): where an unbounded buffer would show. The
+rest of VmRSS is mostly the SQLite file pages the persister maps (``mmap_size``), which the
+kernel can drop at will.
 """
 
 from __future__ import annotations
@@ -141,7 +144,7 @@ class ServiceGroup:
 
 
 def status_kb(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (kB) of a process, from /proc (empty when it is gone)."""
+    """VmRSS, RssAnon and VmHWM (kB) of a process, from /proc (empty when it is gone)."""
     found: dict[str, int] = {}
     try:
         text = Path(f"/proc/{pid}/status").read_text()
@@ -149,7 +152,7 @@ def status_kb(pid: int) -> dict[str, int]:
         return found
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "RssAnon", "VmHWM"):
             found[key] = int(value.split()[0])
     return found
 
@@ -175,6 +178,7 @@ class Sample:
     phase: str
     service: str
     rss_kb: int
+    anon_kb: int
 
 
 @dataclass
@@ -202,9 +206,10 @@ class RssSampler:
         """Take one reading of every process now."""
         now = time.monotonic()
         for name, pid in self.pids.items():
-            rss = status_kb(pid).get("VmRSS")
-            if rss is not None:
-                self.samples.append(Sample(now, self.phase, name, rss))
+            found = status_kb(pid)
+            if "VmRSS" in found:
+                rss, anon = found["VmRSS"], found.get("RssAnon", found["VmRSS"])
+                self.samples.append(Sample(now, self.phase, name, rss, anon))
 
     def stop(self) -> None:
         """Stop sampling (one last reading first)."""
@@ -213,17 +218,24 @@ class RssSampler:
         if self._thread is not None:
             self._thread.join()
 
-    def peak_mb(self, service: str, phase: str | None = None) -> float | None:
-        """Largest RSS seen (MB) of a service, in one phase or overall."""
+    def peak_mb(
+        self, service: str, phase: str | None = None, *, anon: bool = False
+    ) -> float | None:
+        """Largest RSS (or anonymous RSS) seen (MB) of a service, in one phase or overall."""
         values = [
-            s.rss_kb for s in self.samples if s.service == service and phase in (None, s.phase)
+            s.anon_kb if anon else s.rss_kb
+            for s in self.samples
+            if s.service == service and phase in (None, s.phase)
         ]
         return round(max(values) / 1024, 1) if values else None
 
-    def series_mb(self, service: str, phase: str) -> list[tuple[float, float]]:
-        """(seconds since the phase's first sample, RSS MB) of a service in one phase."""
+    def series_mb(self, service: str, phase: str) -> list[tuple[float, float, float]]:
+        """(seconds since the phase's first sample, RSS MB, anonymous RSS MB) in one phase."""
         rows = [s for s in self.samples if s.service == service and s.phase == phase]
         if not rows:
             return []
         t0 = rows[0].t
-        return [(round(s.t - t0, 1), round(s.rss_kb / 1024, 1)) for s in rows]
+        return [
+            (round(s.t - t0, 1), round(s.rss_kb / 1024, 1), round(s.anon_kb / 1024, 1))
+            for s in rows
+        ]
