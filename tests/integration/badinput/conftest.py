@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pytest
 import redis
@@ -84,16 +85,23 @@ class ValidatorBus:
     def collect(self) -> None:
         """Index what reached the valid and dead streams since the last call."""
         names = self.settings.names
-        for stream, parse, index in (
-            (names.valid, _envelope_source, self.valid),
-            (names.dead, _letter_source, self.dead),
-        ):
-            start = self._cursors.get(stream, "-")
-            for entry_id, fields in self.client.xrange(stream, start, "+", count=10_000):
-                self._cursors[stream] = "(" + entry_id.decode()
-                source, item = parse(fields)
-                assert source not in self.valid and source not in self.dead, f"{source} twice"
-                index[source] = item
+        for fields in self._new_entries(names.valid):
+            envelope = parse_envelope(fields[b"__data__"])
+            self._index(envelope.source_id)
+            self.valid[envelope.source_id] = envelope
+        for fields in self._new_entries(names.dead):
+            letter = parse_dead_letter(fields)
+            self._index(letter.source_id)
+            self.dead[letter.source_id] = letter
+
+    def _new_entries(self, stream: str) -> list[Fields]:
+        found = rows(self.client, stream, min=self._cursors.get(stream, "-"), count=10_000)
+        if found:
+            self._cursors[stream] = "(" + found[-1][0].decode()
+        return [fields for _, fields in found]
+
+    def _index(self, source: str) -> None:
+        assert source not in self.valid and source not in self.dead, f"{source} seen twice"
 
     def wait_accounted(self, ids: Iterable[str], timeout: float = 60.0) -> None:
         """Poll until every id is on valid or dead (failing if the validator stops)."""
@@ -109,14 +117,9 @@ class ValidatorBus:
             time.sleep(0.02)
 
 
-def _envelope_source(fields: Fields) -> tuple[str, ValidEnvelope]:
-    envelope = parse_envelope(fields[b"__data__"])
-    return envelope.source_id, envelope
-
-
-def _letter_source(fields: Fields) -> tuple[str, DeadLetter]:
-    letter = parse_dead_letter(fields)
-    return letter.source_id, letter
+def rows(client: redis.Redis, stream: str, **range_args: Any) -> list[tuple[bytes, Fields]]:
+    """XRANGE, typed: (entry id, fields) pairs."""
+    return cast(list[tuple[bytes, Fields]], client.xrange(stream, **range_args))
 
 
 @pytest.fixture

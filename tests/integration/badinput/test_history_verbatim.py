@@ -25,6 +25,7 @@ from shared.consumer import ATTEMPTS_EXCEEDED
 from shared.settings import Settings
 from shared.wire import DATA_FIELD, parse_dead_letter
 from tests.conftest import POSTGRES_DSN
+from tests.integration.badinput.conftest import rows
 from tests.unit.badinput.corpus import NASTY, event, pulse
 
 pytestmark = pytest.mark.integration
@@ -165,6 +166,6 @@ async def test_project_ids_at_the_edge_of_64_bits_are_stored_or_dead_lettered(
     # Then the largest BIGINT is stored, and the others are dead-lettered with a code
     # (never by exhausting their deliveries: the persister must not crash on them)
     assert [row.project_id async for row in store.iter_events()] == [2**63 - 1]
-    letters = [parse_dead_letter(f) for _, f in sync_client.xrange(live.names.dead)]
+    letters = [parse_dead_letter(f) for _, f in rows(sync_client, live.names.dead)]
     assert len(letters) == 2
     assert all(ATTEMPTS_EXCEEDED not in letter.errors for letter in letters), letters

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from services.api.app import BODY_LIMIT_FACTOR, create_app
 from shared.settings import Settings
 from shared.wire import DATA_FIELD
+from tests.integration.badinput.conftest import rows
 from tests.unit.badinput.checks import check_codes
 from tests.unit.badinput.corpus import NASTY, corpus, event
 from tests.unit.badinput.mutate import mutants
@@ -61,7 +62,7 @@ class Posted:
         if status == 422:
             check_codes(doc["errors"])
         elif status == 202:
-            fields = client.xrange(stream, doc["entry_id"], doc["entry_id"])[0][1]
+            fields = rows(client, stream, min=doc["entry_id"], max=doc["entry_id"])[0][1]
             sent, stored = orjson.loads(self.body), orjson.loads(fields[DATA_FIELD])
             for key, value in sent.items():
                 if key in ("ts", "created_at") or (key == "event_id" and value is None):

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import pytest
@@ -26,6 +26,8 @@ from redis.retry import Retry
 from services.security.acl import ADMIN, ROLE_NAMES, render
 from shared.settings import Settings
 from tests.conftest import free_port, wait_for
+
+Fields = dict[bytes, bytes]
 
 
 @dataclass
@@ -118,6 +120,16 @@ class AclServer:
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
+
+
+def rows(client: redis.Redis, stream: str, **range_args: Any) -> list[tuple[bytes, Fields]]:
+    """XRANGE, typed: (entry id, fields) pairs."""
+    return cast(list[tuple[bytes, Fields]], client.xrange(stream, **range_args))
+
+
+def command(client: redis.Redis, *args: str) -> Any:
+    """A raw command (ACL DRYRUN, ACL LIST, ...)."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 def one_shot(port: int, **options: Any) -> redis.Redis:

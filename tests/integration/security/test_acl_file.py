@@ -16,7 +16,7 @@ from shared.names import Names
 from shared.producer import SyncProducer
 from shared.settings import REPO_ROOT
 from tests.conftest import wait_for
-from tests.integration.security.conftest import AclServer, one_shot
+from tests.integration.security.conftest import AclServer, command, one_shot
 from tests.integration.security.test_acl_roles import event, refused
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ def test_no_role_can_administer_redis_or_destroy_streams(acl_server: AclServer, 
     # Given the admin asking Redis what the role may do (ACL DRYRUN runs nothing)
     admin = acl_server.client(ADMIN)
     # Then every administrative or destructive command is refused for the role
-    dry = [admin.execute_command("ACL", "DRYRUN", role, *cmd) for cmd in FORBIDDEN]
+    dry = [command(admin, "ACL", "DRYRUN", role, *cmd) for cmd in FORBIDDEN]
     allowed = [" ".join(cmd) for cmd, answer in zip(FORBIDDEN, dry, strict=True) if answer == b"OK"]
     assert allowed == []
     # And the check is real: the role's own job passes the same dry run
@@ -74,7 +74,7 @@ def test_no_role_can_administer_redis_or_destroy_streams(acl_server: AclServer, 
         "dashboard": ("GET", N.coach_key(1, "data")),
         "api": ("XADD", N.events, "*", "__data__", "{}"),
     }[role]
-    assert admin.execute_command("ACL", "DRYRUN", role, *job) == b"OK"
+    assert command(admin, "ACL", "DRYRUN", role, *job) == b"OK"
 
 
 def test_shipped_file_loads_and_lets_nobody_in(acl_servers: Callable[..., AclServer]) -> None:
@@ -125,7 +125,7 @@ def test_passwords_are_stored_hashed_never_in_clear(acl_server: AclServer) -> No
     assert acl_server.acl_file is not None
     text = acl_server.acl_file.read_text()
     admin = acl_server.client(ADMIN)
-    listed = b"\n".join(admin.execute_command("ACL", "LIST"))
+    listed = b"\n".join(command(admin, "ACL", "LIST"))
     # Then no password appears, in the file or in ACL LIST
     for password in acl_server.passwords.values():
         secret = password.get_secret_value()

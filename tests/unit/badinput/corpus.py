@@ -226,7 +226,9 @@ def _wrong_types() -> Iterator[Case]:
     )
     for field in fields:
         for value in ODD_VALUES:
-            expect = "valid" if (field, repr(value)) in ACCEPTED_ODD else "dead"
+            expect: Literal["valid", "dead"] = (
+                "valid" if (field, repr(value)) in ACCEPTED_ODD else "dead"
+            )
             yield Case(f"{field}={value!r}", body(event(**{field: value})), expect)
     big = orjson.dumps(event())[:-1] + b',"project_id":18446744073709551616}'
     yield Case("project_id beyond 64 bits", raw(big), "dead", "schema_violation")

@@ -28,7 +28,7 @@ ENTRY_ID = "1717200000000-0"
 
 @pytest.fixture(scope="module")
 def taxonomy() -> Taxonomy:
-    return Settings(_env_file=None).taxonomy  # type: ignore[call-arg]
+    return Settings(_env_file=None).taxonomy
 
 
 def verdict(fields: dict[bytes, bytes], taxonomy: Taxonomy) -> Valid | Invalid:
@@ -68,7 +68,7 @@ def test_corpus_case_gets_its_verdict(case: Case, taxonomy: Taxonomy) -> None:
 def test_generated_entries_never_raise_and_keep_the_invariants(
     fields: dict[bytes, bytes],
 ) -> None:
-    result = verdict(fields, Settings(_env_file=None).taxonomy)  # type: ignore[call-arg]
+    result = verdict(fields, Settings(_env_file=None).taxonomy)
     if isinstance(result, Valid):
         check_valid(fields, parse_envelope(result.fields[DATA_FIELD]))
     else:
@@ -78,7 +78,7 @@ def test_generated_entries_never_raise_and_keep_the_invariants(
 @settings(max_examples=examples(20, 500), deadline=None)
 @given(recipe=recipes)
 def test_mutated_entries_never_raise_and_keep_the_invariants(recipe: tuple[int, list[str]]) -> None:
-    taxonomy = Settings(_env_file=None).taxonomy  # type: ignore[call-arg]
+    taxonomy = Settings(_env_file=None).taxonomy
     for fields in mutants(recipe[0], 200, recipe[1]):
         result = verdict(fields, taxonomy)
         if isinstance(result, Valid):

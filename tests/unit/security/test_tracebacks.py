@@ -30,7 +30,7 @@ def test_a_logged_traceback_shows_no_local_variables(
     as_json: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given logging configured as a service does (JSON, or the console renderer of a TTY)
-    configure_logging(Settings(log_json=as_json, _env_file=None))  # type: ignore[call-arg]
+    configure_logging(Settings(log_json=as_json, _env_file=None))
     log = get_logger("test")
     # When an exception is logged with its traceback while a secret sits in a local variable
     try:
