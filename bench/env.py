@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,8 @@ REDIS_URL = os.environ.get("RUNBUS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
     "RUNBUS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-#: The CLI the services are started with, exactly as an operator would.
-RUNBUS = REPO_ROOT / ".venv" / "bin" / "runbus"
+#: The CLI the services are started with, exactly as an operator would (from this venv).
+RUNBUS = Path(sys.executable).parent / "runbus"
 
 
 @dataclass

@@ -114,6 +114,16 @@ def write(doc: dict[str, Any], markdown: str, directory: Path = RESULTS) -> None
         tmp.replace(directory / name)
 
 
+def rerender(directory: Path = RESULTS) -> int:
+    """Rewrite latest.md from latest.json (after a change to the report's layout)."""
+    doc = json.loads((directory / "latest.json").read_text())
+    raw = doc.pop("details")
+    markdown = render(raw, doc)
+    write({**doc, "details": raw}, markdown, directory)
+    print(markdown)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; 0 when every part ran."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
@@ -122,7 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-10m", action="store_true", help="never try 10M history rows (PostgreSQL)"
     )
     parser.add_argument("--only", nargs="*", default=[], choices=PARTS, help="run only these")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite latest.md from latest.json"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        return rerender()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     plan = Plan.small() if args.quick else Plan.full(with_10m=not args.no_10m)
     ws = Workspace()
