@@ -60,7 +60,7 @@ def test_corpus_case_gets_its_verdict(case: Case, taxonomy: Taxonomy) -> None:
 
 
 @settings(
-    max_examples=examples(200, 20_000),
+    max_examples=examples(200, 10_000),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
