@@ -228,6 +228,9 @@ async def test_pipeline_runs_end_to_end_with_one_user_per_stage(acl_server: AclS
     assert admin.xpending(N.valid, COACH_GROUP)["pending"] == 0
     stages = sorted(fields[b"stage"] for _, fields in rows(admin, N.dead))
     assert stages == [b"coach", b"persister", b"validator"]
+    # And each stage could write its metrics (a refused write would only be logged at debug)
+    for stage in ("validator", "persister", "coach"):
+        assert int(admin.hget(metrics_key(N, stage), "entries") or 0) > 0, stage
 
 
 async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
