@@ -39,7 +39,7 @@ class RunEvent(BaseModel):
     event_id: EventId | None = Field(
         None, description="Idempotency key; derived from the source entry id when absent."
     )
-    project_id: StrictInt = Field(ge=0, description="Project the event belongs to.")
+    project_id: StrictInt = Field(ge=0, le=2**63 - 1, description="Project the event belongs to.")
     run_id: RunId = Field(description='"<stage>-<id>" by convention, e.g. exp-42.')
     parent_run_id: RunId | None = Field(None, description="Parent op when nested.")
     stage: str = Field(description="One of the nine canonical stages.")
@@ -68,7 +68,9 @@ class PulseEvent(BaseModel):
     )
     run_id: RunId = Field(description="Run identity.")
     parent_run_id: RunId | None = Field(None, description="Parent run, for run-detail children.")
-    project_id: StrictInt | None = Field(None, ge=0, description="Optional owning project.")
+    project_id: StrictInt | None = Field(
+        None, ge=0, le=2**63 - 1, description="Optional owning project."
+    )
     event_type: str = Field(description="Catalog entry, e.g. run.completed.")
     severity: str = Field(description="info | warn | error; must match the catalog.")
     message: Annotated[str, Field(max_length=4096)] = Field("", description="Human-readable text.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import coach, db, dlq, events, history, ops, run
+from services.cli import coach, db, dlq, events, history, ops, run, security
 
 app = typer.Typer(
     name="runbus",
@@ -12,5 +12,5 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-for _module in (events, dlq, history, coach, db, run, ops):
+for _module in (events, dlq, history, coach, db, run, ops, security):
     _module.register(app)

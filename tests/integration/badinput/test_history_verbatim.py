@@ -150,8 +150,8 @@ def assert_verbatim(doc: dict[str, Any], row: HistoryRow) -> None:
 async def test_project_ids_at_the_edge_of_64_bits_are_stored_or_dead_lettered(
     settings: Settings, sync_client: redis.Redis, store: HistoryStore, database_url: str
 ) -> None:
-    # Given project ids at and past the largest 64-bit signed integer (the schema has no
-    # upper bound, the databases store BIGINT)
+    # Given project ids at and past the largest 64-bit signed integer (the databases store
+    # BIGINT, so the schema stops there)
     live = settings.model_copy(update={"database_url": database_url, "block_ms": 50})
     ids = [2**63 - 1, 2**63, 2**64 - 1]
 
