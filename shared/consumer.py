@@ -255,7 +255,7 @@ class StreamWorker:
             self._recovering = True
         except _TRANSIENT as exc:
             self._mark_down(exc)
-            await _sleep(stop, min(5.0, 0.1 * 2 ** min(self._failures, 6)))
+            await sleep_unless_stopped(stop, min(5.0, 0.1 * 2 ** min(self._failures, 6)))
             self._failures += 1
             self._recovering = True
         except Exception as exc:  # the handler failed: its entries stay pending
@@ -265,7 +265,7 @@ class StreamWorker:
         log.error("batch_failed", stage=self.stage, error=repr(exc))
         self._failures += 1
         self._recovering = True
-        await _sleep(stop, min(5.0, 0.05 * 2 ** min(self._failures, 6)))
+        await sleep_unless_stopped(stop, min(5.0, 0.05 * 2 ** min(self._failures, 6)))
 
     def _mark_down(self, exc: Exception) -> None:
         if not self._down:
@@ -353,7 +353,7 @@ class StreamWorker:
     async def _every(
         self, interval: float, job: Callable[[], Awaitable[Any]], stop: asyncio.Event
     ) -> None:
-        while not await _sleep(stop, interval):
+        while not await sleep_unless_stopped(stop, interval):
             try:
                 await job()
             except Exception as exc:  # the main loop reports outages; keep the job alive
@@ -402,7 +402,7 @@ def _entries_of(reply: Any) -> list[tuple[bytes, Fields | None]]:
     return [row for _, rows in reply for row in rows]
 
 
-async def _sleep(stop: asyncio.Event, seconds: float) -> bool:
+async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:
     """Sleep unless stopped; True when `stop` was set."""
     try:
         await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -20,7 +20,7 @@ from redis.typing import StreamIdT
 from services.history.base import HistoryStore, StoreUnavailable
 from services.persister.logic import REJECTED, backoff, isolate, parse_batch
 from shared import metrics
-from shared.consumer import BatchContext, Entry
+from shared.consumer import BatchContext, Entry, sleep_unless_stopped
 from shared.logging import get_logger
 from shared.models import ValidEnvelope
 from shared.settings import Settings
@@ -109,7 +109,9 @@ class Persister:
             else:
                 self._mark_up()
                 return result
-            if await _sleep(self.stop, backoff(attempt, self.settings.history_retry_max_s)):
+            if await sleep_unless_stopped(
+                self.stop, backoff(attempt, self.settings.history_retry_max_s)
+            ):
                 raise Stopped
             attempt += 1
             if held is not None:
@@ -133,12 +135,3 @@ async def _keep(ctx: BatchContext, ids: list[str]) -> None:
         await ctx.client.xclaim(ctx.stream, ctx.group, ctx.consumer, 0, held, justid=True)
     except (RedisError, OSError) as exc:  # Redis down too: the worker reports that
         log.debug("reclaim_failed", error=str(exc))
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep unless stopped; True when `stop` was set."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        return False
-    return True

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from services.runtime.logic import ChildSpec, backoff_s, next_failures
+from shared.consumer import sleep_unless_stopped
 from shared.logging import get_logger
 
 log = get_logger("runbus.runtime")
@@ -91,7 +92,7 @@ class Supervisor:
             self.restarts[spec.name] += 1
             log.warning("child_exited_restarting", child=spec.name, exit_code=code,
                         restart_in_s=round(delay, 2), failures=failures)  # fmt: skip
-            if await _sleep(stop, delay):
+            if await sleep_unless_stopped(stop, delay):
                 return code
 
     async def _spawn(self, spec: ChildSpec) -> asyncio.subprocess.Process:
@@ -145,7 +146,7 @@ async def wait_until_serving(
     while time.monotonic() < deadline and not stop.is_set():
         if await http_ok(host, port):
             return True
-        await _sleep(stop, 0.2)
+        await sleep_unless_stopped(stop, 0.2)
     return False
 
 
@@ -159,15 +160,6 @@ async def _wait_or_stop(proc: asyncio.subprocess.Process, stop: asyncio.Event) -
         return exited.result()
     exited.cancel()
     return None
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep unless stopped; True when `stop` was set."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
