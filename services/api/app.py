@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -99,6 +100,9 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.api = await ApiState.open(settings)
+        # Everything allocated at start-up is long-lived: moving it out of the cyclic GC's
+        # generations keeps full collections (the p99 of a 1000-event run read) short.
+        gc.freeze()
         log.info("api_started", namespace=settings.namespace)
         try:
             yield
