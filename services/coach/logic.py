@@ -10,17 +10,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import ModuleType
-from typing import Final
+from typing import Annotated, Final, Literal
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.coach.facts import Fact, Seen, State, merge
 from services.coach.generators import cleaning, data, gold_set, training
 from services.coach.generators import eval as eval_
 from shared.models import COACH_STAGES, Event, PulseEvent, RunEvent, Suggestion, ValidEnvelope
-from shared.wire import parse_envelope
 
 MALFORMED: Final = "coach_malformed_envelope"
 #: BrewSLM stages whose events the coach reads; the others (export, deployment, autopilot,
@@ -137,6 +137,38 @@ class BatchPlan:
             update.source_id = entry_id
 
 
+class _EnvelopeOf(BaseModel):
+    """`ValidEnvelope`'s fields, its event validated as the dialect's model in the same pass."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str = Field(description="The event's id (given or derived).")
+    taxonomy_version: str = Field(description="Taxonomy version the event was checked against.")
+    accepted_at: datetime = Field(description="When the validator accepted it.")
+    source_id: str = Field(description="Entry id on the incoming stream.")
+
+
+class _BrewslmEnvelope(_EnvelopeOf):
+    """A valid-stream envelope of a BrewSLM event."""
+
+    dialect: Literal["brewslm"] = Field(description="Always 'brewslm'.")
+    event: RunEvent = Field(description="The event.")
+
+
+class _PulseEnvelope(_EnvelopeOf):
+    """A valid-stream envelope of a Pulse event."""
+
+    dialect: Literal["pulse"] = Field(description="Always 'pulse'.")
+    event: PulseEvent = Field(description="The event.")
+
+
+#: One pydantic pass from JSON to the typed event: what ``parse_envelope`` then `event_of`
+#: accept, without building the event's dict and validating it a second time.
+_TYPED_ENVELOPE: Final[TypeAdapter[_BrewslmEnvelope | _PulseEnvelope]] = TypeAdapter(
+    Annotated[_BrewslmEnvelope | _PulseEnvelope, Field(discriminator="dialect")]
+)
+
+
 def plan_batch(entries: Iterable[tuple[str, bytes | None]]) -> BatchPlan:
     """Parse a batch of valid-stream entries and group their facts by project."""
     plan = BatchPlan()
@@ -144,12 +176,12 @@ def plan_batch(entries: Iterable[tuple[str, bytes | None]]) -> BatchPlan:
         try:
             if body is None:
                 raise ValueError("the entry has no __data__ field")
-            envelope = parse_envelope(body)
-            event = event_of(envelope)
+            envelope = _TYPED_ENVELOPE.validate_json(body)
         except (ValueError, ValidationError) as exc:
             plan.malformed.append((entry_id, f"not a valid-stream envelope: {exc}"[:500]))
             continue
         plan.handled.append(entry_id)
+        event = envelope.event
         facts = facts_from_event(event, envelope.event_id)
         if facts and event.project_id is not None:
             plan.add(entry_id, event.project_id, facts)

@@ -124,7 +124,17 @@ def parse_time(value: object) -> datetime:
     return value
 
 
-def _record(env: ValidEnvelope) -> Record:
+def _batch_time(value: object, seen: dict[object, datetime] | None) -> datetime:
+    """`parse_time`, once per distinct value of a batch (a batch shares its accept times)."""
+    if seen is None:
+        return parse_time(value)
+    found = seen.get(value)
+    if found is None:
+        found = seen[value] = parse_time(value)
+    return found
+
+
+def _record(env: ValidEnvelope, seen: dict[object, datetime] | None = None) -> Record:
     ev = env.event
     pulse = env.dialect == "pulse"
     run_id = _text(ev, "run_id", required=True)
@@ -145,23 +155,27 @@ def _record(env: ValidEnvelope) -> Record:
         message=(_text(ev, "message") or "") if pulse else None,
         details=_json(ev, "details") if pulse else None,
         ts=parse_time(ev.get("created_at") if pulse else ev.get("ts")),
-        accepted_at=parse_time(env.accepted_at),
+        accepted_at=_batch_time(env.accepted_at, seen),
         taxonomy_version=env.taxonomy_version,
         source_id=env.source_id,
     )
 
 
-def record_of(env: ValidEnvelope) -> Record:
-    """The history record of an envelope; `StoreRejected` when the event is not well formed."""
+def record_of(env: ValidEnvelope, seen: dict[object, datetime] | None = None) -> Record:
+    """The history record of an envelope; `StoreRejected` when the event is not well formed.
+
+    `seen` is a batch's cache of converted accept times (see `records_of`).
+    """
     try:
-        return _record(env)
+        return _record(env, seen)
     except (ValueError, TypeError, KeyError) as exc:
         raise StoreRejected(f"event {env.event_id}: {exc}") from exc
 
 
 def records_of(envelopes: Any) -> list[Record]:
     """Records of many envelopes (the first bad one raises `StoreRejected`)."""
-    return [record_of(env) for env in envelopes]
+    seen: dict[object, datetime] = {}
+    return [record_of(env, seen) for env in envelopes]
 
 
 def months_of(records: list[Record]) -> set[tuple[int, int]]:

@@ -41,6 +41,8 @@ _SELECT = f"SELECT {', '.join('h.' + c for c in ROW_COLUMNS)} FROM history h"
 _KEYSET = "(h.ts, h.id) > (?, ?) ORDER BY h.ts, h.id LIMIT ?"
 _TS_INDEX = COLUMNS.index("ts")
 _ACCEPTED_INDEX = COLUMNS.index("accepted_at")
+_AFTER_TIMES = _ACCEPTED_INDEX + 1
+assert _ACCEPTED_INDEX == _TS_INDEX + 1  # `_params` replaces the two times side by side
 _MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
     "name TEXT NOT NULL, applied_at TEXT NOT NULL "
@@ -53,14 +55,17 @@ _time = datetime.fromisoformat
 
 def ts_text(value: datetime) -> str:
     """Fixed-width UTC text of a time: text order is time order."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if value.tzinfo is not UTC:  # records already hold UTC times: skip the conversion
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
-def _params(record: Record) -> tuple[Any, ...]:
-    values = list(record)
-    values[_TS_INDEX] = ts_text(record.ts)
-    values[_ACCEPTED_INDEX] = ts_text(record.accepted_at)
-    return tuple(values)
+def _params(record: Record, accepted: dict[datetime, str]) -> tuple[Any, ...]:
+    # `accepted`: the batch's accept times as text; a batch shares one or two of them.
+    text = accepted.get(record.accepted_at)
+    if text is None:
+        text = accepted[record.accepted_at] = ts_text(record.accepted_at)
+    return (*record[:_TS_INDEX], ts_text(record.ts), text, *record[_AFTER_TIMES:])
 
 
 def _row(raw: tuple[Any, ...]) -> HistoryRow:
@@ -196,7 +201,8 @@ class SqliteHistoryStore:
         """Insert a batch in one transaction; rows newly inserted."""
         if not envelopes:
             return 0
-        params = [_params(r) for r in records_of(envelopes)]
+        accepted: dict[datetime, str] = {}
+        params = [_params(r, accepted) for r in records_of(envelopes)]
 
         def insert(conn: sqlite3.Connection) -> int:
             before = conn.total_changes

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from services.coach import logic
 from services.coach.facts import Fact, decode, encode, merge, micros, supersedes
 from shared.models import COACH_STAGES
+from shared.wire import parse_envelope
 from tests.unit.coach.builders import body, event, pulse, state_of, success
 from tests.unit.coach.cases import CASES
 
@@ -130,3 +131,44 @@ def test_each_stage_reads_only_the_facts_that_touch_it() -> None:
             assert logic.suggest(stage, own) == logic.suggest(stage, state), stage
     for stage in COACH_STAGES:
         assert logic.suggest(stage, state_of(raised)), f"the raised rules make {stage} speak"
+
+
+def _two_step_accepts(raw: bytes) -> bool:
+    """The reference: `parse_envelope`, then the event validated as its dialect's model."""
+    try:
+        logic.event_of(parse_envelope(raw))
+    except ValueError:
+        return False
+    return True
+
+
+def test_plan_accepts_exactly_what_envelope_then_event_validation_accepts() -> None:
+    # given envelopes bent in every way the one-pass parse could judge differently
+    good = orjson.loads(body(event("training_oom", t=1)))
+    pulse_doc = orjson.loads(body(pulse()))
+    variants = [
+        good,
+        pulse_doc,
+        {**good, "dialect": "pulse"},  # a BrewSLM event under the Pulse dialect
+        {**pulse_doc, "dialect": "brewslm"},
+        {**good, "dialect": "other"},
+        {k: v for k, v in good.items() if k != "dialect"},
+        {k: v for k, v in good.items() if k != "accepted_at"},
+        {**good, "accepted_at": "yesterday"},
+        {**good, "accepted_at": 1_700_000_000},  # pydantic takes epoch seconds
+        {**good, "event_id": 7},
+        {**good, "extra": 1},  # the envelope ignores extra fields
+        {**good, "event": {**good["event"], "project_id": "7"}},
+        {**good, "event": {**good["event"], "bogus": 1}},
+        {**good, "event": [good["event"]]},
+        [good],
+    ]
+    raws = [orjson.dumps(v) for v in variants] + [b"", b"{", b"null"]
+    entries = [(f"{i + 1}-0", raw) for i, raw in enumerate(raws)]
+    # when the batch is planned
+    plan = logic.plan_batch(entries)
+    # then it acknowledges exactly the entries the two-step validation accepts
+    expected = [entry_id for entry_id, raw in entries if _two_step_accepts(raw)]
+    assert plan.handled == expected
+    assert len(expected) >= 4  # both dialects, extra fields and epoch seconds were accepted
+    assert len(plan.malformed) == len(entries) - len(expected)

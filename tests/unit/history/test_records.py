@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 from services.history.base import StoreRejected
 from services.history.migrations import migrations
 from services.history.postgres import pg_text, py_text
-from services.history.records import COLUMNS, Record, months_of, parse_time, record_of
+from services.history.records import (
+    COLUMNS,
+    Record,
+    months_of,
+    parse_time,
+    record_of,
+    records_of,
+)
+from services.history.sqlite import _params as sqlite_params
+from services.history.sqlite import ts_text
 from shared.models import ValidEnvelope
 
 
@@ -107,3 +116,35 @@ def test_the_postgres_text_escape_is_lossless(text: str) -> None:
 
 def test_the_escape_leaves_none_alone() -> None:
     assert pg_text(None) is None and py_text(None) is None
+
+
+def test_a_batch_converts_each_distinct_accept_time_once_and_keeps_every_value() -> None:
+    # given a batch whose envelopes share one accept time, written in two offsets, plus another
+    paris = timezone(timedelta(hours=1))
+    shared = datetime(2026, 3, 2, 1, tzinfo=paris)
+    envs = [
+        envelope(BREW).model_copy(update={"accepted_at": shared}),
+        envelope(BREW).model_copy(update={"accepted_at": shared.astimezone(UTC)}),
+        envelope(BREW).model_copy(update={"accepted_at": datetime(2026, 3, 3, tzinfo=paris)}),
+    ]
+    # when the batch becomes SQLite parameters through one accept-time cache
+    accepted: dict[datetime, str] = {}
+    params = [sqlite_params(r, accepted) for r in records_of(envs)]
+    # then each row holds its own accept time in UTC text, and the ts beside it
+    at = COLUMNS.index("accepted_at")
+    assert [p[at] for p in params] == [
+        "2026-03-02T00:00:00.000000+00:00",
+        "2026-03-02T00:00:00.000000+00:00",
+        "2026-03-02T23:00:00.000000+00:00",
+    ]
+    assert len(accepted) == 2
+    assert all(p[COLUMNS.index("ts")] == ts_text(parse_time(BREW["ts"])) for p in params)
+    assert [p[: at - 1] + p[at + 1 :] for p in params[:1]] == [
+        tuple(v for i, v in enumerate(record_of(envs[0])) if i not in (at - 1, at))
+    ]
+
+
+def test_ts_text_is_utc_whatever_the_offset() -> None:
+    paris = timezone(timedelta(hours=1))
+    assert ts_text(datetime(2026, 1, 1, 1, tzinfo=paris)) == "2026-01-01T00:00:00.000000+00:00"
+    assert ts_text(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00.000000+00:00"
