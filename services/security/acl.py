@@ -13,7 +13,7 @@ Two Redis rules shape the grants:
   exactly the keys they may touch.
 - ACLs restrict commands, keys and channels, not consumer-group names nor command options:
   a consumer could read another group on its own stream, and a producer's ``XADD`` may carry
-  ``MAXLEN``. Those are trusted-code boundaries, documented in docs/sections/security.md.
+  ``MAXLEN``. Those are trusted-code boundaries, documented in the README (Security).
 
 Passwords are never in the file in clear: a role with a password is rendered with its SHA-256
 (``#<hex>``); a role without one is rendered ``off`` (nobody can log in as it). The

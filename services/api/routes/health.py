@@ -52,5 +52,5 @@ async def readyz(state: State) -> JSONResponse:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
 )
 async def metrics(state: State) -> Response:
-    """Prometheus metrics, read from Redis at scrape time (see docs/sections/api.md)."""
+    """Prometheus metrics, read from Redis at scrape time (see the README, HTTP API > Metrics)."""
     return Response(await scrape(state.redis, state.settings), media_type=CONTENT_TYPE_LATEST)

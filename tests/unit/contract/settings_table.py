@@ -1,4 +1,4 @@
-"""Print the settings table of docs/sections/foundation.md from `shared.settings.Settings`.
+"""Print the README settings table from `shared.settings.Settings`.
 
 Run ``.venv/bin/python -m tests.unit.contract.settings_table`` after adding a setting and paste
 the output into the docs, so the table always matches the model.
