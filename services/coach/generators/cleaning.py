@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from services.coach.facts import Fact, Seen, State, int_field, newer, text_field
-from services.coach.generators.common import Severity, navigate, ordered, plural, with_summary
+from services.coach.facts import Fact, Seen, State, int_field, text_field
+from services.coach.generators.common import (
+    Severity,
+    navigate,
+    ordered,
+    plural,
+    uncleared,
+    with_summary,
+)
 from shared.models import Suggestion
 
 #: Rows waiting in the review queue from which the reminder becomes a warning.
@@ -48,14 +55,9 @@ def facts(seen: Seen) -> list[Fact]:
 
 def suggest(state: State) -> list[Suggestion]:
     """Cleaning-stage suggestions, most severe first."""
-    found: list[Suggestion] = []
-    ok = state.get("cleaning:ok")
-    pii = state.get("cleaning:pii")
-    if pii is not None and newer(pii, ok):
-        found.append(_pii(pii))
-    outliers = state.get("cleaning:outliers")
-    if outliers is not None and newer(outliers, ok):
-        found.append(_outliers(outliers))
+    found = uncleared(
+        state, "cleaning:ok", [("cleaning:pii", _pii), ("cleaning:outliers", _outliers)]
+    )
     queue = state.get("cleaning:review_queue")
     if queue is not None:
         found += _review(int(queue.value.get("pending", 0)))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal
 
+from services.coach.facts import Fact, State, newer
 from shared.models import (
     AugmentFromClusterAction,
     NavigateAction,
@@ -58,3 +59,15 @@ def with_summary(body: str, value: dict[str, Any]) -> str:
     """`body`, followed by the event's own one-line summary when it had one."""
     summary = value.get("summary")
     return f"{body} Last report: “{summary}”." if summary else body
+
+
+def uncleared(
+    state: State, ok_key: str, rules: Iterable[tuple[str, Callable[[Fact], Suggestion]]]
+) -> list[Suggestion]:
+    """The suggestion of each failure fact that no later success (`ok_key`) has cleared."""
+    ok = state.get(ok_key)
+    return [
+        render(fact)
+        for key, render in rules
+        if (fact := state.get(key)) is not None and newer(fact, ok)
+    ]

@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from services.coach.facts import TEXT_MAX, Fact, Seen, State, int_field, newer, text_field
-from services.coach.generators.common import Severity, augment, navigate, ordered, with_summary
+from services.coach.facts import TEXT_MAX, Fact, Seen, State, int_field, text_field
+from services.coach.generators.common import (
+    Severity,
+    augment,
+    navigate,
+    ordered,
+    uncleared,
+    with_summary,
+)
 from shared.models import Suggestion
 
 #: Clusters smaller than this are noise and suggest nothing (clusters without a size are kept).
@@ -76,17 +83,15 @@ def _clusters(raw: list[Any]) -> list[dict[str, Any]]:
 
 def suggest(state: State) -> list[Suggestion]:
     """Eval-stage suggestions, most severe first."""
-    ok = state.get("eval:ok")
-    found: list[Suggestion] = []
-    missing = state.get("eval:dataset_missing")
-    if missing is not None and newer(missing, ok):
-        found.append(_dataset_missing(missing))
-    judge = state.get("eval:judge")
-    if judge is not None and newer(judge, ok):
-        found.append(_judge(judge))
-    runtime = state.get("eval:runtime")
-    if runtime is not None and newer(runtime, ok):
-        found.append(_runtime(runtime))
+    found = uncleared(
+        state,
+        "eval:ok",
+        [
+            ("eval:dataset_missing", _dataset_missing),
+            ("eval:judge", _judge),
+            ("eval:runtime", _runtime),
+        ],
+    )
     report = state.get("eval:clusters")
     if report is not None:
         run_id = report.value.get("run_id")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from services.coach.facts import Fact, Seen, State, after, int_field, newer, text_field
-from services.coach.generators.common import Severity, navigate, ordered, with_summary
+from services.coach.facts import Fact, Seen, State, after, int_field, text_field
+from services.coach.generators.common import Severity, navigate, ordered, uncleared, with_summary
 from shared.models import Suggestion
 
 #: Runtime errors since the last success from which they count as repeated (warning) ...
@@ -51,18 +51,12 @@ def facts(seen: Seen) -> list[Fact]:
 
 def suggest(state: State) -> list[Suggestion]:
     """Training-stage suggestions, most severe first."""
-    ok = state.get("training:ok")
-    found: list[Suggestion] = []
-    dispatch = state.get("training:dispatch")
-    if dispatch is not None and newer(dispatch, ok):
-        found.append(_dispatch(dispatch))
-    oom = state.get("training:oom")
-    if oom is not None and newer(oom, ok):
-        found.append(_oom(oom))
-    timeout = state.get("training:timeout")
-    if timeout is not None and newer(timeout, ok):
-        found.append(_timeout(timeout))
-    errors = after(state, RUNTIME_PREFIX, ok)
+    found = uncleared(
+        state,
+        "training:ok",
+        [("training:dispatch", _dispatch), ("training:oom", _oom), ("training:timeout", _timeout)],
+    )
+    errors = after(state, RUNTIME_PREFIX, state.get("training:ok"))
     if len(errors) >= RUNTIME_ERRORS_REPEATED:
         found.append(_repeated(errors))
     return ordered(found)
