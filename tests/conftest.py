@@ -93,10 +93,11 @@ async def async_client(sync_client: redis.Redis) -> AsyncIterator[aredis.Redis]:
 class RedisServer:
     """A private redis-server on a free loopback port, for outage tests."""
 
-    def __init__(self, workdir: Path, appendonly: bool = False) -> None:
+    def __init__(self, workdir: Path, appendonly: bool = False, fsync_always: bool = False) -> None:
         self.port = free_port()
         self.workdir = workdir
         self.appendonly = appendonly
+        self.fsync_always = fsync_always
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,17 +111,22 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
         args += ["--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.workdir)]
+        args += ["--logfile", str(self.workdir / "redis.log")]
+        if self.fsync_always:
+            args += ["--appendfsync", "always"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
 
         def answers() -> bool:
             try:
                 return bool(client.ping())
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.BusyLoadingError):
                 return False
 
-        wait_for(answers, timeout=10)
-        client.close()
+        try:
+            wait_for(answers, timeout=20)
+        finally:
+            client.close()
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -134,8 +140,10 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     """Factory of private redis-servers, all killed at the end of the test."""
     servers: list[RedisServer] = []
 
-    def make(appendonly: bool = False, start: bool = True) -> RedisServer:
-        server = RedisServer(tmp_path / f"redis-{len(servers)}", appendonly)
+    def make(
+        appendonly: bool = False, start: bool = True, fsync_always: bool = False
+    ) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(servers)}", appendonly, fsync_always)
         servers.append(server)
         if start:
             server.start()

@@ -10,7 +10,6 @@ test's own (AOF, ``appendfsync always``) that may be crashed and restarted on th
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import redis
 
 from shared.names import COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP, Names
 from shared.settings import REPO_ROOT
-from tests.conftest import free_port, wait_for
+from tests.conftest import RedisServer, wait_for
 
 RUNBUS = REPO_ROOT / ".venv" / "bin" / "runbus"
 #: Which (stream, group) each service consumes.
@@ -291,7 +290,7 @@ class System:
                     self.client.delete(*keys[i : i + 1000])
 
 
-class PrivateRedis:
+class PrivateRedis(RedisServer):
     """A redis-server of the test's own: AOF with ``appendfsync always``, crashable.
 
     Never the machine's shared Redis. `crash` SIGKILLs it (nothing acknowledged is lost: every
@@ -299,44 +298,11 @@ class PrivateRedis:
     """
 
     def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Its URL."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start (or restart) it and wait until it answers (AOF loaded)."""
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("fault tests need a redis-server binary (apt-get install redis-server)")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
-        args += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir)]
-        args += ["--logfile", str(self.workdir / "redis.log")]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-
-        def answers() -> bool:
-            try:
-                return bool(client.ping())
-            except (redis.ConnectionError, redis.BusyLoadingError):
-                return False
-
-        try:
-            wait_for(answers, timeout=20)
-        finally:
-            client.close()
+        super().__init__(workdir, appendonly=True, fsync_always=True)
 
     def crash(self) -> None:
         """SIGKILL it."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
+        self.stop()
 
 
 def base_env(redis_url: str, namespace: str, database_url: str, **extra: str) -> dict[str, str]:
