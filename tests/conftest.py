@@ -7,6 +7,9 @@ that needs an outage starts a private redis-server on a free loopback port and b
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import os
 import shutil
 import socket
@@ -16,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 import redis
 import redis.asyncio as aredis
@@ -43,6 +47,41 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: flo
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def schema_url(schema: str) -> str:
+    """The test database URL selecting `schema` (``?search_path=``)."""
+    sep = "&" if "?" in POSTGRES_DSN else "?"
+    return f"{POSTGRES_DSN}{sep}search_path={schema}"
+
+
+@contextlib.contextmanager
+def postgres_schema(schema: str, who: str) -> Iterator[str]:
+    """A URL on a schema of its own on the machine's PostgreSQL, dropped afterwards.
+
+    Fails the test loudly (never skips) when PostgreSQL does not answer.
+    """
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    # A fresh event loop in a thread: callers may be inside a running loop.
+    def blocking(sql: str) -> None:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, run(sql)).result()
+
+    try:
+        blocking("SELECT 1")
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"{who} need PostgreSQL at {POSTGRES_DSN}: {exc}")
+    try:
+        yield schema_url(schema)
+    finally:
+        blocking(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture

@@ -17,16 +17,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 import redis
 
-from tests.conftest import POSTGRES_DSN, REDIS_URL
+from tests.conftest import REDIS_URL, postgres_schema
 from tests.faults.system import PrivateRedis, System, base_env
 from tests.integration.history.conftest import (  # reused, not copied
     PostgresServer,
-    in_thread,
-    pg_schema_url,
     postgres_server,
 )
 
@@ -103,21 +100,8 @@ def _require_redis(url: str) -> None:
 @pytest.fixture
 def pg_url(tag: str) -> Iterator[str]:
     """A schema of its own on the machine's PostgreSQL (dropped afterwards)."""
-    schema = f"faults_{tag}"
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        in_thread(lambda: run("SELECT 1"))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"fault tests need PostgreSQL at {POSTGRES_DSN}: {exc}")
-    yield pg_schema_url(schema)
-    in_thread(lambda: run(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    with postgres_schema(f"faults_{tag}", "fault tests") as url:
+        yield url
 
 
 @pytest.fixture

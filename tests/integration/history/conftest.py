@@ -19,6 +19,7 @@ import pytest
 
 from services.history import HistoryStore, store_for_url
 from tests.conftest import POSTGRES_DSN, free_port
+from tests.conftest import schema_url as pg_schema_url
 
 T = TypeVar("T")
 
@@ -34,12 +35,6 @@ def in_thread(make: Callable[[], Awaitable[T]]) -> T:
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(runner).result()
-
-
-def pg_schema_url(schema: str) -> str:
-    """The test database URL selecting `schema`."""
-    sep = "&" if "?" in POSTGRES_DSN else "?"
-    return f"{POSTGRES_DSN}{sep}search_path={schema}"
 
 
 async def _drop_schema(schema: str) -> None:
