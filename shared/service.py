@@ -25,8 +25,11 @@ from shared.settings import Settings
 
 log = get_logger("runbus.service")
 
-#: Opens the stage's resources and yields its batch handler; closes them on exit.
-HandlerFactory = Callable[[Settings, aredis.Redis], AbstractAsyncContextManager[BatchHandler]]
+#: Opens the stage's resources and yields its batch handler; closes them on exit. The stop
+#: event lets a handler that retries internally (the persister, database down) give up.
+HandlerFactory = Callable[
+    [Settings, aredis.Redis, asyncio.Event], AbstractAsyncContextManager[BatchHandler]
+]
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ async def run_worker(
     """Run the stage until `stop` is set; returns the finished worker (for its counters)."""
     client = async_redis(settings)
     try:
-        async with spec.handler(settings, client) as handler:
+        async with spec.handler(settings, client, stop) as handler:
             worker = StreamWorker(
                 client,
                 settings,

@@ -21,7 +21,9 @@ def spec(stats: CoachStats | None = None) -> service.WorkerSpec:
     """The coach stage; `stats` (optional) receives the handler's counters."""
 
     @contextlib.asynccontextmanager
-    async def handler(settings: Settings, client: aredis.Redis) -> AsyncIterator[BatchHandler]:
+    async def handler(
+        settings: Settings, client: aredis.Redis, stop: asyncio.Event
+    ) -> AsyncIterator[BatchHandler]:
         store = CoachStore(client, settings.names)
         yield CoachHandler(store, settings.taxonomy.version, stats)
 

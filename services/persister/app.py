@@ -1,6 +1,6 @@
 """The persister service: reads ``{ns}:valid`` as group `persister` (FastStream app).
 
-The startup hook starts a task that opens the history store (migrating it when
+The startup hook (shared.service.build_app) starts a task that opens the history store (migrating it when
 ``migrate_on_start``) and runs a `StreamWorker` whose handler is `Persister.handle`; the
 shutdown hook sets the stop event and awaits that task, which finishes the batch in hand
 (or gives up retrying an unavailable database, leaving the batch pending) and closes the store.
@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as aredis
 from faststream import FastStream
-from faststream.redis import RedisBroker
 
 from services.history import open_store
 from services.persister.io import Persister
@@ -28,11 +27,13 @@ log = get_logger("runbus.persister")
 STAGE = "persister"
 
 
-def spec(stop: asyncio.Event) -> service.WorkerSpec:
+def spec() -> service.WorkerSpec:
     """The persister stage; its handler gives up retrying when `stop` is set."""
 
     @contextlib.asynccontextmanager
-    async def resources(settings: Settings, client: aredis.Redis) -> AsyncIterator[BatchHandler]:
+    async def resources(
+        settings: Settings, client: aredis.Redis, stop: asyncio.Event
+    ) -> AsyncIterator[BatchHandler]:
         store = open_store(settings)
         persister = Persister(store, settings, stop)
         try:
@@ -57,24 +58,9 @@ async def run_persister(
     settings: Settings, stop: asyncio.Event, consumer: str | None = None
 ) -> StreamWorker:
     """Run the persister until `stop` is set; returns the finished worker."""
-    return await service.run_worker(spec(stop), settings, stop, consumer)
+    return await service.run_worker(spec(), settings, stop, consumer)
 
 
 def build_app(settings: Settings) -> FastStream:
     """The persister as a FastStream app (`runbus run persister`)."""
-    broker = RedisBroker(settings.redis_url)
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[StreamWorker]] = []
-
-    async def start() -> None:
-        stop.clear()
-        tasks.append(asyncio.create_task(run_persister(settings, stop)))
-
-    async def drain() -> None:
-        stop.set()
-        for task in tasks:
-            with contextlib.suppress(Exception):
-                await task
-        log.info("service_drained", stage=STAGE)
-
-    return FastStream(broker, after_startup=[start], on_shutdown=[drain])
+    return service.build_app(spec(), settings)

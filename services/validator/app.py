@@ -16,7 +16,7 @@ SPEC = service.WorkerSpec(
     stage="validator",
     stream=lambda s: s.names.events,
     group=VALIDATOR_GROUP,
-    handler=lambda settings, client: service.no_resources(validate_batch),
+    handler=lambda settings, client, stop: service.no_resources(validate_batch),
 )
 
 
