@@ -1,9 +1,10 @@
 """The persister service: reads ``{ns}:valid`` as group `persister` (FastStream app).
 
 The startup hook (`shared.service.build_app`) starts a task that opens the history store
-(migrating it when ``migrate_on_start``) and runs a `StreamWorker` whose handler is `Persister.handle`; the
-shutdown hook sets the stop event and awaits that task, which finishes the batch in hand
-(or gives up retrying an unavailable database, leaving the batch pending) and closes the store.
+(migrating it when ``migrate_on_start``) and runs a `StreamWorker` whose handler is
+`Persister.handle`; the shutdown hook sets the stop event and awaits that task, which finishes
+the batch in hand (or gives up retrying an unavailable database, leaving the batch pending) and
+closes the store.
 """
 
 from __future__ import annotations
