@@ -18,6 +18,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.history.base import InvalidCursor, StoreUnavailable
+from services.history.reads import NotFound
+from shared.errors import InputError
 from shared.logging import get_logger
 
 log = get_logger("runbus.api")
@@ -82,15 +84,31 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return _json(422, error_body("invalid_request", text or "invalid request", errors=problems))
 
 
+#: Codes of the HTTP errors the framework raises itself. FastAPI's only 400 is a body it cannot
+#: decode (not UTF-8, say): `invalid_body`.
+_HTTP_CODES = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
     return _json(exc.status_code, error_body(code, str(exc.detail)), headers)
 
 
 async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
     return _json(422, error_body("invalid_cursor", str(exc)))
+
+
+async def _invalid_input(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InputError)
+    extra = {"field": exc.field} if exc.field else {}
+    return _json(422, error_body(exc.code, exc.message, **extra))
+
+
+async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotFound)
+    return _json(404, error_body(exc.code, str(exc), **{exc.kind: str(exc.ident)}))
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -111,6 +129,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(InvalidCursor, _invalid_cursor)
+    app.add_exception_handler(InputError, _invalid_input)
+    app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(RedisConnectionError, _unavailable)
     app.add_exception_handler(RedisTimeoutError, _unavailable)

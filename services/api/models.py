@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from services.ops.durations import DURATION_SCHEMA
+from services.ops.stream_ids import STREAM_ID_SCHEMA
+
+#: An id in a request body: the schema shows the rule; the route checks it (422
+#: `invalid_stream_id`, the code the CLI prints too).
+BodyStreamId = Annotated[str, WithJsonSchema(STREAM_ID_SCHEMA)]
+BodyDuration = Annotated[str | None, WithJsonSchema({"anyOf": [DURATION_SCHEMA, {"type": "null"}]})]
 
 
 class ErrorBody(BaseModel):
@@ -67,15 +75,34 @@ class Readiness(BaseModel):
     database: bool = Field(description="The history database answered.")
 
 
+#: At least one filter, or ``"all": true``: a zero duration counts (``"since": "0s"``).
+_REDRIVE_GUARD: list[Any] = [
+    {"required": ["reasons"], "properties": {"reasons": {"minItems": 1}}},
+    {"required": ["ids"], "properties": {"ids": {"minItems": 1}}},
+    {"required": ["since"], "properties": {"since": {"type": "string"}}},
+    {"required": ["before"], "properties": {"before": {"type": "string"}}},
+    {"required": ["all"], "properties": {"all": {"const": True}}},
+]
+
+
 class RedriveRequest(BaseModel):
     """Body of ``POST /api/dead-letters/redrive``: which dead letters to send back."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `"dry_run": 0` or `"all": "yes"` are refused, not coerced (the schema says bool).
+    # The anyOf is the redrive guard (services.ops.logic.redrive_filter) as the document says it.
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"anyOf": _REDRIVE_GUARD}
+    )
 
     reasons: list[str] = Field(default_factory=list, description="Codes or code families.")
-    ids: list[str] = Field(default_factory=list, description="Exact dead-letter ids.")
-    since: str | None = Field(None, description="Only younger than this (30s, 15m, 2h, 7d).")
-    before: str | None = Field(None, description="Only older than this (30s, 15m, 2h, 7d).")
+    ids: list[BodyStreamId] = Field(default_factory=list, description="Exact dead-letter ids.")
+    since: BodyDuration = Field(None, description="Only younger than this (30s, 15m, 2h, 7d).")
+    before: BodyDuration = Field(None, description="Only older than this (30s, 15m, 2h, 7d).")
+    all_: bool = Field(
+        False,
+        alias="all",
+        description="Every dead letter: required when no other filter is given.",
+    )
     dry_run: bool = Field(False, description="Count only; move nothing.")
 
 
@@ -83,8 +110,10 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI descriptions of the error responses a route may give."""
     text = {
         304: "Not modified (If-None-Match matched the ETag).",
+        400: "The body cannot be decoded (not UTF-8): invalid_body.",
         401: "Missing or wrong bearer token.",
         404: "Unknown project, run, stage or dead letter.",
+        405: "Method not allowed (the Allow header lists the allowed ones).",
         413: "Request body too large.",
         422: "Invalid parameters.",
         503: "Redis or the database is not reachable.",

@@ -11,7 +11,7 @@ import contextlib
 import getpass
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, TypeVar
@@ -36,24 +36,23 @@ from services.ops.deadletters import (
     select_dead_letters,
 )
 from services.ops.durations import parse_duration
-from services.ops.logic import line_of_record
-from services.ops.models import (
-    DeadLetterFilter,
-    DeadLetterRecord,
-    RedriveResult,
-    Selection,
-)
+from services.ops.logic import line_of_record, redrive_filter
+from services.ops.models import DeadLetterFilter, DeadLetterRecord, RedriveResult
 from services.ops.render import (
     audit_text,
+    families_text,
     json_doc,
     json_line,
     line_text,
     record_view,
+    selection_summary,
     stats_view,
     status_view,
 )
 from services.ops.status import bus_status
+from services.ops.stream_ids import check_stream_id
 from shared.connections import async_redis
+from shared.errors import InputError
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -73,15 +72,20 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 
 def register(app: typer.Typer) -> None:
     """Add `runbus dlq ...` and `runbus status` to the app."""
+    commands: dict[str, Callable[..., None]] = {
+        "tail": tail,
+        "stats": stats,
+        "show": show,
+        "redrive": redrive_command,
+        "purge": purge_command,
+        "audit": audit,
+    }
+    # The group's help lists its commands from the same table that registers them.
     dlq = typer.Typer(
-        name="dlq", help="Dead letters: tail, stats, show, redrive, purge.", no_args_is_help=True
+        name="dlq", help=f"Dead letters: {', '.join(commands)}.", no_args_is_help=True
     )
-    dlq.command("tail")(tail)
-    dlq.command("stats")(stats)
-    dlq.command("show")(show)
-    dlq.command("redrive")(redrive_command)
-    dlq.command("purge")(purge_command)
-    dlq.command("audit")(audit)
+    for name, command in commands.items():
+        dlq.command(name)(command)
     app.add_typer(dlq, name="dlq")
     app.command("status")(status)
 
@@ -119,6 +123,16 @@ def _duration(value: str | None, option: str) -> timedelta | None:
 
 def _seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
+
+
+@contextlib.contextmanager
+def refusing_bad_input() -> Iterator[None]:
+    """Input the ops tools refuse: one line ``error: <code>: <message>`` and exit 2."""
+    try:
+        yield
+    except InputError as exc:
+        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def _operator(settings: Settings) -> str:
@@ -221,10 +235,9 @@ def show(
 ) -> None:
     """One dead letter in full, with its original payload pretty-printed."""
     settings = Settings()
-    try:
-        record = _run(settings, lambda client: get_dead_letter(client, settings.names, entry_id))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="ENTRY_ID") from exc
+    with refusing_bad_input():
+        check_stream_id(entry_id, "ENTRY_ID")
+    record = _run(settings, lambda client: get_dead_letter(client, settings.names, entry_id))
     if record is None:
         typer.echo(f"no dead letter {entry_id} on {settings.names.dead}", err=True)
         raise typer.Exit(1)
@@ -234,16 +247,14 @@ def show(
         _out().print(record_view(record))
 
 
-def _summary(selection: Selection) -> str:
-    top = ", ".join(f"{c.key} {c.count}" for c in selection.by_family[:5])
-    count = len(selection.ids)
-    head = "1 dead letter matches" if count == 1 else f"{count} dead letters match"
-    return head + (f" ({top})" if top else "")
-
-
 def _report_redrive(console: Console, result: RedriveResult) -> None:
     if result.dry_run:
-        console.print(f"dry run: would move {result.matched} to {result.target}; moved nothing")
+        families = families_text(result.by_family)
+        console.print(
+            f"dry run: would move {result.matched} to {result.target}"
+            + (f" ({families})" if families else "")
+            + "; moved nothing"
+        )
     else:
         console.print(f"moved {result.moved} to {result.target}; already gone {result.gone}")
     console.print(f"audit record {result.audit_id}")
@@ -276,6 +287,13 @@ def redrive_command(
     since: Annotated[
         str | None, typer.Option(help="Only dead letters younger than this (e.g. 2h).")
     ] = None,
+    before: Annotated[
+        str | None, typer.Option(help="Only dead letters older than this (e.g. 7d).")
+    ] = None,
+    everything: Annotated[
+        bool,
+        typer.Option("--all", help="Every dead letter (needed when no other filter is given)."),
+    ] = False,
     rate: Annotated[
         float, typer.Option(min=0, help="Dead letters moved per second (0: no limit).")
     ] = 500.0,
@@ -291,14 +309,18 @@ def redrive_command(
 
     Each is moved at most once, however often this runs: it is deleted from the dead-letter
     stream and appended to the target in one atomic step. The moved entry carries
-    `redriven_from` and `origin_source_id`. An audit record says who moved what.
+    `redriven_from` and `origin_source_id`. An audit record says who moved what. Without a
+    filter it refuses, unless --all says every dead letter is meant (as the API does).
     """
     settings = Settings()
-    flt = DeadLetterFilter(
-        reasons=tuple(reason or ()),
-        ids=tuple(split_ids(ids or ())),
-        since_s=_seconds(_duration(since, "--since")),
-    )
+    with refusing_bad_input():
+        flt = redrive_filter(
+            reasons=reason or (),
+            ids=split_ids(ids or ()),
+            since=_duration(since, "--since"),
+            before=_duration(before, "--before"),
+            everything=everything,
+        )
     plan = RedrivePlan(settings, flt, to or settings.names.events, rate or None, dry_run, yes)
     _run_with_errors(settings, plan.run)
 
@@ -320,7 +342,7 @@ class RedrivePlan:
         check_target(client, names, self.target)
         selection = await match_dead_letters(client, names, self.flt)
         ids = selection.ids
-        console.print(_summary(selection) + f"; target {self.target}")
+        console.print(selection_summary(selection) + f"; target {self.target}")
         if self.dry_run:
             for line in await select_dead_letters(client, names, self.flt):
                 console.print(line_text(line))
@@ -336,7 +358,7 @@ class RedrivePlan:
                 target=self.target,
                 rate=self.rate,
                 dry_run=self.dry_run,
-                selected=ids,
+                selected=selection,
                 progress=lambda n: bar.advance(task, n),
             )
         _report_redrive(console, result)
@@ -366,7 +388,7 @@ def purge_command(
     async def work(client: aredis.Redis) -> None:
         selection = await match_dead_letters(client, settings.names, flt)
         ids = selection.ids
-        console.print(_summary(selection) + f", older than {before}")
+        console.print(selection_summary(selection) + f", older than {before}")
         if ids and not yes and not typer.confirm(f"Delete {len(ids)} dead letters for good?"):
             raise typer.Abort()
         result = await purge(

@@ -7,33 +7,22 @@ goes to stderr); ``--json``: one JSON document ``{"events": [...], "next_cursor"
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, NoReturn, TypeVar
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.history.base import (
-    HistoryRow,
-    HistoryStore,
-    InvalidCursor,
-    Page,
-    ProjectFilter,
-    StoreUnavailable,
-)
-from services.history.reads import (
-    history_store,
-    parse_duration,
-    parse_when,
-    project_events,
-    run_events,
-    whole_run,
-)
+from services.history.base import HistoryRow, HistoryStore, InvalidCursor, Page, StoreUnavailable
+from services.history.params import ALL_SEVERITIES, PROJECT_PAGE, check_limit, project_filter
+from services.history.reads import NotFound, history_store, parse_duration, read_project, read_run
+from shared.errors import InputError
 from shared.settings import Settings
+from shared.taxonomy import STAGES
 
 T = TypeVar("T")
 
@@ -63,16 +52,25 @@ def _with_store(settings: Settings, work: Callable[[HistoryStore], Awaitable[T]]
         typer.echo(f"history_unavailable: {exc}", err=True)
         raise typer.Exit(2) from exc
     except InvalidCursor as exc:
-        raise typer.BadParameter(str(exc), param_hint="--cursor") from exc
+        _refuse("invalid_cursor", str(exc))
+    except NotFound as exc:
+        # One line, as the API's 404 says it; exit 1: the question was fine, the answer is no.
+        typer.echo(f"error: {exc.code}: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
-def _when(text: str | None, name: str) -> datetime | None:
-    if text is None:
-        return None
+def _refuse(code: str, message: str) -> NoReturn:
+    typer.echo(f"error: {code}: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@contextlib.contextmanager
+def _checked() -> Iterator[None]:
+    """Parameters out of the shared rules (`services.history.params`): one line, exit 2."""
     try:
-        return parse_when(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=name) from exc
+        yield
+    except InputError as exc:
+        _refuse(exc.code, exc.message)
 
 
 @history_app.command("run")
@@ -89,23 +87,21 @@ def run_timeline(
 ) -> None:
     """A run's whole timeline in event-time order, both dialects."""
     settings = Settings()
-    if limit is None and cursor is None:
-        rows = _with_store(settings, lambda s: whole_run(s, run_id, children=children))
-        page = Page(rows)
-    else:
-        page = _with_store(
-            settings,
-            lambda s: run_events(s, run_id, children=children, cursor=cursor, limit=limit or 1000),
-        )
+    with _checked():
+        if limit is not None:
+            check_limit(limit)
+    page = _with_store(
+        settings, lambda s: read_run(s, run_id, children=children, cursor=cursor, limit=limit)
+    )
     _show(page, as_json, title=f"run {run_id}" + (" (with children)" if children else ""))
 
 
 @history_app.command("project")
 def project_timeline(
     project_id: Annotated[int, typer.Argument(help="Project id.")],
-    stage: Annotated[str | None, typer.Option(help="BrewSLM stage.")] = None,
+    stage: Annotated[str | None, typer.Option(help=f"BrewSLM stage: {', '.join(STAGES)}.")] = None,
     severity: Annotated[
-        str | None, typer.Option(help="Severity (info, warning, warn, ...).")
+        str | None, typer.Option(help=f"Severity: {', '.join(ALL_SEVERITIES)}.")
     ] = None,
     reason: Annotated[str | None, typer.Option(help="Reason code.")] = None,
     event_type: Annotated[str | None, typer.Option(help="Pulse event type.")] = None,
@@ -115,22 +111,25 @@ def project_timeline(
     until: Annotated[
         str | None, typer.Option(help="Before this time: ISO 8601, or a duration ago.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="Events per page.")] = 100,
+    limit: Annotated[int, typer.Option(help="Events per page.")] = PROJECT_PAGE,
     cursor: CursorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One page of a project's events in event-time order, filtered."""
     settings = Settings()
-    filters = ProjectFilter(
-        stage=stage,
-        severity=severity,
-        reason_code=reason,
-        event_type=event_type,
-        since=_when(since, "--since"),
-        until=_when(until, "--until"),
-    )
+    with _checked():
+        check_limit(limit)
+        filters = project_filter(
+            stage=stage,
+            severity=severity,
+            reason=reason,
+            event_type=event_type,
+            since=since,
+            until=until,
+            taxonomy=settings.taxonomy,
+        )
     page = _with_store(
-        settings, lambda s: project_events(s, project_id, filters, cursor=cursor, limit=limit)
+        settings, lambda s: read_project(s, project_id, filters, cursor=cursor, limit=limit)
     )
     _show(page, as_json, title=f"project {project_id}")
 
@@ -145,7 +144,7 @@ def prune(
     """Drop history older than a duration (PostgreSQL: whole monthly partitions)."""
     try:
         age = parse_duration(older_than)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--older-than") from exc
     result = _with_store(Settings(), lambda s: s.prune(age))
     if as_json:

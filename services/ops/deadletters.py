@@ -11,7 +11,6 @@ hash tag, so that call is one slot on a Redis Cluster too.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.ops import stream_ids
 from services.ops.logic import (
     StatsTally,
     TokenBucket,
@@ -59,7 +59,6 @@ CHUNK = 2000
 MOVE_BATCH = 200
 #: Payload bytes per redrive Lua call: keeps one call from blocking Redis on huge originals.
 MOVE_BYTES = 4 * 1024 * 1024
-_ENTRY_ID = re.compile(r"^\d+-\d+$")
 _OUTAGES = (RedisConnectionError, RedisTimeoutError, OSError)
 #: Waits between reconnection attempts of a follow while Redis is down (seconds).
 _OUTAGE_BACKOFF_MIN = 0.2
@@ -125,12 +124,6 @@ async def scan(
         size = min(size * 2, chunk)
 
 
-def _check_id(entry_id: str) -> str:
-    if not _ENTRY_ID.match(entry_id):
-        raise ValueError(f"not a stream entry id: {entry_id!r} (like 1700000000000-0)")
-    return entry_id
-
-
 # --- reading ------------------------------------------------------------------------------
 
 
@@ -151,10 +144,19 @@ async def list_dead_letters(
     `tail` prints. With `after_id`: the oldest `limit` matches after it (paging forward).
     `next_after` is the newest id looked at: follow from there and nothing is missed.
     """
-    low, _ = window(now or now_utc(), since, None)
+    bounds = window(now or now_utc(), since, None)
+    low = bounds[0] if bounds else "-"
     if after_id is not None:
-        return await _page_forward(client, names, reasons, low, _check_id(after_id), limit)
-    high = "(" + _check_id(before_id) if before_id else "+"
+        start = stream_ids.after(stream_ids.check_stream_id(after_id, "after_id"))
+        if start is None:  # nothing can come after the last possible id
+            return DeadLetterPage(items=[], next_after=after_id, next_before=None)
+        return await _page_forward(client, names, reasons, low, start, limit)
+    high = "+"
+    if before_id is not None:
+        end = stream_ids.before(stream_ids.check_stream_id(before_id, "before_id"))
+        if end is None:  # nothing can come before 0-0
+            return DeadLetterPage(items=[], next_after=before_id, next_before=None)
+        high = end
     items: list[DeadLetterRecord] = []
     newest: str | None = None
     async for entries in scan(client, names.dead, low, high, reverse=True, first_chunk=limit):
@@ -174,9 +176,9 @@ async def list_dead_letters(
 
 
 async def _page_forward(
-    client: aredis.Redis, names: Names, reasons: Sequence[str], low: str, after_id: str, limit: int
+    client: aredis.Redis, names: Names, reasons: Sequence[str], low: str, start: str, limit: int
 ) -> DeadLetterPage:
-    start = "(" + after_id
+    after_id = start.removeprefix("(")
     if low != "-" and id_key(low) > id_key(after_id):
         start = low
     items: list[DeadLetterRecord] = []
@@ -238,7 +240,8 @@ async def get_dead_letter(
     client: aredis.Redis, names: Names, entry_id: str
 ) -> DeadLetterRecord | None:
     """One dead letter in full; None when there is no such entry."""
-    reply = _entries(await client.xrange(names.dead, _check_id(entry_id), entry_id, count=1))
+    stream_ids.check_stream_id(entry_id)
+    reply = _entries(await client.xrange(names.dead, entry_id, entry_id, count=1))
     return record_of(*reply[0]) if reply else None
 
 
@@ -279,7 +282,10 @@ async def _matching(
     """The entries matching `flt`, chunk by chunk, oldest first."""
     since = timedelta(seconds=flt.since_s) if flt.since_s is not None else None
     before = timedelta(seconds=flt.before_s) if flt.before_s is not None else None
-    low, high = window(now or now_utc(), since, before)
+    bounds = window(now or now_utc(), since, before)
+    if bounds is None:  # older than the epoch: nothing
+        return
+    low, high = bounds
     if flt.ids:
         found = await _fetch(client, names.dead, flt.ids)
         yield [
@@ -337,9 +343,10 @@ def _in_window(entry_id: str, low: str, high: str) -> bool:
 
 async def _fetch(client: aredis.Redis, stream: str, ids: Sequence[str]) -> Entries:
     """The entries with these ids that still exist, in the order given, one round trip."""
+    stream_ids.check_stream_ids(ids)
     async with client.pipeline(transaction=False) as pipe:
         for entry_id in ids:
-            pipe.xrange(stream, _check_id(entry_id), entry_id, count=1)
+            pipe.xrange(stream, entry_id, entry_id, count=1)
         replies = await pipe.execute()
     return [entry for reply in replies for entry in _entries(reply)]
 
@@ -392,12 +399,15 @@ async def redrive(
     target: str | None = None,
     rate: float | None = None,
     dry_run: bool = False,
-    selected: Sequence[str] | None = None,
+    selected: Selection | Sequence[str] | None = None,
     progress: Progress | None = None,
     bucket: TokenBucket | None = None,
     now: datetime | None = None,
 ) -> RedriveResult:
     """Move the dead letters matching `flt` (or exactly `selected`) back to `target`.
+
+    The result names every reason family of what matched (unknown when `selected` is given
+    as bare ids).
 
     At most `rate` a second (token bucket). Each moved entry carries ``redriven_from`` and
     ``origin_source_id``. Entries already gone (redriven or purged by someone else) are
@@ -406,11 +416,21 @@ async def redrive(
     target = target or names.events
     check_target(client, names, target)
     if selected is None:
-        selected = (await match_dead_letters(client, names, flt, now=now)).ids
-    result = RedriveResult(target=target, dry_run=dry_run, matched=len(selected), moved=0, gone=0)
+        selected = await match_dead_letters(client, names, flt, now=now)
+    if not isinstance(selected, Selection):
+        selected = Selection(ids=list(selected), by_family=[])
+    ids = selected.ids
+    result = RedriveResult(
+        target=target,
+        dry_run=dry_run,
+        matched=len(ids),
+        moved=0,
+        gone=0,
+        by_family=selected.by_family,
+    )
     if not dry_run:
         bucket = bucket or (TokenBucket(rate) if rate else None)
-        result = await _redrive_all(client, names, selected, result, bucket, progress)
+        result = await _redrive_all(client, names, ids, result, bucket, progress)
     audit = AuditRecord(
         action="redrive",
         operator=operator,

@@ -18,28 +18,38 @@ _UNITS: Final[dict[str, float]] = {
     "d": 86400.0,
     "w": 604800.0,
 }
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT = "|".join(sorted(_UNITS, key=len, reverse=True))
+_PART = re.compile(rf"([0-9]+(?:\.[0-9]+)?) *({_UNIT})")
+#: The whole grammar, as the OpenAPI document shows it: number-unit parts, spaces between
+#: allowed, units in either case. ([0-9], not \d, which would take other scripts' digits.)
+DURATION_PATTERN: Final = "^ *(?:[0-9]+(?:\\.[0-9]+)? *(?:[mM][sS]|[sS]|[mM]|[hH]|[dD]|[wW]) *)+$"
+_DURATION: Final = re.compile(DURATION_PATTERN)
+#: Longer durations mean the same as this one: every dead letter there can be (and
+#: ``now - duration`` stays a valid time).
+MAX_DURATION: Final = timedelta(days=365 * 1000)
+#: The JSON schema of a duration parameter.
+DURATION_SCHEMA: Final[dict[str, object]] = {
+    "type": "string",
+    "pattern": DURATION_PATTERN,
+    "examples": ["30s", "15m", "2h", "7d", "1h30m"],
+}
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse ``30s``, ``15m``, ``2h``, ``7d``, ``1w``, ``500ms`` or a sum like ``1h30m``.
 
     Raises ValueError on anything else: a bare number is refused (seconds or minutes?), as is a
-    negative or empty duration.
+    negative or empty duration. ``0s`` is a duration (zero); anything above `MAX_DURATION`
+    counts as `MAX_DURATION`.
     """
-    compact = text.strip().lower().replace(" ", "")
-    if not compact:
+    if not text.strip():
         raise ValueError("empty duration")
-    seconds = 0.0
-    position = 0
-    for match in _PART.finditer(compact):
-        if match.start() != position:
-            break
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        position = match.end()
-    if position != len(compact):
+    if not _DURATION.fullmatch(text):
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 7d, 1h30m)")
-    return timedelta(seconds=seconds)
+    seconds = sum(
+        float(m.group(1)) * _UNITS[m.group(2).lower()] for m in _PART.finditer(text.lower())
+    )
+    return timedelta(seconds=min(seconds, MAX_DURATION.total_seconds()))
 
 
 def format_age(seconds: float | None) -> str:

@@ -18,7 +18,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from services.ops.models import Count, DeadLetterLine, DeadLetterRecord
+from services.ops.errors import RedriveFilterRequired
+from services.ops.models import Count, DeadLetterFilter, DeadLetterLine, DeadLetterRecord
+from services.ops.stream_ids import check_stream_ids
 from shared.wire import (
     DATA_FIELD,
     ORIGIN_ID_FIELD,
@@ -126,10 +128,23 @@ def age_s(entry_id: str | None, now: datetime) -> float | None:
     return max(0.0, (ms_of(now) - id_ms(entry_id)) / 1000)
 
 
-def window(now: datetime, since: timedelta | None, before: timedelta | None) -> tuple[str, str]:
-    """XRANGE bounds of dead letters younger than `since` and older than `before`."""
-    low = f"{ms_of(now - since)}-0" if since is not None else "-"
-    high = f"({ms_of(now - before)}-0" if before is not None else "+"
+def window(
+    now: datetime, since: timedelta | None, before: timedelta | None
+) -> tuple[str, str] | None:
+    """XRANGE bounds of dead letters younger than `since` and older than `before`.
+
+    None when no id can be in the window (older than the epoch): Redis refuses the bound
+    ``(0-0``. A `since` reaching past the epoch is the whole stream.
+    """
+    low = "-"
+    if since is not None and (start := ms_of(now - since)) > 0:
+        low = f"{start}-0"
+    high = "+"
+    if before is not None:
+        end = ms_of(now - before)
+        if end <= 0:
+            return None
+        high = f"({end}-0"
     return low, high
 
 
@@ -264,6 +279,33 @@ def redrive_fields(dead_id: str, fields: Fields) -> Fields:
     if origin:
         out[ORIGIN_ID_FIELD] = origin
     return out
+
+
+def redrive_filter(
+    *,
+    reasons: Sequence[str] = (),
+    ids: Sequence[str] = (),
+    since: timedelta | None = None,
+    before: timedelta | None = None,
+    everything: bool = False,
+) -> DeadLetterFilter:
+    """The filter of a redrive as typed (CLI options or API body): the one guard of both.
+
+    Ids are checked (`InvalidStreamId`); a filter without any condition is refused
+    (`RedriveFilterRequired`) unless `everything` says that every dead letter is meant.
+    """
+    flt = DeadLetterFilter(
+        reasons=tuple(reasons),
+        ids=check_stream_ids(tuple(ids)),
+        since_s=None if since is None else since.total_seconds(),
+        before_s=None if before is None else before.total_seconds(),
+    )
+    if flt.is_empty() and not everything:
+        raise RedriveFilterRequired(
+            "name reasons, ids, since or before (or all, to mean every dead letter): "
+            "a redrive never takes everything unasked"
+        )
+    return flt
 
 
 def hash_tag(key: str) -> str:

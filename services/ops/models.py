@@ -121,6 +121,10 @@ class DeadLetterFilter(BaseModel):
     since_s: float | None = Field(None, description="Only dead letters younger than this (s).")
     before_s: float | None = Field(None, description="Only dead letters older than this (s).")
 
+    def is_empty(self) -> bool:
+        """True when no condition is set (a zero duration is a condition: "younger than 0s")."""
+        return not (self.reasons or self.ids) and self.since_s is None and self.before_s is None
+
     def describe(self) -> dict[str, Any]:
         """The filter as written to the audit record (empty conditions left out)."""
         return self.model_dump(exclude_defaults=True, mode="json")
@@ -141,6 +145,10 @@ class RedriveResult(BaseModel):
     matched: int = Field(description="Dead letters that matched the filter.")
     moved: int = Field(description="Dead letters moved by this run.")
     gone: int = Field(description="Matched, but already gone when moved (someone else did).")
+    by_family: list[Count] = Field(
+        default_factory=list,
+        description="Every reason family of the matched dead letters, most frequent first.",
+    )
     moved_ids: dict[str, str] = Field(
         default_factory=dict, description="Dead-letter id -> new entry id on the target."
     )

@@ -23,12 +23,15 @@ from services.ops.models import (
     DeadLetterRecord,
     DeadLetterStats,
     GroupStatus,
+    Selection,
     StreamStatus,
 )
 from shared.wire import FASTSTREAM_MAGIC, unwrap_body
 
 #: Bytes of a binary payload shown as hex by `show` (the rest is counted, not printed).
 HEX_LIMIT = 64 * 1024
+#: Reason families named in a selection summary; the rest are counted ("and 3 more families").
+FAMILY_LIMIT = 10
 
 
 def json_line(model: BaseModel) -> str:
@@ -60,6 +63,24 @@ def line_text(line: DeadLetterLine) -> Text:
     summary = " ".join(line.summary.split())
     out.append(f" {summary[:160]}")
     return out
+
+
+def families_text(families: list[Count], limit: int = FAMILY_LIMIT) -> str:
+    """``malformed_json 3, invalid_reason_code 1``: every family, or the first `limit` and how
+    many more (never a silent cut)."""
+    shown = ", ".join(f"{c.key} {c.count}" for c in families[:limit])
+    left = len(families) - limit
+    if left > 0:
+        shown += f", and {left} more famil{'y' if left == 1 else 'ies'} (see runbus dlq stats)"
+    return shown
+
+
+def selection_summary(selection: Selection, limit: int = FAMILY_LIMIT) -> str:
+    """What a redrive or purge will act on: how many, and their reason families."""
+    count = len(selection.ids)
+    head = "1 dead letter matches" if count == 1 else f"{count} dead letters match"
+    families = families_text(selection.by_family, limit)
+    return head + (f" ({families})" if families else "")
 
 
 def audit_text(record: AuditRecord) -> Text:

@@ -71,7 +71,13 @@ async def coach_stage(
     state: State,
     request: Request,
     project_id: ProjectId,
-    stage: Annotated[str, Path(description=f"One of {', '.join(COACH_STAGES)}.")],
+    stage: Annotated[
+        str,
+        Path(
+            json_schema_extra={"enum": list(COACH_STAGES)},
+            description="Coach stage (404 stage_not_found for any other).",
+        ),
+    ],
 ) -> Response:
     """One coach stage's suggestions. ETag: the document's version; If-None-Match -> 304."""
     if stage not in COACH_STAGES:

@@ -1,11 +1,17 @@
-"""Dead letters and bus status: what ``runbus dlq`` and ``runbus status`` show, over HTTP."""
+"""Dead letters and bus status: what ``runbus dlq`` and ``runbus status`` show, over HTTP.
+
+Ids, durations and the redrive guard are checked by `services.ops` (the CLI's checks too);
+the OpenAPI document shows the same rules (`STREAM_ID_SCHEMA`, `DURATION_SCHEMA`).
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from starlette.convertors import Convertor, register_url_convertor
 
 from services.api.errors import invalid, not_found
 from services.api.models import RedriveRequest, responses
@@ -16,22 +22,43 @@ from services.ops.deadletters import (
     list_dead_letters,
     redrive,
 )
-from services.ops.durations import parse_duration
+from services.ops.durations import DURATION_SCHEMA, parse_duration
+from services.ops.logic import redrive_filter
 from services.ops.models import (
     BusStatus,
-    DeadLetterFilter,
     DeadLetterPage,
     DeadLetterRecord,
     DeadLetterStats,
     RedriveResult,
 )
 from services.ops.status import bus_status
+from services.ops.stream_ids import STREAM_ID_SCHEMA, check_stream_id
 
-router = APIRouter(prefix="/api", tags=["dead letters"], dependencies=[ReadAccess])
+# Tags go on each route, not on the router: a router's tags are added to every route's, and
+# /api/status belongs under "status" alone.
+router = APIRouter(prefix="/api", dependencies=[ReadAccess])
 write_router = APIRouter(prefix="/api", tags=["dead letters"], dependencies=[WriteAccess])
+TAGS: list[str | Enum] = ["dead letters"]
 
-ENTRY_ID = r"^\d+-\d+$"
-EntryId = Annotated[str | None, Query(pattern=ENTRY_ID, description="A dead-letter id.")]
+
+class _EntryIdPath(Convertor[str]):
+    """A path segment that looks like an entry id (digits-digits): `/dead-letters/redrive`
+    and `/dead-letters/stats` are then never taken for one (GET redrive is a 405, not a 422).
+    The exact domain is checked in the route (422 `invalid_stream_id`)."""
+
+    regex = "[0-9]+-[0-9]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("entry_id", _EntryIdPath())
+
+_ID_TEXT = STREAM_ID_SCHEMA["description"]
+EntryId = Annotated[str | None, Query(json_schema_extra=STREAM_ID_SCHEMA, description=_ID_TEXT)]
 
 
 def _duration(value: str | None, name: str) -> timedelta | None:
@@ -43,14 +70,19 @@ def _duration(value: str | None, name: str) -> timedelta | None:
         raise invalid(f"{name}: {exc}") from exc
 
 
-@router.get("/dead-letters", response_model=DeadLetterPage, responses=responses(401, 422, 503))
+@router.get(
+    "/dead-letters", response_model=DeadLetterPage, tags=TAGS, responses=responses(401, 422, 503)
+)
 async def dead_letters(
     state: State,
     reason: Annotated[
         list[str] | None,
         Query(description="Error code or family (invalid_reason_code); repeat for any of several."),
     ] = None,
-    since: Annotated[str | None, Query(description="Only younger than this (15m, 2h, 7d).")] = None,
+    since: Annotated[
+        str | None,
+        Query(json_schema_extra=DURATION_SCHEMA, description="Only younger than this (15m, 2h)."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 20,
     after_id: EntryId = None,
     before_id: EntryId = None,
@@ -68,44 +100,56 @@ async def dead_letters(
     )
 
 
-@router.get("/dead-letters/stats", response_model=DeadLetterStats, responses=responses(401, 503))
+@router.get(
+    "/dead-letters/stats",
+    response_model=DeadLetterStats,
+    tags=TAGS,
+    responses=responses(401, 503),
+)
 async def dead_letters_stats(state: State) -> DeadLetterStats:
     """Counts by reason code, family, stage and source; length and ages of the stream."""
     return await dead_letter_stats(state.redis, state.settings.names)
 
 
 @router.get(
-    "/dead-letters/{entry_id}",
+    "/dead-letters/{entry_id:entry_id}",
     response_model=DeadLetterRecord,
+    tags=TAGS,
     responses=responses(401, 404, 422, 503),
 )
 async def dead_letter(
     state: State,
-    entry_id: Annotated[str, Path(pattern=ENTRY_ID, description="Dead-letter id.")],
+    entry_id: Annotated[str, Path(json_schema_extra=STREAM_ID_SCHEMA, description=_ID_TEXT)],
 ) -> DeadLetterRecord:
-    """One dead letter in full (original payload as text, or base64 when not UTF-8)."""
-    record = await get_dead_letter(state.redis, state.settings.names, entry_id)
+    """One dead letter in full (original payload as text, or base64 when not UTF-8).
+
+    404 for a path that is not an id at all, 422 `invalid_stream_id` for one out of range."""
+    record = await get_dead_letter(
+        state.redis, state.settings.names, check_stream_id(entry_id, "entry_id")
+    )
     if record is None:
         raise not_found("dead_letter", entry_id)
     return record
 
 
 @write_router.post(
-    "/dead-letters/redrive", response_model=RedriveResult, responses=responses(401, 422, 503)
+    "/dead-letters/redrive",
+    response_model=RedriveResult,
+    responses=responses(400, 401, 413, 422, 503),
 )
 async def redrive_dead_letters(state: State, body: RedriveRequest) -> RedriveResult:
     """Send matching dead letters back to the incoming stream (after a taxonomy fix).
 
-    Needs the bearer token when one is configured; writes an audit record.
+    Needs the bearer token when one is configured; writes an audit record. A body naming no
+    filter is refused (422 `redrive_filter_required`) unless it says ``"all": true``;
+    ``"since": "0s"`` is a filter (younger than nothing: none).
     """
-    if not (body.reasons or body.ids or body.since or body.before):
-        raise invalid("name reasons, ids, since or before: a redrive never takes everything")
-    since, before = _duration(body.since, "since"), _duration(body.before, "before")
-    flt = DeadLetterFilter(
-        reasons=tuple(body.reasons),
-        ids=tuple(body.ids),
-        since_s=since.total_seconds() if since else None,
-        before_s=before.total_seconds() if before else None,
+    flt = redrive_filter(
+        reasons=body.reasons,
+        ids=body.ids,
+        since=_duration(body.since, "since"),
+        before=_duration(body.before, "before"),
+        everything=body.all_,
     )
     operator = state.settings.operator or "api"
     try:

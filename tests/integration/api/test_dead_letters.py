@@ -63,7 +63,10 @@ async def test_dead_letters_are_listed_with_reasons_and_filtered(
 async def test_unknown_dead_letter_is_404_and_bad_ids_422(http: httpx.AsyncClient) -> None:
     missing = await http.get("/api/dead-letters/1-0")
     assert missing.status_code == 404 and missing.json()["error"] == "dead_letter_not_found"
-    for path in ("/api/dead-letters/abc", "/api/dead-letters?after_id=x",
+    # a path segment that is no id at all names no resource: 404 (so /redrive and /stats are
+    # never taken for ids)
+    assert (await http.get("/api/dead-letters/abc")).status_code == 404
+    for path in ("/api/dead-letters?after_id=x",
                  "/api/dead-letters?since=soon", "/api/dead-letters?limit=0"):  # fmt: skip
         response = await http.get(path)
         assert response.status_code == 422, path

@@ -180,7 +180,7 @@ def test_redrive_by_ids_from_stdin_and_to_another_stream(
     assert result.exit_code == 0, result.output
     assert "note: 2 came from another stream" in result.stdout
     assert [f[REDRIVEN_FROM_FIELD].decode() for _, f in entries(sync_client, target)] == [a, c]
-    refused = cli("dlq", "redrive", "--to", settings.names.dead, "--yes")
+    refused = cli("dlq", "redrive", "--all", "--to", settings.names.dead, "--yes")
     assert refused.exit_code == 2
     assert "into itself" in refused.output
 

@@ -1,0 +1,17 @@
+"""Input errors of the ops tools (dead letters), each with its stable code."""
+
+from __future__ import annotations
+
+from shared.errors import InputError
+
+
+class InvalidStreamId(InputError):
+    """Not an entry id Redis can hold (see `services.ops.stream_ids`)."""
+
+    code = "invalid_stream_id"
+
+
+class RedriveFilterRequired(InputError):
+    """A redrive named no filter and did not say it means every dead letter."""
+
+    code = "redrive_filter_required"
