@@ -33,6 +33,10 @@ test-fuzz: $(STAMP) ## Full bad-input fuzz (>= 100k generated entries)
 	@bash scripts/ensure-services.sh
 	@RUNBUS_FUZZ_FULL=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/integration/badinput tests/unit/badinput tests/unit/contract
 
+test-api-fuzz: $(STAMP) ## Long schemathesis run (all checks, 400 cases per operation) against a live API
+	@bash scripts/ensure-services.sh
+	@RUNBUS_API_FUZZ_FULL=1 $(VENV)/bin/pytest -q -s -p no:cacheprovider tests/integration/api_fuzz
+
 test-unit: $(STAMP) ## Only the fast unit tests
 	@$(VENV)/bin/pytest -q -m "not integration"
 
@@ -65,4 +69,4 @@ compose-check: $(STAMP) ## Validate compose.yaml against the Compose spec (offli
 clean: ## Remove the environment and local state
 	rm -rf $(VENV) var/*.db var/*.db-* var/redis
 
-.PHONY: help install run test test-faults test-fuzz test-unit lint fmt bench bench-quick up down compose-check clean
+.PHONY: help install run test test-faults test-fuzz test-api-fuzz test-unit lint fmt bench bench-quick up down compose-check clean

@@ -1,0 +1,78 @@
+"""Issue 11 on the command line: ids Redis cannot hold, the redrive guard (as the API's), the
+group's help, and a redrive summary that names every reason family."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from shared.settings import Settings
+from tests.integration.ops.conftest import AddDead, Cli
+
+pytestmark = pytest.mark.integration
+
+TOO_BIG = "99999999999999999999-0"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("dlq", "show", TOO_BIG),
+        ("dlq", "redrive", "--ids", f"1-0,{TOO_BIG}", "--yes"),
+        ("dlq", "redrive", "--ids", "1-18446744073709551616", "--dry-run"),
+    ],
+)
+def test_an_id_redis_cannot_hold_is_one_line_and_exit_2(
+    add_dead: AddDead, cli: Cli, args: tuple[str, ...]
+) -> None:
+    # Given a dead letter, when an out-of-range id is typed
+    add_dead(["malformed_json"])
+    result = cli(*args)
+    # Then one line naming the stable code, exit 2, no traceback
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: invalid_stream_id: ")
+    assert "Traceback" not in result.output
+
+
+def test_redrive_without_a_filter_is_refused_unless_all(
+    add_dead: AddDead, cli: Cli, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # Given two dead letters
+    add_dead(["malformed_json"])
+    add_dead(["not_utf8"])
+    # When redriven with no filter at all, it is refused as the API refuses it
+    refused = cli("dlq", "redrive", "--yes")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error: redrive_filter_required: ")
+    assert sync_client.xlen(settings.names.dead) == 2
+    # When --since 0s: a filter (younger than nothing), nothing moves
+    zero = cli("dlq", "redrive", "--since", "0s", "--yes")
+    assert zero.exit_code == 0, zero.output
+    assert sync_client.xlen(settings.names.dead) == 2
+    # When --all says so, everything moves
+    every = cli("dlq", "redrive", "--all", "--yes")
+    assert every.exit_code == 0, every.output
+    assert sync_client.xlen(settings.names.dead) == 0
+
+
+def test_dlq_help_lists_every_subcommand(cli: Cli) -> None:
+    result = cli("dlq", "--help")
+    assert result.exit_code == 0
+    head = result.stdout.split("Commands", 1)[0]
+    for command in ("tail", "stats", "show", "redrive", "purge", "audit"):
+        assert command in head, command
+
+
+def test_the_dry_run_names_every_reason_family(add_dead: AddDead, cli: Cli) -> None:
+    # Given dead letters of seven families (more than the old summary's five)
+    families = [f"family_{n}" for n in range(7)]
+    for family in families:
+        add_dead([f"{family}:x"])
+    # When a dry run of all of them
+    result = cli("dlq", "redrive", "--all", "--dry-run")
+    # Then the summary line and the dry-run line name all seven
+    assert result.exit_code == 0, result.output
+    summary, *_, dry = [line for line in result.stdout.splitlines() if "famil" in line]
+    for family in families:
+        assert f"{family} 1" in summary and f"{family} 1" in dry
