@@ -52,6 +52,7 @@ def test_schemathesis_finds_nothing_against_the_live_api(live_api: LiveApi, tmp_
         _schemathesis_args(live_api, report),
         capture_output=True,
         text=True,
+        cwd=tmp_path,  # its replay store (.schemathesis/) stays out of the work tree
         timeout=900 if FULL else 240,
         check=False,
     )
