@@ -137,6 +137,7 @@ PAGE = """<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} - AsyncAPI</title>
+<link rel="icon" href="{icon_url}">
 <link rel="stylesheet" href="{css_url}">
 <style>html {{ font-family: ui-sans-serif, system-ui, sans-serif; line-height: 1.5; }}</style>
 </head>
@@ -162,6 +163,7 @@ def asyncapi_html(settings: Settings) -> str:
     assets = manifest()
     return PAGE.format(
         title=html.escape(str(doc["info"]["title"])),
+        icon_url=assets.url("swagger-ui", "favicon-32x32.png"),  # one icon for both docs pages
         css_url=assets.url(COMPONENT, "styles/default.min.css"),
         js_url=assets.url(COMPONENT, "browser/standalone/index.js"),
         props=_script_json({"schema": doc, "config": PAGE_CONFIG}),
