@@ -2,10 +2,12 @@
 
 Reusable by every browser test (the docs pages today, the dashboard next):
 
-- ``browser``: one Chromium for the session, driven by Playwright's Python package through
+- ``browser``: one Chromium for the session, driven by Playwright's async Python API through
   ``executable_path`` (Playwright's own browser download cannot reach the internet: never run
   ``playwright install``). ``make test`` installs it (scripts/ensure-browser.sh); a missing
-  browser fails the tests, it never skips them.
+  browser fails the tests, it never skips them. It lives on pytest-asyncio's session loop
+  (Playwright's sync API would leave its loop marked running for every later asyncio test), so
+  a browser test module sets ``pytestmark = BROWSER_TESTS``.
 - ``live_api``: ``runbus run api`` as a subprocess on a free loopback port, against the machine's
   Redis under a fresh namespace and a SQLite history in a tmp dir, one per test module
   (``run_api`` starts one for a single test).
@@ -22,24 +24,27 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import pytest_asyncio
 import redis
-from playwright.sync_api import (
+from playwright.async_api import (
     Browser,
+    ConsoleMessage,
     Locator,
     Page,
     Playwright,
     Request,
     Route,
-    sync_playwright,
+    async_playwright,
 )
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import REDIS_URL, free_port
 
@@ -69,24 +74,28 @@ def is_loopback(url: str) -> bool:
     return parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname in LOOPBACK_HOSTS
 
 
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
+#: Put this on every browser test module: the browser lives on the session's event loop.
+BROWSER_TESTS = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def playwright() -> AsyncIterator[Playwright]:
     """Playwright's driver for the session."""
-    with sync_playwright() as driver:
+    async with async_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser(playwright: Playwright) -> AsyncIterator[Browser]:
     """Debian's headless Chromium for the session (fails loudly when it is not installed)."""
     if not CHROMIUM.is_file():
         pytest.fail(
             f"browser tests need Chromium at {CHROMIUM}: run `bash scripts/ensure-browser.sh` "
             "(make test does) or set RUNBUS_TEST_CHROMIUM"
         )
-    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield chromium
-    chromium.close()
+    await chromium.close()
 
 
 @dataclass
@@ -195,10 +204,26 @@ class PageWatch:
     foreign: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def wait_rendered(self, locator: Locator, timeout_ms: float = RENDER_TIMEOUT_MS) -> None:
+    def attach(self, page: Page) -> None:
+        """Record what `page` requests and every error it reports from now on."""
+        page.on("request", self._request)
+        page.on("pageerror", self._uncaught)
+        page.on("console", self._console)
+
+    def _request(self, request: Request) -> None:
+        self.requests.append(request.url)
+
+    def _uncaught(self, error: PlaywrightError) -> None:
+        self.errors.append(f"uncaught: {error}")
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    async def wait_rendered(self, locator: Locator, timeout_ms: float = RENDER_TIMEOUT_MS) -> None:
         """Wait until `locator` shows; on time-out fail with what the page was refused."""
         try:
-            locator.first.wait_for(timeout=timeout_ms)
+            await locator.first.wait_for(timeout=timeout_ms)
         except PlaywrightTimeout:
             pytest.fail(
                 f"{locator} not rendered within {timeout_ms} ms; "
@@ -213,26 +238,21 @@ class PageWatch:
         assert not self.errors, f"page errors: {self.errors}"
 
 
-@pytest.fixture
-def watched_page(browser: Browser) -> Iterator[tuple[Page, PageWatch]]:
+@pytest_asyncio.fixture(loop_scope="session")
+async def watched_page(browser: Browser) -> AsyncIterator[tuple[Page, PageWatch]]:
     """A fresh page (own context) whose requests and errors are recorded."""
-    context = browser.new_context()
+    context = await browser.new_context()
     watch = PageWatch()
 
-    def guard(route: Route) -> None:
+    async def guard(route: Route) -> None:
         if is_loopback(route.request.url):
-            route.continue_()
+            await route.continue_()
         else:  # never wait on the network: refuse, record, and fail the test afterwards
             watch.foreign.append(route.request.url)
-            route.abort()
+            await route.abort()
 
-    def record(request: Request) -> None:
-        watch.requests.append(request.url)
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    page.on("request", record)
-    page.on("pageerror", lambda exc: watch.errors.append(f"uncaught: {exc}"))
-    page.on("console", lambda msg: msg.type == "error" and watch.errors.append(msg.text))
+    await context.route("**/*", guard)
+    page = await context.new_page()
+    watch.attach(page)
     yield page, watch
-    context.close()
+    await context.close()

@@ -11,15 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
-from playwright.sync_api import Page
+from playwright.async_api import Page
 
-from tests.browser.conftest import LiveApi, PageWatch
+from tests.browser.conftest import BROWSER_TESTS, LiveApi, PageWatch
 
-pytestmark = pytest.mark.integration
+pytestmark = BROWSER_TESTS
 
 #: The keys of an OpenAPI path item that are operations (the others are shared parts).
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+async def get_json(url: str) -> Any:
+    """The JSON document the API serves at `url`."""
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    response.raise_for_status()
+    return response.json()
 
 
 def openapi_operations(doc: dict[str, Any]) -> set[tuple[str, str]]:
@@ -38,16 +45,16 @@ def channel_address(doc: dict[str, Any], operation: dict[str, Any]) -> str:
     return str(doc["channels"][name]["address"])
 
 
-def test_swagger_ui_lists_every_operation_of_the_openapi_document(
+async def test_swagger_ui_lists_every_operation_of_the_openapi_document(
     live_api: LiveApi, watched_page: tuple[Page, PageWatch]
 ) -> None:
     page, watch = watched_page
-    expected = openapi_operations(httpx.get(live_api.url("/openapi.json")).json())
+    expected = openapi_operations(await get_json(live_api.url("/openapi.json")))
     assert expected, "the API documents operations"
 
-    page.goto(live_api.url("/docs"))
-    watch.wait_rendered(page.locator(".opblock"))
-    rendered = page.locator(".opblock").evaluate_all(
+    await page.goto(live_api.url("/docs"))
+    await watch.wait_rendered(page.locator(".opblock"))
+    rendered = await page.locator(".opblock").evaluate_all(
         """blocks => blocks.map(block => [
             block.querySelector('.opblock-summary-method').textContent.trim(),
             block.querySelector('.opblock-summary-path').dataset.path,
@@ -58,23 +65,24 @@ def test_swagger_ui_lists_every_operation_of_the_openapi_document(
     watch.assert_offline_and_clean()
 
 
-def test_asyncapi_page_lists_every_operation_and_channel_of_the_asyncapi_document(
+async def test_asyncapi_page_lists_every_operation_and_channel_of_the_asyncapi_document(
     live_api: LiveApi, watched_page: tuple[Page, PageWatch]
 ) -> None:
     page, watch = watched_page
-    doc = httpx.get(live_api.url("/asyncapi.json")).json()
+    doc = await get_json(live_api.url("/asyncapi.json"))
     assert doc["operations"] and doc["channels"], "the document describes the streams"
 
-    page.goto(live_api.url("/asyncapi"))
+    await page.goto(live_api.url("/asyncapi"))
     section = page.locator("#operations")
-    watch.wait_rendered(section)
+    await watch.wait_rendered(section)
 
     for op_id, operation in doc["operations"].items():
         # The component gives each operation the id operation-<action>-<operationId>.
         block = section.locator(f'[id="operation-{operation["action"]}-{op_id}"]')
-        assert block.count() == 1, f"operation {op_id} is not rendered"
-        assert channel_address(doc, operation) in block.inner_text(), op_id
-    shown = section.inner_text()
+        assert await block.count() == 1, f"operation {op_id} is not rendered"
+        text: str = await block.inner_text()
+        assert channel_address(doc, operation) in text, op_id
+    shown: str = await section.inner_text()
     missing = [c["address"] for c in doc["channels"].values() if c["address"] not in shown]
     assert not missing, f"channels not rendered: {missing}"
     watch.assert_offline_and_clean()
