@@ -23,6 +23,7 @@ run: $(STAMP) ## Run the whole system in the foreground (Ctrl-C drains and stops
 
 test: $(STAMP) ## Install, then run the unit and integration tests (short fault variants included)
 	@bash scripts/ensure-services.sh
+	@bash scripts/ensure-browser.sh
 	@$(VENV)/bin/pytest -q -p no:cacheprovider -m "not slow"
 
 test-faults: $(STAMP) ## Long fault-injection suite (20 SIGKILLs per service, 30 s PostgreSQL outage)

@@ -109,7 +109,15 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await app.state.api.close()
 
-    app = FastAPI(title="runbus", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs is our own route (routes.docs: assets served by the app, offline); no ReDoc page.
+    app = FastAPI(
+        title="runbus",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     errors.install(app)
     for module in (history, coach, events, dead_letters, health, docs):

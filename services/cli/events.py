@@ -23,24 +23,65 @@ def register(app: typer.Typer) -> None:
     app.command("taxonomy")(taxonomy)
 
 
-def _read_events(source: str | None) -> list[Any]:
+#: What the argument may be, for the messages that refuse one.
+SOURCES = "a JSON event, a file (JSON or NDJSON), or - for stdin"
+JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+class BadInput(Exception):
+    """The argument or the input is not events: one line for the user, exit 2."""
+
+
+def _looks_like_json(text: str) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text.lstrip().startswith(("{", "["))
+    return True
+
+
+def _read_text(source: str | None) -> str:
+    """The text to publish: stdin, the JSON argument itself, or the file it names."""
     if source is None or source == "-":
-        text = sys.stdin.read()
-    elif source.lstrip().startswith(("{", "[")):
-        text = source
-    else:
-        text = Path(source).read_text(encoding="utf-8")
+        return sys.stdin.read()
+    if not source.strip():
+        raise BadInput(f"empty_argument: give {SOURCES}")
+    if _looks_like_json(source):  # before the file system: `{...}` or `"x"` is never a path
+        return source
+    path = Path(source)
+    if path.is_dir():
+        raise BadInput(f"cannot read {source}: it is a directory; give {SOURCES}")
+    if not path.exists():
+        raise BadInput(f"cannot read {source}: no such file, and not JSON; give {SOURCES}")
+    return path.read_text(encoding="utf-8")
+
+
+def _parse_events(text: str) -> list[Any]:
+    """One document (an event, possibly indented, or an array of events), else NDJSON lines."""
     stripped = text.strip()
-    try:  # one document: an event (possibly pretty-printed) or an array of events
+    try:
         whole = orjson.loads(stripped)
     except orjson.JSONDecodeError:
         return [orjson.loads(line) for line in stripped.splitlines() if line.strip()]
-    return whole if isinstance(whole, list) else [whole]
+    if isinstance(whole, list):
+        return whole
+    if not isinstance(whole, dict):
+        kind = JSON_KINDS.get(type(whole), "null")
+        raise BadInput(f"not_an_object: the event must be a JSON object (or an array), not {kind}")
+    return [whole]
+
+
+def _read_events(source: str | None) -> list[Any]:
+    try:
+        text = _read_text(source)
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"cannot read {source or 'stdin'}: not UTF-8 text ({exc.reason})") from exc
+    return _parse_events(text)
 
 
 def publish(
     source: Annotated[
-        str | None, typer.Argument(help="A JSON event, a file (JSON or NDJSON), or - for stdin.")
+        str | None, typer.Argument(help=f"{SOURCES[0].upper()}{SOURCES[1:]}.")
     ] = None,
     no_validate: Annotated[
         bool, typer.Option("--no-validate", help="Send as is; the validator will judge.")
@@ -52,6 +93,9 @@ def publish(
         events = _read_events(source)
     except orjson.JSONDecodeError as exc:
         typer.echo(f"malformed_json: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except BadInput as exc:
+        typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     except OSError as exc:
         typer.echo(f"cannot read {source}: {exc}", err=True)
