@@ -144,16 +144,20 @@ async def list_dead_letters(
     `tail` prints. With `after_id`: the oldest `limit` matches after it (paging forward).
     `next_after` is the newest id looked at: follow from there and nothing is missed.
     """
+    # Both ids are checked even though `after_id` wins: an ignored bad id is still refused.
+    for value, field in ((after_id, "after_id"), (before_id, "before_id")):
+        if value is not None:
+            stream_ids.check_stream_id(value, field)
     bounds = window(now or now_utc(), since, None)
     low = bounds[0] if bounds else "-"
     if after_id is not None:
-        start = stream_ids.after(stream_ids.check_stream_id(after_id, "after_id"))
+        start = stream_ids.after(after_id)
         if start is None:  # nothing can come after the last possible id
             return DeadLetterPage(items=[], next_after=after_id, next_before=None)
         return await _page_forward(client, names, reasons, low, start, limit)
     high = "+"
     if before_id is not None:
-        end = stream_ids.before(stream_ids.check_stream_id(before_id, "before_id"))
+        end = stream_ids.before(before_id)
         if end is None:  # nothing can come before 0-0
             return DeadLetterPage(items=[], next_after=before_id, next_before=None)
         high = end

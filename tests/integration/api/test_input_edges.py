@@ -34,6 +34,8 @@ def add_dead(client: redis.Redis, settings: Settings, *codes: str) -> list[str]:
         ("GET", "/api/dead-letters/1-18446744073709551616", None),
         ("GET", f"/api/dead-letters?after_id={TOO_BIG}", None),
         ("GET", "/api/dead-letters?before_id=01-0", None),
+        # after_id decides the page, but an ignored bad before_id is still refused (fuzzer)
+        ("GET", "/api/dead-letters?after_id=1-0&before_id=x%F3", None),
         ("POST", "/api/dead-letters/redrive", {"ids": [TOO_BIG]}),
     ],
 )
