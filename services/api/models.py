@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from services.ops.durations import DURATION_SCHEMA
+from services.ops.logic import REASON_FILTER_PATTERN
 from services.ops.stream_ids import STREAM_ID_SCHEMA
 
 #: An id in a request body: the schema shows the rule; the route checks it (422
@@ -75,6 +76,9 @@ class Readiness(BaseModel):
     database: bool = Field(description="The history database answered.")
 
 
+#: An error code or code family to filter dead letters by.
+ReasonFilter = Annotated[str, StringConstraints(pattern=REASON_FILTER_PATTERN)]
+
 #: At least one filter, or ``"all": true``: a zero duration counts (``"since": "0s"``).
 _REDRIVE_GUARD: list[Any] = [
     {"required": ["reasons"], "properties": {"reasons": {"minItems": 1}}},
@@ -94,7 +98,7 @@ class RedriveRequest(BaseModel):
         extra="forbid", strict=True, json_schema_extra={"anyOf": _REDRIVE_GUARD}
     )
 
-    reasons: list[str] = Field(default_factory=list, description="Codes or code families.")
+    reasons: list[ReasonFilter] = Field(default_factory=list, description="Codes or code families.")
     ids: list[BodyStreamId] = Field(default_factory=list, description="Exact dead-letter ids.")
     since: BodyDuration = Field(None, description="Only younger than this (30s, 15m, 2h, 7d).")
     before: BodyDuration = Field(None, description="Only older than this (30s, 15m, 2h, 7d).")

@@ -47,6 +47,11 @@ def text(value: bytes | str | None) -> str:
 # --- reason codes -------------------------------------------------------------------------
 
 
+#: A reason filter as a user types it: a code family (snake case), optionally ``:detail``
+#: (``invalid_reason_code`` or ``invalid_reason_code:foo``). Anything else can match no code.
+REASON_FILTER_PATTERN = r"^[a-z][a-z0-9_]*(:[\s\S]*)?$"
+
+
 def code_family(code: str) -> str:
     """The family of an error code: ``invalid_reason_code:foo`` -> ``invalid_reason_code``."""
     return code.split(":", 1)[0]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.convertors import Convertor, register_url_convertor
 
 from services.api.errors import invalid, not_found
-from services.api.models import RedriveRequest, responses
+from services.api.models import ReasonFilter, RedriveRequest, responses
 from services.api.state import ReadAccess, State, WriteAccess
 from services.ops.deadletters import (
     dead_letter_stats,
@@ -76,7 +76,7 @@ def _duration(value: str | None, name: str) -> timedelta | None:
 async def dead_letters(
     state: State,
     reason: Annotated[
-        list[str] | None,
+        list[ReasonFilter] | None,
         Query(description="Error code or family (invalid_reason_code); repeat for any of several."),
     ] = None,
     since: Annotated[

@@ -56,6 +56,23 @@ async def test_an_id_redis_cannot_hold_is_422_invalid_stream_id(
     assert response.json()["error"] == "invalid_stream_id"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/dead-letters?reason=%C2%BB%C3%8Dq", None),
+        ("GET", "/api/dead-letters?reason=Malformed_JSON", None),
+        ("POST", "/api/dead-letters/redrive", {"reasons": [":x"]}),
+    ],
+)
+async def test_a_reason_filter_that_no_code_can_match_is_refused(
+    http: httpx.AsyncClient, method: str, path: str, body: object
+) -> None:
+    # When a reason filter is not a code family (snake case, optionally ":detail")
+    response = await http.request(method, path, json=body)
+    # Then a 422, not an empty page that looks like "no such dead letters" (fuzzer finding)
+    assert response.status_code == 422, response.text
+
+
 async def test_bounds_at_the_ends_of_the_id_space_are_empty_pages(
     http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
 ) -> None:
