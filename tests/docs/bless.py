@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import socket
 from pathlib import Path
 
 from tests.docs import live
@@ -29,7 +30,7 @@ def bless(page: Path) -> list[str]:
         try:
             with live.running(settings):
                 failures = check_steps(
-                    session, Rewrite(settings.api_port, settings.namespace), all_steps,
+                    session, Rewrite(settings.api_port, settings.namespace, socket.gethostname()), all_steps,
                     lambda: live.settle(settings), printed,
                 )  # fmt: skip
         finally:

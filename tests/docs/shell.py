@@ -11,7 +11,8 @@ Comparison (`matches`), after trailing spaces and trailing blank lines are dropp
 - ``...`` inside a line stands for any text (a stream id, a timestamp), like doctest's
   ELLIPSIS. Keep them rare: every one is something the tests cannot check;
 - what differs between a test run and the page is rewritten first (`Rewrite`): the API's port
-  and the namespace in commands, and back again in the output.
+  and the namespace in commands, and back again in the output, where the host name in
+  consumer names also reads ``vm``.
 
 A command that fails (non-zero exit) must be followed by ``$ echo $?`` showing its status.
 """
@@ -94,6 +95,7 @@ class Rewrite:
 
     port: int
     namespace: str
+    host: str = "vm"
 
     def command(self, text: str) -> str:
         """The page's command as it must run against the test's system."""
@@ -104,6 +106,7 @@ class Rewrite:
     def output(self, text: str) -> str:
         """The test's output as the page shows it."""
         text = text.replace(f"127.0.0.1:{self.port}", "127.0.0.1:8000")
+        text = text.replace(f"-{self.host}-", "-vm-")  # consumer names: <service>-<host>-<slot>
         return text.replace(self.namespace, "runbus")
 
 

@@ -4,6 +4,7 @@ of comparison and `tests.docs.blocks` for how a block is marked not run."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def test_every_session_of_the_page_prints_what_it_shows(page: Path, tmp_path: Pa
     settings = live.live_settings(tmp_path)
     work = live.prepare_workdir(tmp_path)
     session = Session(work, live.shell_env(settings, tmp_path / "bin"))
-    rewrite = Rewrite(settings.api_port, settings.namespace)
+    rewrite = Rewrite(settings.api_port, settings.namespace, socket.gethostname())
     all_steps = [step for block in blocks(page) if is_session(block) for step in steps(block)]
     try:
         with live.running(settings):
