@@ -8,9 +8,9 @@ the tests do (`tests.docs.test_pages`).
 
 from __future__ import annotations
 
+import socket
 import sys
 import tempfile
-import socket
 from pathlib import Path
 
 from tests.docs import live
@@ -27,12 +27,12 @@ def bless(page: Path) -> list[str]:
         sessions = [b for b in blocks(page) if is_session(b)]
         all_steps = [step for block in sessions for step in steps(block)]
         printed: dict[Step, str] = {}
+        rewrite = Rewrite(settings.api_port, settings.namespace, socket.gethostname())
         try:
             with live.running(settings):
                 failures = check_steps(
-                    session, Rewrite(settings.api_port, settings.namespace, socket.gethostname()), all_steps,
-                    lambda: live.settle(settings), printed,
-                )  # fmt: skip
+                    session, rewrite, all_steps, lambda: live.settle(settings), printed
+                )
         finally:
             session.close()
     _rewrite(page, sessions, printed)

@@ -8,7 +8,6 @@ table between the page's markers after a setting is added or changed;
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
