@@ -58,6 +58,16 @@ bench-quick: $(STAMP) ## Quick benchmark (under a minute)
 	@bash scripts/ensure-services.sh
 	@$(PY) -m bench.run --quick
 
+docs: $(STAMP) ## Build the documentation site into site/ (strict: no broken link or anchor)
+	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	@echo "documentation built in site/ (open site/index.html)"
+
+docs-serve: $(STAMP) ## Serve the documentation on http://127.0.0.1:8001, rebuilt on every edit
+	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8001
+
+docs-settings: $(STAMP) ## Regenerate the settings table of docs/reference/settings.md from the model
+	@$(PY) -m tests.docs.settings_table --write
+
 up: ## docker compose up (needs a Docker engine)
 	docker compose up -d --build
 
@@ -70,4 +80,4 @@ compose-check: $(STAMP) ## Validate compose.yaml against the Compose spec (offli
 clean: ## Remove the environment and local state
 	rm -rf $(VENV) var/*.db var/*.db-* var/redis
 
-.PHONY: help install run test test-faults test-fuzz test-api-fuzz test-unit lint fmt bench bench-quick up down compose-check clean
+.PHONY: help install run test test-faults test-fuzz test-api-fuzz test-unit lint fmt bench bench-quick docs docs-serve docs-settings up down compose-check clean

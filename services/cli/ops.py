@@ -14,7 +14,7 @@ import orjson
 import typer
 
 from services.demo.io import DemoResult, publish_workload
-from services.demo.logic import Item, autopilot_runs, projects_of, workload
+from services.demo.logic import Item, autopilot_runs, nested_runs, projects_of, workload
 from shared.connections import async_redis
 from shared.settings import Settings
 
@@ -60,7 +60,10 @@ def demo(
     first_project: Annotated[
         int | None, typer.Option(min=0, help="First project id (default: after the known ones).")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default: random).")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Random seed: the same seed, the same runs (default: random)."),
+    ] = None,
 ) -> None:
     """Publish a realistic mixed workload: several projects from ingestion to deployment,
     Pulse runs, and a sprinkling of invalid events (they end up as dead letters)."""
@@ -69,12 +72,23 @@ def demo(
     seed = seed if seed is not None else random.randrange(2**31)
     items = workload(projects, size, invalid_ratio, first_project=first, seed=seed)
     result = asyncio.run(_publish(settings, items, rate))
-    typer.echo(
-        f"published {result.valid} events and {result.invalid} invalid entries "
-        f"for projects {', '.join(map(str, projects_of(items)))} in {result.seconds:.1f}s"
-    )
+    for line in summary(result, items, seed, rate):
+        typer.echo(line)
     for line in next_steps(settings, projects_of(items), autopilot_runs(items)):
         typer.echo(line)
+
+
+def summary(result: DemoResult, items: list[Item], seed: int, rate: float) -> list[str]:
+    """What was published and the ids it created (the same for the same seed)."""
+    paced = f" in {result.seconds:.1f}s" if rate > 0 else ""  # a wall-clock figure only when asked
+    lines = [
+        f"published {result.valid} events and {result.invalid} invalid entries "
+        f"for projects {', '.join(map(str, projects_of(items)))} (seed {seed}){paced}",
+        "runs (autopilot, then the runs nested under it):",
+    ]
+    for parent, children in nested_runs(items).items():
+        lines.append(f"  {parent}: {', '.join(children)}")
+    return lines
 
 
 def next_steps(settings: Settings, projects: list[int], runs: list[str]) -> list[str]:

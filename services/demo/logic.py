@@ -8,8 +8,10 @@ with failure clusters), export and deployment. Pulse runs add run./stage./schedu
 So every coach stage has something to say about every project. A share of the entries is
 invalid on purpose (unknown codes, wrong stages, broken JSON...) so there are dead letters.
 
-Event times are spread over the last hours in story order: the coach decides by event time,
-so the retry after the OOM really clears it.
+Event times follow story order (the coach decides by event time, so the retry after the OOM
+really clears it) and are relative: each story is laid out on a clock derived from the seed,
+then the whole workload is shifted to end a minute before `now`. So a seed gives the same run
+ids, figures and time gaps every time, and "the last two hours" always holds the latest events.
 """
 
 from __future__ import annotations
@@ -441,15 +443,39 @@ def workload(
     now: datetime | None = None,
 ) -> list[Item]:
     """The whole workload: projects' stories interleaved, invalid entries sprinkled in."""
-    end = now or datetime.now(UTC)
-    start = end - timedelta(hours=6)
-    stories = [project_story(first_project + n, n, size, start, seed) for n in range(projects)]
-    items = [Item(event=e) for e in _interleave(stories)]
+    stories = [project_story(first_project + n, n, size, EPOCH, seed) for n in range(projects)]
+    shift = (now or datetime.now(UTC)) - END_MARGIN - max(_last_time(s) for s in stories)
+    items = [Item(event=_shifted(e, shift)) for e in _interleave(stories)]
     bad = invalid_count(len(items), invalid_ratio)
     rng = random.Random(seed)
     for n in range(bad):
         items.insert(rng.randint(0, len(items)), Item(raw=INVALID_BODIES[n % len(INVALID_BODIES)]))
     return items
+
+
+#: Where the stories' clocks start before the workload is shifted to end at `now`.
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+#: The latest event of the workload is this long before `now`.
+END_MARGIN = timedelta(minutes=1)
+#: The time fields of a document; Pulse `details.next_run_at` is shifted with them.
+TIME_FIELDS = ("ts", "created_at")
+
+
+def _last_time(story: list[Doc]) -> datetime:
+    return max(datetime.fromisoformat(e.get("ts") or e["created_at"]) for e in story)
+
+
+def _shifted(event: Doc, shift: timedelta) -> Doc:
+    """`event` with every time moved by `shift` (a copy; the story's gaps are kept)."""
+
+    def move(text: str) -> str:
+        return (datetime.fromisoformat(text) + shift).isoformat()
+
+    moved = {k: move(v) if k in TIME_FIELDS else v for k, v in event.items()}
+    details = moved.get("details")
+    if isinstance(details, dict) and "next_run_at" in details:
+        moved["details"] = details | {"next_run_at": move(details["next_run_at"])}
+    return moved
 
 
 def _interleave(stories: list[list[Doc]]) -> Iterator[Doc]:
@@ -472,6 +498,16 @@ def autopilot_runs(items: list[Item]) -> list[str]:
         e["run_id"] for e in _events(items) if str(e.get("run_id", "")).startswith("autopilot-")
     )
     return list(dict.fromkeys(runs))
+
+
+def nested_runs(items: list[Item]) -> dict[str, list[str]]:
+    """Each autopilot run and the runs nested under it (training children, Pulse), in order."""
+    nested: dict[str, list[str]] = {run: [] for run in autopilot_runs(items)}
+    for event in _events(items):
+        children = nested.get(str(event.get("parent_run_id")))
+        if children is not None and event["run_id"] not in children:
+            children.append(event["run_id"])
+    return nested
 
 
 def _events(items: list[Item]) -> Iterator[Doc]:
