@@ -103,7 +103,7 @@ class Runbus:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"runbus {' '.join(self.args)} still runs after {timeout}s")
+            raise AssertionError(f"runbus {self.args} still runs after {timeout}s") from None
 
     def kill_all(self) -> None:
         """Clean-up: SIGKILL the process and whatever of its children is left."""
