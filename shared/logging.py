@@ -100,6 +100,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         )
     )
     handler.addFilter(drop_ctrl_c_hint)
+    handler.setLevel(level)  # libraries set their own loggers' levels; the output's is ours
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, SinkHandler)]:
         root.removeHandler(old)

@@ -31,6 +31,9 @@ from shared.logging import get_logger
 log = get_logger("runbus.runtime")
 
 _PR_SET_PDEATHSIG = 1
+#: Loaded here, not between fork and exec: the dynamic loader's lock may be held by another
+#: thread at fork time. (None: the process's own symbols, libc among them, glibc or musl.)
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 #: A child that exits 0 drained; one killed by our SIGTERM before it installed its handlers
 #: (still importing) had nothing in flight.
 CLEAN_EXIT_CODES: frozenset[int] = frozenset({0, -signal.SIGTERM})
@@ -42,10 +45,9 @@ def die_with_parent(parent: int | None = None) -> None:
     Runs between fork and exec. A `parent` (the pid that forked) gone before the request was
     made would never signal, so the child then stops itself at once.
     """
-    if not sys.platform.startswith("linux"):
+    if _LIBC is None:
         return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if parent is not None and os.getppid() != parent:
         os.kill(os.getpid(), signal.SIGTERM)
 
