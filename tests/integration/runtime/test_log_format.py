@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.conftest import wait_for
 from tests.integration.runtime.helpers import Runbus
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,7 @@ def test_off_a_tty_every_line_of_every_process_is_json(
     with out.open("wb") as stdout, err.open("wb") as stderr:
         system.start(stdout, stderr)
         system.wait_serving(children=4)
+        wait_for(lambda: b"runbus is running" in out.read_bytes(), timeout=30)
         system.signal(signal.SIGTERM)
         assert system.wait(30) == 0
     # then every log line parses as one JSON object, FastStream's and uvicorn's included ...
@@ -42,7 +44,6 @@ def test_off_a_tty_every_line_of_every_process_is_json(
     # ... with no terminal codes and no interactive hint anywhere
     for output in (out.read_bytes(), err.read_bytes()):
         assert ESC not in output and b"CTRL+C" not in output
-    assert b"runbus is running" in out.read_bytes()
 
 
 def read_pty(fd: int, until: Callable[[bytes], bool], timeout: float) -> bytes:
