@@ -4,6 +4,10 @@ Every stage (validator, persister, coach) is a `WorkerSpec`: which stream and gr
 how to open its resources, and the batch handler built from them. `build_app` turns a spec into
 a FastStream app (FastStream owns the process lifecycle and signals); `run_worker` runs the same
 spec without FastStream, for tests and the in-process supervisor.
+
+A worker that ends on its own (an exception, an unusable database at start) is logged with its
+error and stops the app, and `WorkerFailed` leaves `FastStream.run`: the process exits non-zero,
+so whatever runs it (the supervisor of `runbus run all`, compose's restart policy) restarts it.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from faststream.redis import RedisBroker
 
 from shared.connections import async_redis
 from shared.consumer import BatchHandler, StreamWorker
-from shared.logging import get_logger
+from shared.logging import get_logger, library_logger
 from shared.settings import Settings
 
 log = get_logger("runbus.service")
 
 #: Opens the stage's resources and yields its batch handler; closes them on exit. The stop
 #: event lets a handler that retries internally (the persister, database down) give up.
+Task = asyncio.Task[StreamWorker]
 HandlerFactory = Callable[
     [Settings, aredis.Redis, asyncio.Event], AbstractAsyncContextManager[BatchHandler]
 ]
@@ -64,24 +69,59 @@ async def run_worker(
         await client.aclose()
 
 
+class WorkerFailed(RuntimeError):
+    """The stage's worker ended without being asked to (its error is logged)."""
+
+
+def _watch(spec: WorkerSpec, stop: asyncio.Event, app: FastStream) -> Callable[[Task], None]:
+    """A done-callback for the worker task: an end nobody asked for is logged and stops `app`."""
+
+    def done(task: Task) -> None:
+        if stop.is_set() or task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            log.error("worker_ended_unexpectedly", stage=spec.stage)
+        else:
+            log.error("worker_failed", stage=spec.stage, error=repr(error), exc_info=error)
+        app.exit()
+
+    return done
+
+
 def build_app(spec: WorkerSpec, settings: Settings) -> FastStream:
-    """A FastStream app whose startup hook starts the worker and whose shutdown drains it."""
-    broker = RedisBroker(settings.redis_url)
+    """A FastStream app whose startup hook starts the worker and whose shutdown drains it.
+
+    `app.run()` raises `WorkerFailed` when the worker ended on its own.
+    """
+    broker = RedisBroker(settings.redis_url, logger=library_logger("faststream.access.redis"))
     stop = asyncio.Event()
-    tasks: list[asyncio.Task[StreamWorker]] = []
+    tasks: list[Task] = []
+    ended_alone: list[Task] = []
+    app = FastStream(broker, logger=library_logger("faststream"))
 
     async def start() -> None:
         stop.clear()
-        tasks.append(asyncio.create_task(run_worker(spec, settings, stop)))
+        task = asyncio.create_task(run_worker(spec, settings, stop))
+        task.add_done_callback(_watch(spec, stop, app))
+        tasks.append(task)
 
     async def drain() -> None:
+        ended_alone.extend(task for task in tasks if task.done())
         stop.set()
         for task in tasks:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # a failure is logged by the watch
                 await task
         log.info("service_drained", stage=spec.stage)
 
-    return FastStream(broker, after_startup=[start], on_shutdown=[drain])
+    async def report() -> None:  # after the broker stopped: the exit code is all that is left
+        if ended_alone:
+            raise WorkerFailed(spec.stage)
+
+    app.after_startup(start)
+    app.on_shutdown(drain)
+    app.after_shutdown(report)
+    return app
 
 
 @contextlib.asynccontextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -88,6 +89,11 @@ class Settings(BaseSettings):
     redis_ca_file: Path | None = Field(
         None, description="CA bundle that signs the Redis server's certificate (rediss:// only)."
     )
+    instance_id: str | None = Field(
+        None,
+        description="Id of one running system, reported by GET /healthz; `runbus run all` "
+        "gives its children its own, so readiness knows its API. Default: a random id.",
+    )
     secrets_dir: Path | None = Field(
         None,
         description="Directory of secret files, one per setting (runbus_redis_password, ...); "
@@ -98,6 +104,11 @@ class Settings(BaseSettings):
     def names(self) -> Names:
         """Stream, group and key names under this namespace."""
         return Names(self.namespace)
+
+    @cached_property
+    def instance(self) -> str:
+        """`instance_id`, or a random id chosen once for this settings object."""
+        return self.instance_id or uuid.uuid4().hex
 
     @cached_property
     def taxonomy(self) -> Taxonomy:

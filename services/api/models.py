@@ -66,6 +66,10 @@ class Health(BaseModel):
     """``GET /healthz``."""
 
     status: str = Field(description="Always 'ok' while the process serves requests.")
+    instance: str = Field(
+        description="Id of the running system (RUNBUS_INSTANCE_ID): `runbus run all` waits "
+        "for its own before saying it is running."
+    )
 
 
 class Readiness(BaseModel):

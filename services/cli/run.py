@@ -4,13 +4,17 @@
 ``runbus run all`` starts one supervised child process per service (process-per-stage is where
 the throughput is), prints where the API and its docs are, forwards SIGINT/SIGTERM to the
 children, waits for them to drain, and exits 0. ``--ensure-redis`` (what ``make run`` passes)
-starts a local redis-server when none answers at the default URL.
+starts a local redis-server when none answers at the default URL. It refuses to start (exit 2,
+one line) when the API port is taken, and prints its banner only once its own API answers.
+A worker whose loop dies logs the error and exits 1, so a supervisor restarts it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -69,8 +73,13 @@ def run(
 
         asyncio.run(serve_api(settings))
         return
+    from shared.service import WorkerFailed
+
     module = importlib.import_module(f"services.{service.value}.app")
-    asyncio.run(module.build_app(settings).run())
+    try:
+        asyncio.run(module.build_app(settings).run())
+    except WorkerFailed:  # logged, with its error, by the service host
+        raise typer.Exit(1) from None
 
 
 def run_all(
@@ -83,13 +92,20 @@ def run_all(
     """Supervise every service until SIGINT/SIGTERM; the exit code."""
     from services.runtime.local_redis import LocalRedis, RedisUnavailable
     from services.runtime.local_redis import ensure_redis as start_redis
+    from services.runtime.logic import port_taken_message
+    from services.runtime.readiness import port_taken
 
+    taken = port_taken(settings.api_host, settings.api_port)
+    if taken is not None:
+        reason = taken.strerror or str(taken)
+        say(port_taken_message(settings.api_host, settings.api_port, reason), err=True)
+        return 2
     local = LocalRedis()
     if ensure_redis:
         try:
             local = start_redis(settings, redis_dir)
         except RedisUnavailable as exc:
-            typer.echo(f"runbus: {exc}", err=True)
+            say(f"runbus: {exc}", err=True)
             return 2
     try:
         return asyncio.run(_supervise(settings, validators))
@@ -98,14 +114,30 @@ def run_all(
 
 
 async def _supervise(settings: Settings, validators: int) -> int:
-    """Start the children, print where things are once the API answers, wait for the end."""
-    from services.runtime.logic import banner, children, display_host
-    from services.runtime.supervisor import Supervisor, install_stop_signals, wait_until_serving
+    """Start the children, print where things are once OUR API answers, wait for the end."""
+    from services.runtime.logic import banner, child_env, children, display_host
+    from services.runtime.readiness import wait_until_serving
+    from services.runtime.supervisor import Supervisor, install_stop_signals
+    from shared.logging import get_logger
 
     stop = asyncio.Event()
     install_stop_signals(stop)
-    task = asyncio.create_task(Supervisor(children(validators)).run(stop))
+    env = child_env(os.environ, settings.instance)
+    task = asyncio.create_task(Supervisor(children(validators), env=env).run(stop))
     host, port = display_host(settings.api_host), settings.api_port
-    if await wait_until_serving(host, port, stop):
-        typer.echo("\n".join(banner(host, port, settings.redis_url, settings.database_url)))
+    if await wait_until_serving(host, port, settings.instance, stop):
+        say("\n".join(banner(host, port, settings.redis_url, settings.database_url)))
+    elif not stop.is_set():
+        get_logger("runbus.runtime").warning("api_not_serving", host=host, port=port)
     return await task
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print a line for the user; an output whose reader is gone must not stop the command."""
+    stream = sys.stderr if err else sys.stdout
+    try:
+        typer.echo(text, err=err)
+    except OSError:  # EPIPE: nobody reads; point the stream at /dev/null so exit is quiet too
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)

@@ -21,7 +21,7 @@ import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
 from services.runtime.logic import display_host
-from services.runtime.supervisor import http_ok
+from services.runtime.readiness import http_ok
 from shared.connections import async_redis
 from shared.names import COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP
 from shared.settings import Settings

@@ -17,7 +17,7 @@ from pathlib import Path
 import redis
 
 from services.runtime.logic import is_loopback_redis, redact, redis_port
-from services.runtime.supervisor import die_with_parent
+from services.runtime.supervisor import dies_with_this_process
 from shared.connections import sync_redis
 from shared.logging import get_logger
 from shared.settings import Settings
@@ -91,7 +91,7 @@ def ensure_redis(settings: Settings, workdir: Path, start_timeout: float = 15.0)
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         process_group=0,
-        preexec_fn=die_with_parent,
+        preexec_fn=dies_with_this_process(),
     )
     local = LocalRedis(proc)
     deadline = time.monotonic() + start_timeout

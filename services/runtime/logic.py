@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from shared.settings import Settings
 
 #: Services `runbus run all` starts, in start order (the API last: it reads what they write).
 PIPELINE_SERVICES: tuple[str, ...] = ("validator", "persister", "coach")
@@ -42,6 +45,12 @@ def children(validators: int = 1, *, api: bool = True) -> list[ChildSpec]:
     return specs
 
 
+def child_env(base: Mapping[str, str], instance: str) -> dict[str, str]:
+    """The children's environment: `base`, with this system's instance id (see /healthz)."""
+    variable = f"{Settings.model_config.get('env_prefix', '')}instance_id".upper()
+    return {**base, variable: instance}
+
+
 def backoff_s(failures: int, *, base: float = 0.5, cap: float = 30.0) -> float:
     """Delay before restarting a child that failed `failures` times in a row (1, 2, ...)."""
     return float(min(cap, base * 2 ** max(0, failures - 1)))
@@ -55,6 +64,14 @@ def next_failures(failures: int, uptime_s: float, *, stable_s: float = 60.0) -> 
 def display_host(host: str) -> str:
     """A host a browser can reach: wildcard binds are shown as loopback."""
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def port_taken_message(host: str, port: int, reason: str) -> str:
+    """The one line `runbus run all` prints when the API port is not free."""
+    return (
+        f"runbus: the API port {host}:{port} is already in use ({reason}): stop what holds "
+        "it (another runbus?) or choose another with RUNBUS_API_PORT"
+    )
 
 
 def banner(api_host: str, api_port: int, redis_url: str, database_url: str) -> list[str]:

@@ -3,7 +3,10 @@
 Children run in their own process group, so a Ctrl-C in the terminal reaches only the
 supervisor, which then forwards exactly one SIGTERM to each child (they drain their batch in
 hand and acknowledge it) and waits for them. On Linux each child also asks the kernel for a
-SIGTERM should the supervisor die without stopping it, so no orphan keeps consuming.
+SIGTERM should the supervisor die without stopping it, so no orphan keeps consuming (or
+serving: the API too). That SIGTERM only works because a stop request never depends on
+logging: the handler sets the stop flag first, and a log line to a dead pipe neither raises nor
+blocks (`shared.log_sink`).
 
 A child that exits while no stop was requested is restarted after an exponential backoff
 (reset once it has run for a while); every restart is logged.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import sys
@@ -27,16 +31,30 @@ from shared.logging import get_logger
 log = get_logger("runbus.runtime")
 
 _PR_SET_PDEATHSIG = 1
+#: Loaded here, not between fork and exec: the dynamic loader's lock may be held by another
+#: thread at fork time. (None: the process's own symbols, libc among them, glibc or musl.)
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 #: A child that exits 0 drained; one killed by our SIGTERM before it installed its handlers
 #: (still importing) had nothing in flight.
 CLEAN_EXIT_CODES: frozenset[int] = frozenset({0, -signal.SIGTERM})
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGTERM this process when its parent dies (runs between fork and exec)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask Linux to SIGTERM this process when its parent dies (a ``preexec_fn``).
+
+    Runs between fork and exec. A `parent` (the pid that forked) gone before the request was
+    made would never signal, so the child then stops itself at once.
+    """
+    if _LIBC is None:
+        return
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def dies_with_this_process() -> Callable[[], None]:
+    """The ``preexec_fn`` of a child that must not outlive this process."""
+    return functools.partial(die_with_parent, os.getpid())
 
 
 class Supervisor:
@@ -97,7 +115,7 @@ class Supervisor:
 
     async def _spawn(self, spec: ChildSpec) -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
-            *spec.argv, env=self.env, process_group=0, preexec_fn=die_with_parent
+            *spec.argv, env=self.env, process_group=0, preexec_fn=dies_with_this_process()
         )
         self.pids[spec.name] = proc.pid
         log.info("child_started", child=spec.name, pid=proc.pid)
@@ -119,37 +137,6 @@ class Supervisor:
         return code
 
 
-async def http_ok(host: str, port: int, path: str = "/healthz", timeout: float = 1.0) -> bool:
-    """True when ``GET path`` on host:port answers 200 (a minimal HTTP/1.0 probe)."""
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, TimeoutError):
-        return False
-    try:
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
-        await writer.drain()
-        status = await asyncio.wait_for(reader.readline(), timeout)
-        return status.split(b" ")[1:2] == [b"200"]
-    except (OSError, TimeoutError):
-        return False
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-
-
-async def wait_until_serving(
-    host: str, port: int, stop: asyncio.Event, timeout: float = 60.0
-) -> bool:
-    """Poll the API's /healthz until it answers 200; False on timeout or stop."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not stop.is_set():
-        if await http_ok(host, port):
-            return True
-        await sleep_unless_stopped(stop, 0.2)
-    return False
-
-
 async def _wait_or_stop(proc: asyncio.subprocess.Process, stop: asyncio.Event) -> int | None:
     """The child's exit code if it exits first; None if `stop` is set first."""
     exited = asyncio.create_task(proc.wait())
@@ -167,11 +154,10 @@ def install_stop_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
 
     def handle(signum: int) -> None:
-        if stop.is_set():
-            log.info("already_stopping", signal=signal.Signals(signum).name)
-            return
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
+        stopping = stop.is_set()
+        stop.set()  # first: logging is best effort, the stop request is not
+        event = "already_stopping" if stopping else "stopping"
+        log.info(event, signal=signal.Signals(signum).name)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, handle, signum)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -17,9 +17,9 @@ PING_TIMEOUT_S = 2.0
 
 
 @router.get("/healthz", response_model=Health)
-async def healthz() -> Health:
-    """The process serves requests."""
-    return Health(status="ok")
+async def healthz(request: Request) -> Health:
+    """The process serves requests, for the system named by `instance`."""
+    return Health(status="ok", instance=request.app.state.settings.instance)
 
 
 async def _answers(check: asyncio.Future[bool] | asyncio.Task[bool]) -> bool:

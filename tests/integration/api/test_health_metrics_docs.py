@@ -34,8 +34,9 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-async def test_healthz_and_readyz_when_everything_answers(http: httpx.AsyncClient) -> None:
-    assert (await http.get("/healthz")).json() == {"status": "ok"}
+async def test_healthz_and_readyz_when_everything_answers(make_client: Make) -> None:
+    http = await make_client(instance_id="i-under-test")
+    assert (await http.get("/healthz")).json() == {"status": "ok", "instance": "i-under-test"}
     ready = await http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "redis": True, "database": True}

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from services.runtime.logic import ChildSpec
-from services.runtime.supervisor import Supervisor, http_ok
+from services.runtime.readiness import http_ok
+from services.runtime.supervisor import Supervisor
 
 # Exits 0 on SIGTERM after writing a marker: a service that drains.
 GRACEFUL = """
