@@ -117,6 +117,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # A trailing slash is a JSON 404 like any unknown path, not an empty-bodied 307.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     errors.install(app)

@@ -73,6 +73,17 @@ async def test_a_reason_filter_that_no_code_can_match_is_refused(
     assert response.status_code == 422, response.text
 
 
+@pytest.mark.parametrize("path", ["/api/dead-letters/%2F", "/api/projects/1/coach/", "/healthz/"])
+async def test_a_trailing_slash_is_a_json_404_not_a_redirect(
+    http: httpx.AsyncClient, path: str
+) -> None:
+    # When a path ends in a slash (typed, or an id that is a slash)
+    response = await http.get(path)
+    # Then the JSON 404 of any unknown path (the hypothesis read fuzz found an empty 307)
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "not_found"
+
+
 async def test_bounds_at_the_ends_of_the_id_space_are_empty_pages(
     http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
 ) -> None:
