@@ -16,6 +16,15 @@ import redis.asyncio as aredis
 from shared.settings import Settings
 
 
+def redact(url: str) -> str:
+    """A URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
 def _options(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {"socket_connect_timeout": 5.0, "health_check_interval": 30}
     if settings.redis_password is not None:

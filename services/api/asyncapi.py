@@ -22,8 +22,8 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel, Field
 
 from services.api.static import manifest
-from services.runtime.logic import redact
 from shared import __version__
+from shared.connections import redact
 from shared.models import CoachStage, DeadLetter, PulseEvent, RunEvent, ValidEnvelope
 from shared.names import COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP, Names
 from shared.settings import Settings

@@ -18,6 +18,7 @@ from services.history.base import (
     StoreRejected,
     StoreUnavailable,
 )
+from shared.connections import redact
 from shared.settings import Settings
 
 __all__ = [
@@ -45,7 +46,8 @@ def store_for_url(url: str, *, months_ahead: int = 3) -> HistoryStore:
         from services.history.postgres import PostgresHistoryStore
 
         return PostgresHistoryStore(url, months_ahead=months_ahead)
-    raise ValueError(f"unsupported database URL (sqlite:/// or postgresql://): {url!r}")
+    # The message reaches logs (worker_failed): never the password.
+    raise ValueError(f"unsupported database URL (sqlite:/// or postgresql://): {redact(url)!r}")
 
 
 def open_store(settings: Settings) -> HistoryStore:

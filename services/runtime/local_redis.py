@@ -16,9 +16,9 @@ from pathlib import Path
 
 import redis
 
-from services.runtime.logic import is_loopback_redis, redact, redis_port
+from services.runtime.logic import is_loopback_redis, redis_port
 from services.runtime.supervisor import dies_with_this_process
-from shared.connections import sync_redis
+from shared.connections import redact, sync_redis
 from shared.logging import get_logger
 from shared.settings import Settings
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from shared.connections import redact
 from shared.settings import Settings
 
 #: Services `runbus run all` starts, in start order (the API last: it reads what they write).
@@ -86,15 +87,6 @@ def banner(api_host: str, api_port: int, redis_url: str, database_url: str) -> l
         "  next     runbus demo   (publishes a sample workload)",
         "Ctrl-C drains in-flight batches and stops.",
     ]
-
-
-def redact(url: str) -> str:
-    """A URL without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
 
 
 def is_loopback_redis(url: str) -> bool:

@@ -54,6 +54,13 @@ def test_the_url_picks_the_backend_and_the_schema() -> None:
         store_for_url("mysql://h/db")
 
 
+def test_an_unsupported_url_is_refused_without_its_password() -> None:
+    # The message is logged (worker_failed): the password must not be in it
+    with pytest.raises(ValueError, match="unsupported") as refused:
+        store_for_url("postgresql+asyncpg://app:s3cret@db/history")
+    assert "s3cret" not in str(refused.value) and "app:***@db" in str(refused.value)
+
+
 def test_sqlite_scripts_split_into_statements_keeping_trigger_bodies() -> None:
     script = (
         "CREATE TABLE t (x);\n-- a comment; with a semicolon\n"
