@@ -120,12 +120,14 @@ def serve(socket_path: str) -> None:
         conn.close()
 
 
+def wanted() -> bool:
+    """Should the pages' `runbus` be the shim? (Read from the test run's own environment.)"""
+    return os.environ.get(SWITCH) != "0"
+
+
 @contextlib.contextmanager
 def runbus_shim(bin_dir: Path, env: dict[str, str]) -> Iterator[None]:
     """A forkserver with the shell's `env`, and `bin_dir/runbus` calling it, while in use."""
-    if os.environ.get(SWITCH) == "0":  # the test run's environment, not the page's
-        yield
-        return
     socket_path = str(bin_dir / "runbus.sock")
     proc = subprocess.Popen(
         [sys.executable, "-c", f"from tests.docs.forkserver import serve; serve({socket_path!r})"],

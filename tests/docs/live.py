@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from services.persister.app import run_persister
 from services.validator.app import run_validator
 from shared.settings import REPO_ROOT, Settings
 from tests.conftest import REDIS_URL
+from tests.docs import forkserver
 from tests.docs.forkserver import runbus_shim
 from tests.docs.shell import Rewrite, Session, Step, check_steps
 
@@ -216,7 +217,7 @@ def page_system(tmp: Path) -> Iterator[Page]:
     work = prepare_workdir(tmp)
     env = shell_env(settings, tmp / "bin")
     rewrite = Rewrite(settings.api_port, settings.namespace, socket.gethostname())
-    with runbus_shim(tmp / "bin", env):
+    with runbus_shim(tmp / "bin", env) if forkserver.wanted() else nullcontext():
         session = Session(work, env)
         try:
             with running(settings):
