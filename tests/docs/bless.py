@@ -8,33 +8,22 @@ the tests do (`tests.docs.test_pages`).
 
 from __future__ import annotations
 
-import socket
 import sys
 import tempfile
 from pathlib import Path
 
 from tests.docs import live
 from tests.docs.blocks import Block, blocks, is_session
-from tests.docs.shell import Rewrite, Session, Step, check_steps, matches, steps
+from tests.docs.shell import Step, matches, steps
 
 
 def bless(page: Path) -> list[str]:
     """Run the page and rewrite the outputs that differ; the failures of the run."""
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        settings = live.live_settings(tmp)
-        session = Session(live.prepare_workdir(tmp), live.shell_env(settings, tmp / "bin"))
-        sessions = [b for b in blocks(page) if is_session(b)]
-        all_steps = [step for block in sessions for step in steps(block)]
-        printed: dict[Step, str] = {}
-        rewrite = Rewrite(settings.api_port, settings.namespace, socket.gethostname())
-        try:
-            with live.running(settings):
-                failures = check_steps(
-                    session, rewrite, all_steps, lambda: live.settle(settings), printed
-                )
-        finally:
-            session.close()
+    sessions = [b for b in blocks(page) if is_session(b)]
+    all_steps = [step for block in sessions for step in steps(block)]
+    printed: dict[Step, str] = {}
+    with tempfile.TemporaryDirectory() as tmp_dir, live.page_system(Path(tmp_dir)) as system:
+        failures = system.run(all_steps, printed)
     _rewrite(page, sessions, printed)
     return failures
 

@@ -15,7 +15,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,9 @@ from services.persister.app import run_persister
 from services.validator.app import run_validator
 from shared.settings import REPO_ROOT, Settings
 from tests.conftest import REDIS_URL
+from tests.docs import forkserver
+from tests.docs.forkserver import runbus_shim
+from tests.docs.shell import Rewrite, Session, Step, check_steps
 
 #: Letters that never occur in hex ids, so the namespace can be rewritten back safely.
 NAMESPACE_LETTERS = "ghjkmnpqrstvwxyz"
@@ -189,6 +193,37 @@ def _remove_namespace(namespace: str) -> None:
                 client.delete(*keys)
     finally:
         client.close()
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page's live system and the shell its sessions run in."""
+
+    settings: Settings
+    session: Session
+    rewrite: Rewrite
+
+    def run(self, all_steps: list[Step], printed: dict[Step, str] | None = None) -> list[str]:
+        """Run `all_steps` in order; the failures (see `tests.docs.shell.check_steps`)."""
+        return check_steps(
+            self.session, self.rewrite, all_steps, lambda: settle(self.settings), printed
+        )
+
+
+@contextmanager
+def page_system(tmp: Path) -> Iterator[Page]:
+    """A live system of a page's own under `tmp`, a shell on it, and the `runbus` shim."""
+    settings = live_settings(tmp)
+    work = prepare_workdir(tmp)
+    env = shell_env(settings, tmp / "bin")
+    rewrite = Rewrite(settings.api_port, settings.namespace, socket.gethostname())
+    with runbus_shim(tmp / "bin", env) if forkserver.wanted() else nullcontext():
+        session = Session(work, env)
+        try:
+            with running(settings):
+                yield Page(settings, session, rewrite)
+        finally:
+            session.close()
 
 
 def prepare_workdir(tmp: Path) -> Path:

@@ -4,7 +4,6 @@ of comparison and `tests.docs.blocks` for how a block is marked not run."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from shared.settings import REPO_ROOT
 from tests.docs import live
 from tests.docs.blocks import blocks, is_session, pages
-from tests.docs.shell import Rewrite, Session, check_steps, steps
+from tests.docs.shell import steps
 
 pytestmark = pytest.mark.integration
 
@@ -21,17 +20,10 @@ SESSION_PAGES = [page for page in pages() if any(is_session(b) for b in blocks(p
 
 @pytest.mark.parametrize("page", SESSION_PAGES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_every_session_of_the_page_prints_what_it_shows(page: Path, tmp_path: Path) -> None:
-    # given a live system of the page's own and a shell on it
-    settings = live.live_settings(tmp_path)
-    work = live.prepare_workdir(tmp_path)
-    session = Session(work, live.shell_env(settings, tmp_path / "bin"))
-    rewrite = Rewrite(settings.api_port, settings.namespace, socket.gethostname())
     all_steps = [step for block in blocks(page) if is_session(block) for step in steps(block)]
-    try:
-        with live.running(settings):
-            # when every command of the page runs in order
-            failures = check_steps(session, rewrite, all_steps, lambda: live.settle(settings))
-    finally:
-        session.close()
+    # given a live system of the page's own and a shell on it
+    with live.page_system(tmp_path) as system:
+        # when every command of the page runs in order
+        failures = system.run(all_steps)
     # then each printed what the page shows
     assert not failures, "\n".join(failures)
