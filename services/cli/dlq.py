@@ -11,7 +11,7 @@ import contextlib
 import getpass
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, TypeVar
@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from services.cli.refusals import refusing_bad_input
 from services.ops.deadletters import (
     check_target,
     dead_letter_stats,
@@ -52,7 +53,6 @@ from services.ops.render import (
 from services.ops.status import bus_status
 from services.ops.stream_ids import check_stream_id
 from shared.connections import async_redis
-from shared.errors import InputError
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -123,16 +123,6 @@ def _duration(value: str | None, option: str) -> timedelta | None:
 
 def _seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
-
-
-@contextlib.contextmanager
-def refusing_bad_input() -> Iterator[None]:
-    """Input the ops tools refuse: one line ``error: <code>: <message>`` and exit 2."""
-    try:
-        yield
-    except InputError as exc:
-        typer.echo(f"error: {exc.code}: {exc.message}", err=True)
-        raise typer.Exit(2) from exc
 
 
 def _operator(settings: Settings) -> str:

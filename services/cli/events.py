@@ -12,7 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.refusals import refuse
 from shared.connections import sync_redis
+from shared.errors import InputError
 from shared.producer import InvalidEvent, SyncProducer
 from shared.settings import Settings
 
@@ -28,8 +30,12 @@ SOURCES = "a JSON event, a file (JSON or NDJSON), or - for stdin"
 JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 
-class BadInput(Exception):
-    """The argument or the input is not events: one line for the user, exit 2."""
+class BadInput(InputError):
+    """The argument or the input is not events (`code` says how): one line, exit 2."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, field="source")
+        self.code = code
 
 
 def _looks_like_json(text: str) -> bool:
@@ -45,14 +51,14 @@ def _read_text(source: str | None) -> str:
     if source is None or source == "-":
         return sys.stdin.read()
     if not source.strip():
-        raise BadInput(f"empty_argument: give {SOURCES}")
+        raise BadInput("empty_argument", f"give {SOURCES}")
     if _looks_like_json(source):  # before the file system: `{...}` or `"x"` is never a path
         return source
     path = Path(source)
     if path.is_dir():
-        raise BadInput(f"cannot read {source}: it is a directory; give {SOURCES}")
+        raise BadInput("unreadable_source", f"{source} is a directory; give {SOURCES}")
     if not path.exists():
-        raise BadInput(f"cannot read {source}: no such file, and not JSON; give {SOURCES}")
+        raise BadInput("unreadable_source", f"{source}: no such file, and not JSON; give {SOURCES}")
     return path.read_text(encoding="utf-8")
 
 
@@ -67,7 +73,9 @@ def _parse_events(text: str) -> list[Any]:
         return whole
     if not isinstance(whole, dict):
         kind = JSON_KINDS.get(type(whole), "null")
-        raise BadInput(f"not_an_object: the event must be a JSON object (or an array), not {kind}")
+        raise BadInput(
+            "not_an_object", f"the event must be a JSON object (or an array), not {kind}"
+        )
     return [whole]
 
 
@@ -75,7 +83,8 @@ def _read_events(source: str | None) -> list[Any]:
     try:
         text = _read_text(source)
     except UnicodeDecodeError as exc:
-        raise BadInput(f"cannot read {source or 'stdin'}: not UTF-8 text ({exc.reason})") from exc
+        where = source or "stdin"
+        raise BadInput("unreadable_source", f"{where}: not UTF-8 text ({exc.reason})") from exc
     return _parse_events(text)
 
 
@@ -92,14 +101,11 @@ def publish(
     try:
         events = _read_events(source)
     except orjson.JSONDecodeError as exc:
-        typer.echo(f"malformed_json: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    except BadInput as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
+        refuse("malformed_json", str(exc))
     except OSError as exc:
-        typer.echo(f"cannot read {source}: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        refuse("unreadable_source", f"{source}: {exc.strerror or exc}")
+    except BadInput as exc:
+        refuse(exc.code, exc.message)
     producer = SyncProducer(
         sync_redis(settings), settings.names, None if no_validate else settings.taxonomy
     )

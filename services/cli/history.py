@@ -7,20 +7,19 @@ goes to stderr); ``--json``: one JSON document ``{"events": [...], "next_cursor"
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated, NoReturn, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.refusals import refuse, refusing_bad_input
 from services.history.base import HistoryRow, HistoryStore, InvalidCursor, Page, StoreUnavailable
 from services.history.params import ALL_SEVERITIES, PROJECT_PAGE, check_limit, project_filter
 from services.history.reads import NotFound, history_store, parse_duration, read_project, read_run
-from shared.errors import InputError
 from shared.settings import Settings
 from shared.taxonomy import STAGES
 
@@ -49,28 +48,12 @@ def _with_store(settings: Settings, work: Callable[[HistoryStore], Awaitable[T]]
     try:
         return asyncio.run(main())
     except StoreUnavailable as exc:
-        typer.echo(f"history_unavailable: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        refuse("history_unavailable", str(exc))
     except InvalidCursor as exc:
-        _refuse("invalid_cursor", str(exc))
+        refuse("invalid_cursor", str(exc))
     except NotFound as exc:
         # One line, as the API's 404 says it; exit 1: the question was fine, the answer is no.
-        typer.echo(f"error: {exc.code}: {exc}", err=True)
-        raise typer.Exit(1) from exc
-
-
-def _refuse(code: str, message: str) -> NoReturn:
-    typer.echo(f"error: {code}: {message}", err=True)
-    raise typer.Exit(2)
-
-
-@contextlib.contextmanager
-def _checked() -> Iterator[None]:
-    """Parameters out of the shared rules (`services.history.params`): one line, exit 2."""
-    try:
-        yield
-    except InputError as exc:
-        _refuse(exc.code, exc.message)
+        refuse(exc.code, str(exc), status=1)
 
 
 @history_app.command("run")
@@ -87,7 +70,7 @@ def run_timeline(
 ) -> None:
     """A run's whole timeline in event-time order, both dialects."""
     settings = Settings()
-    with _checked():
+    with refusing_bad_input():
         if limit is not None:
             check_limit(limit)
     page = _with_store(
@@ -117,7 +100,7 @@ def project_timeline(
 ) -> None:
     """One page of a project's events in event-time order, filtered."""
     settings = Settings()
-    with _checked():
+    with refusing_bad_input():
         check_limit(limit)
         filters = project_filter(
             stage=stage,

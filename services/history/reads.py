@@ -59,9 +59,12 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
 
 @asynccontextmanager
 async def history_store(settings: Settings) -> AsyncIterator[HistoryStore]:
-    """An opened store for reads (no migration), closed on exit."""
+    """An opened store for reads, closed on exit; migrated when ``migrate_on_start`` is set,
+    as the API does, so a history nothing has written yet reads as empty, not as broken."""
     store = open_store(settings)
     await store.open()
+    if settings.migrate_on_start:
+        await store.migrate()
     try:
         yield store
     finally:

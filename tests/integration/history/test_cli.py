@@ -141,7 +141,17 @@ def test_history_prune(backend_url: str) -> None:
 def test_an_unreachable_database_is_reported(tmp_path: Path) -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
     result = CliRunner().invoke(app, ["history", "run", "exp-1"], env={"RUNBUS_DATABASE_URL": url})
-    assert result.exit_code == 2 and "history_unavailable" in result.output
+    assert result.exit_code == 2 and "error: history_unavailable: " in result.output
+
+
+def test_a_history_nothing_wrote_yet_has_no_such_run(tmp_path: Path) -> None:
+    # Given a SQLite history the persister never created
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    # When a run is asked for
+    result = CliRunner().invoke(app, ["history", "run", "exp-1"], env={"RUNBUS_DATABASE_URL": url})
+    # Then the run is unknown (exit 1), not "no such table" (exit 2)
+    assert result.exit_code == 1, result.output
+    assert "error: run_not_found: " in result.output
 
 
 def test_db_grant_gives_the_service_role_its_privileges(pg_url: str) -> None:

@@ -135,7 +135,7 @@ def test_no_validate_sends_an_invalid_event_anyway(
 def test_unreadable_input_exits_2(env: dict[str, str], tmp_path: Path) -> None:
     broken = CliRunner().invoke(app, ["publish", '{"stage": '], env=env)
     assert broken.exit_code == 2
-    assert "malformed_json" in broken.stderr
+    assert broken.stderr.startswith("error: malformed_json: ")
     missing = CliRunner().invoke(app, ["publish", str(tmp_path / "nope.json")], env=env)
     assert missing.exit_code == 2
-    assert "cannot read" in missing.stderr
+    assert missing.stderr.startswith("error: unreadable_source: ")

@@ -29,7 +29,7 @@ def test_a_json_value_that_is_not_an_object_is_refused(argument: str, kind: str)
     code, err = publish(argument)
     assert code == 2
     assert err.strip() == (
-        f"not_an_object: the event must be a JSON object (or an array), not {kind}"
+        f"error: not_an_object: the event must be a JSON object (or an array), not {kind}"
     )
 
 
@@ -37,19 +37,19 @@ def test_a_json_value_that_is_not_an_object_is_refused(argument: str, kind: str)
 def test_an_empty_argument_is_refused(argument: str) -> None:
     code, err = publish(argument)
     assert code == 2
-    assert err.startswith("empty_argument: give a JSON event, a file (JSON or NDJSON), or -")
+    assert err.startswith("error: empty_argument: give a JSON event, a file (JSON or NDJSON), or -")
 
 
 def test_a_directory_is_refused(tmp_path: Path) -> None:
     code, err = publish(str(tmp_path))
     assert code == 2
-    assert err.startswith(f"cannot read {tmp_path}: it is a directory")
+    assert err.startswith(f"error: unreadable_source: {tmp_path} is a directory")
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     code, err = publish(str(tmp_path / "nope.json"))
     assert code == 2
-    assert "no such file, and not JSON" in err
+    assert err.startswith("error: unreadable_source: ") and "no such file, and not JSON" in err
 
 
 def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
@@ -57,13 +57,13 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe{}")
     code, err = publish(str(path))
     assert code == 2
-    assert err.startswith(f"cannot read {path}: not UTF-8 text")
+    assert err.startswith(f"error: unreadable_source: {path}: not UTF-8 text")
 
 
 def test_a_scalar_document_on_stdin_is_refused() -> None:
     code, err = publish("-", stdin='"just a string"\n')
     assert code == 2
-    assert err.startswith("not_an_object:")
+    assert err.startswith("error: not_an_object:")
 
 
 def test_every_refusal_is_one_line_without_a_traceback(tmp_path: Path) -> None:
