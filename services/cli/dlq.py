@@ -37,7 +37,7 @@ from services.ops.deadletters import (
     select_dead_letters,
 )
 from services.ops.durations import parse_duration
-from services.ops.logic import line_of_record, redrive_filter
+from services.ops.logic import check_reason_filters, line_of_record, redrive_filter
 from services.ops.models import DeadLetterFilter, DeadLetterRecord, RedriveResult
 from services.ops.render import (
     audit_text,
@@ -186,7 +186,8 @@ def tail(
     """Print the last dead letters, one line each; with --follow, then new ones as they come."""
     settings = Settings()
     since_td = _duration(since, "--since")
-    reasons = reason or []
+    with refusing_bad_input():
+        reasons = list(check_reason_filters(reason or ()))
     console = _out()
 
     async def work(client: aredis.Redis) -> None:
@@ -372,7 +373,9 @@ def purge_command(
     """Delete dead letters older than --before (and matching --reason); writes an audit record."""
     settings = Settings()
     before_td = _duration(before, "--before")
-    flt = DeadLetterFilter(reasons=tuple(reason or ()), before_s=_seconds(before_td))
+    with refusing_bad_input():
+        reasons = check_reason_filters(reason or ())
+    flt = DeadLetterFilter(reasons=reasons, before_s=_seconds(before_td))
     console = _out()
 
     async def work(client: aredis.Redis) -> None:

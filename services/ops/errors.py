@@ -15,3 +15,9 @@ class RedriveFilterRequired(InputError):
     """A redrive named no filter and did not say it means every dead letter."""
 
     code = "redrive_filter_required"
+
+
+class InvalidReasonFilter(InputError):
+    """A reason filter no error code can match (see `services.ops.logic.REASON_FILTER_PATTERN`)."""
+
+    code = "invalid_reason_filter"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from services.ops.errors import RedriveFilterRequired
+from services.ops.errors import InvalidReasonFilter, RedriveFilterRequired
 from services.ops.models import Count, DeadLetterFilter, DeadLetterLine, DeadLetterRecord
 from services.ops.stream_ids import check_stream_ids
 from shared.wire import (
@@ -47,9 +48,25 @@ def text(value: bytes | str | None) -> str:
 # --- reason codes -------------------------------------------------------------------------
 
 
-#: A reason filter as a user types it: a code family (snake case), optionally ``:detail``
-#: (``invalid_reason_code`` or ``invalid_reason_code:foo``). Anything else can match no code.
-REASON_FILTER_PATTERN = r"^[a-z][a-z0-9_]*(:[\s\S]*)?$"
+#: A reason filter as a user types it: a code family, optionally ``:detail``
+#: (``invalid_reason_code`` or ``invalid_reason_code:foo``). Every error code is snake case of
+#: two words or more (docs/contract.md), so ``false`` or ``42`` can match no code: refused.
+REASON_FILTER_PATTERN = r"^[a-z][a-z0-9]*(_[a-z0-9]+)+(:[\s\S]*)?$"
+
+
+_REASON_FILTER = re.compile(REASON_FILTER_PATTERN)
+
+
+def check_reason_filters(reasons: Sequence[str]) -> tuple[str, ...]:
+    """`reasons` when each could match a code; `InvalidReasonFilter` for the first that cannot."""
+    for reason in reasons:
+        if not _REASON_FILTER.match(reason):
+            raise InvalidReasonFilter(
+                f"reason: {reason[:60]!r} is not an error code or family "
+                "(snake case, e.g. invalid_reason_code or invalid_reason_code:training_oom)",
+                field="reason",
+            )
+    return tuple(reasons)
 
 
 def code_family(code: str) -> str:
@@ -300,7 +317,7 @@ def redrive_filter(
     (`RedriveFilterRequired`) unless `everything` says that every dead letter is meant.
     """
     flt = DeadLetterFilter(
-        reasons=tuple(reasons),
+        reasons=check_reason_filters(reasons),
         ids=check_stream_ids(tuple(ids)),
         since_s=None if since is None else since.total_seconds(),
         before_s=None if before is None else before.total_seconds(),

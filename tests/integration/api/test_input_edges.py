@@ -61,6 +61,7 @@ async def test_an_id_redis_cannot_hold_is_422_invalid_stream_id(
     [
         ("GET", "/api/dead-letters?reason=%C2%BB%C3%8Dq", None),
         ("GET", "/api/dead-letters?reason=Malformed_JSON", None),
+        ("GET", "/api/dead-letters?reason=false", None),
         ("POST", "/api/dead-letters/redrive", {"reasons": [":x"]}),
     ],
 )

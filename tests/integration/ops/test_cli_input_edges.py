@@ -35,6 +35,26 @@ def test_an_id_redis_cannot_hold_is_one_line_and_exit_2(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("dlq", "tail", "--reason", "false"),
+        ("dlq", "redrive", "--reason", "Malformed_JSON", "--dry-run"),
+        ("dlq", "purge", "--before", "1d", "--reason", "42", "--yes"),
+    ],
+)
+def test_a_reason_filter_no_code_can_match_is_refused_as_the_api_does(
+    add_dead: AddDead, cli: Cli, args: tuple[str, ...]
+) -> None:
+    # Given a dead letter, when a reason filter is not a code family
+    add_dead(["malformed_json"])
+    result = cli(*args)
+    # Then one line and exit 2 (the API: 422), not an empty answer that looks like "none"
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: invalid_reason_filter: ")
+
+
 def test_redrive_without_a_filter_is_refused_unless_all(
     add_dead: AddDead, cli: Cli, sync_client: redis.Redis, settings: Settings
 ) -> None:
