@@ -32,6 +32,8 @@ app = typer.Typer(
     help="runbus: run events on Redis Streams — validate, dead-letter, persist, coach.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    # Docstrings are wrapped prose: markdown joins their lines into paragraphs at any width.
+    rich_markup_mode="markdown",
 )
 for _module in (events, dlq, history, coach, db, run, ops, security):
     _module.register(app)

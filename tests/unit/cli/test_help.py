@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -56,3 +57,22 @@ def test_help_shows_flags_without_a_type(path: tuple[str, ...]) -> None:
 def test_options_that_take_a_value_still_show_their_type() -> None:
     result = CliRunner().invoke(app, ["dlq", "tail", "--help"], env=WIDE)
     assert "<str>" in result.output and "<int range>" in result.output, result.output
+
+
+def joins(doc: str) -> Iterator[str]:
+    """The words on either side of each line break inside a paragraph of `doc`."""
+    for paragraph in doc.split("\n\n"):
+        lines = [line.split() for line in paragraph.strip().splitlines()]
+        for before, after in itertools.pairwise(lines):
+            if before and after:
+                yield f"{before[-1]} {after[0]}".replace("`", "")
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "runbus")
+def test_a_docstring_reads_as_paragraphs_not_as_its_source_lines(path: tuple[str, ...]) -> None:
+    # The docstring's own line breaks (wrapped at 100 in the source) are not the help's: each
+    # is joined into the paragraph, so the words around it share a line of the help.
+    doc = getattr(lookup(path), "help", None) or ""
+    out = CliRunner().invoke(app, [*path, "--help"], env=WIDE).output
+    for pair in joins(doc):
+        assert any(pair in line for line in out.splitlines()), (pair, out)
