@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.history.base import InvalidCursor, StoreUnavailable
+from services.history.base import StoreUnavailable
 from services.history.reads import NotFound
 from shared.errors import InputError
 from shared.logging import get_logger
@@ -96,10 +96,6 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return _json(exc.status_code, error_body(code, str(exc.detail)), headers)
 
 
-async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
-    return _json(422, error_body("invalid_cursor", str(exc)))
-
-
 async def _invalid_input(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InputError)
     extra = {"field": exc.field} if exc.field else {}
@@ -128,7 +124,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(InvalidCursor, _invalid_cursor)
     app.add_exception_handler(InputError, _invalid_input)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(StoreUnavailable, _unavailable)

@@ -17,9 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from services.cli.refusals import refuse, refusing_bad_input
-from services.history.base import HistoryRow, HistoryStore, InvalidCursor, Page, StoreUnavailable
+from services.history.base import HistoryRow, HistoryStore, Page, StoreUnavailable
 from services.history.params import ALL_SEVERITIES, PROJECT_PAGE, check_limit, project_filter
 from services.history.reads import NotFound, history_store, parse_duration, read_project, read_run
+from shared.errors import InputError
 from shared.settings import Settings
 from shared.taxonomy import STAGES
 
@@ -49,8 +50,8 @@ def _with_store(settings: Settings, work: Callable[[HistoryStore], Awaitable[T]]
         return asyncio.run(main())
     except StoreUnavailable as exc:
         refuse("history_unavailable", str(exc))
-    except InvalidCursor as exc:
-        refuse("invalid_cursor", str(exc))
+    except InputError as exc:  # a cursor is only checked by the store it came from
+        refuse(exc.code, exc.message)
     except NotFound as exc:
         # One line, as the API's 404 says it; exit 1: the question was fine, the answer is no.
         refuse(exc.code, str(exc), status=1)

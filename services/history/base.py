@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from shared.errors import InputError
 from shared.models import ValidEnvelope
 
 #: Largest page a read returns, whatever the caller asks for.
@@ -32,8 +33,10 @@ class StoreRejected(HistoryError):
     """The database refused the data itself: the same rows would fail again."""
 
 
-class InvalidCursor(ValueError):
+class InvalidCursor(InputError):
     """A cursor that this store did not hand out (or that was altered)."""
+
+    code = "invalid_cursor"
 
 
 @dataclass(slots=True)
