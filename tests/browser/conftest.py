@@ -8,28 +8,21 @@ Reusable by every browser test (the docs pages today, the dashboard next):
   browser fails the tests, it never skips them. It lives on pytest-asyncio's session loop
   (Playwright's sync API would leave its loop marked running for every later asyncio test), so
   a browser test module sets ``pytestmark = BROWSER_TESTS``.
-- ``live_api``: ``runbus run api`` as a subprocess on a free loopback port, against the machine's
-  Redis under a fresh namespace and a SQLite history in a tmp dir, one per test module
-  (``run_api`` starts one for a single test).
+- ``live_api``: ``runbus run api`` (`tests.live_api.run_api`) under a fresh namespace, one per
+  test module (``run_api`` starts one for a single test).
 - ``watched_page``: a page whose every request and page error is recorded; requests that would
   leave loopback are aborted (and recorded), so ``assert_offline_and_clean`` can fail on them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 import pytest_asyncio
 import redis
@@ -46,7 +39,8 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from tests.conftest import REDIS_URL, free_port
+from tests.conftest import REDIS_URL
+from tests.live_api import LiveApi, run_api
 
 CHROMIUM = Path(os.environ.get("RUNBUS_TEST_CHROMIUM", "/usr/bin/chromium"))
 #: As root in a container: no sandbox, no GPU, and no call home of any kind.
@@ -61,8 +55,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
 RENDER_TIMEOUT_MS = 20_000
 
 
@@ -96,80 +88,6 @@ async def browser(playwright: Playwright) -> AsyncIterator[Browser]:
     chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield chromium
     await chromium.close()
-
-
-@dataclass
-class LiveApi:
-    """A running ``runbus run api``."""
-
-    base_url: str
-    namespace: str
-    log_path: Path
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _api_env(namespace: str, tmp_path: Path, port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "RUNBUS_REDIS_URL": REDIS_URL,
-        "RUNBUS_NAMESPACE": namespace,
-        "RUNBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'history.db'}",
-        "RUNBUS_API_HOST": "127.0.0.1",
-        "RUNBUS_API_PORT": str(port),
-        "RUNBUS_LOG_JSON": "true",
-    }
-
-
-def _wait_ready(api: LiveApi, proc: subprocess.Popen[bytes]) -> None:
-    """Poll ``/readyz`` (Redis and history answer) until 200; fail with the log otherwise."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"runbus run api exited {proc.returncode}:\n{api.log_tail()}")
-        try:
-            if httpx.get(api.url("/readyz"), timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    pytest.fail(f"runbus run api not ready within {START_TIMEOUT_S}s:\n{api.log_tail()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"runbus run api ignored SIGTERM for {STOP_TIMEOUT_S}s")
-
-
-@contextlib.contextmanager
-def run_api(namespace: str, workdir: Path) -> Iterator[LiveApi]:
-    """``runbus run api`` on a free loopback port, `namespace`, a SQLite history in `workdir`."""
-    port = free_port()
-    api = LiveApi(f"http://127.0.0.1:{port}", namespace, workdir / "api.log")
-    runbus = Path(sys.executable).with_name("runbus")
-    with api.log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(runbus), "run", "api"],
-            env=_api_env(namespace, workdir, port),
-            cwd=workdir,  # no .env of the checkout
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_ready(api, proc)
-        yield api
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.api_fuzz.conftest import LiveApi
+from tests.integration.api_fuzz.conftest import TOKEN
+from tests.live_api import LiveApi
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,7 @@ def _schemathesis_args(api: LiveApi, report: Path) -> list[str]:
     args = [
         schemathesis, "--config-file", str(CONFIG), "run", f"{api.base_url}/openapi.json",
         "--mode", "all",
-        "--header", f"Authorization: Bearer {api.token}",
+        "--header", f"Authorization: Bearer {TOKEN}",
         "--workers", "1",
         "--request-timeout", "10",
         "--report", "junit", "--report-junit-path", str(report),
