@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -95,6 +96,27 @@ def _after(cursor: str | None) -> tuple[str, int]:
     return ts_text(ts), row_id
 
 
+#: How long a connection waits for another's lock (busy timeout, and the WAL switch below).
+CONNECT_TIMEOUT_S = 30.0
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the file.
+
+    Two connections switching a new file at once (the persister and a reader starting
+    together) can get "database is locked" at once: SQLite skips the busy handler there.
+    """
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # a backoff in a worker thread, not a synchronisation
+
+
 class SqliteHistoryStore:
     """`HistoryStore` on a SQLite file."""
 
@@ -108,9 +130,9 @@ class SqliteHistoryStore:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            self.path, timeout=CONNECT_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cache_size=-65536")
