@@ -132,11 +132,10 @@ async def async_client(sync_client: redis.Redis) -> AsyncIterator[aredis.Redis]:
 class RedisServer:
     """A private redis-server on a free loopback port, for outage tests."""
 
-    def __init__(self, workdir: Path, appendonly: bool = False, fsync_always: bool = False) -> None:
+    def __init__(self, workdir: Path, appendonly: bool = False) -> None:
         self.port = free_port()
         self.workdir = workdir
         self.appendonly = appendonly
-        self.fsync_always = fsync_always
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -151,7 +150,8 @@ class RedisServer:
         args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
         args += ["--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.workdir)]
         args += ["--logfile", str(self.workdir / "redis.log")]
-        if self.fsync_always:
+        if self.appendonly:
+            # stop() is a SIGKILL; with everysec a loaded machine can ack writes the AOF never got
             args += ["--appendfsync", "always"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
@@ -179,10 +179,8 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     """Factory of private redis-servers, all killed at the end of the test."""
     servers: list[RedisServer] = []
 
-    def make(
-        appendonly: bool = False, start: bool = True, fsync_always: bool = False
-    ) -> RedisServer:
-        server = RedisServer(tmp_path / f"redis-{len(servers)}", appendonly, fsync_always)
+    def make(appendonly: bool = False, start: bool = True) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(servers)}", appendonly)
         servers.append(server)
         if start:
             server.start()

@@ -298,7 +298,7 @@ class PrivateRedis(RedisServer):
     """
 
     def __init__(self, workdir: Path) -> None:
-        super().__init__(workdir, appendonly=True, fsync_always=True)
+        super().__init__(workdir, appendonly=True)
 
     def crash(self) -> None:
         """SIGKILL it."""
