@@ -36,6 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared import __version__, metrics
 from shared.logging import get_logger
 from shared.models import DeadLetter
+from shared.pipeline import PIPELINE
 from shared.settings import Settings
 from shared.wire import DATA_FIELD, Fields, dead_letter_fields, entry_time, hint_of, unwrap_body
 
@@ -362,7 +363,7 @@ class StreamWorker:
 
 async def safe_trim_id(client: aredis.Redis, stream: str, settings: Settings) -> str | None:
     """The lowest id every expected group still needs, or None when trimming is unsafe."""
-    expected = settings.names.groups_of(stream)
+    expected = PIPELINE.groups_of(settings.names, stream)
     if not expected:
         return None
     try:

@@ -156,6 +156,14 @@ class CoachDocument(BaseModel):
     suggestions: list[Suggestion] = Field(description="Ordered, most severe first.")
 
 
+class CoachChange(BaseModel):
+    """What the coach publishes on its changes channel when a cached document changes."""
+
+    project_id: int = Field(description="Project id.")
+    stage: CoachStage = Field(description="Coach stage whose document changed.")
+    version: int = Field(description="The document's new version (its ETag).")
+
+
 # --- Dead letters -------------------------------------------------------------------------
 
 

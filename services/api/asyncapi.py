@@ -19,12 +19,11 @@ from typing import Any
 import orjson
 from faststream.redis import RedisBroker, StreamSub
 from faststream.specification import AsyncAPI
-from pydantic import BaseModel, Field
 
 from services.api.static import manifest
 from shared import __version__
 from shared.connections import redact
-from shared.models import CoachStage, DeadLetter, PulseEvent, RunEvent, ValidEnvelope
+from shared.models import CoachChange, DeadLetter, PulseEvent, RunEvent, ValidEnvelope
 from shared.names import COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP, Names
 from shared.settings import Settings
 
@@ -42,14 +41,6 @@ DEAD_LETTER_NOTE = (
     "taxonomy_version, service_version, hint (JSON object), and orig:<name> for each other "
     "field of the source entry. The schema shows the decoded record."
 )
-
-
-class CoachChange(BaseModel):
-    """What the coach publishes on its changes channel when a cached document changes."""
-
-    project_id: int = Field(description="Project id.")
-    stage: CoachStage = Field(description="Coach stage whose document changed.")
-    version: int = Field(description="The document's new version (its ETag).")
 
 
 def _reads(names: Names) -> list[tuple[str, str, Any, str]]:

@@ -15,6 +15,7 @@ from redis.exceptions import ResponseError
 from services.ops.logic import age_s, now_utc, text
 from services.ops.models import BusStatus, ConsumerStatus, GroupStatus, StreamStatus
 from shared.names import Names
+from shared.pipeline import PIPELINE
 
 
 def _opt_int(value: Any) -> int | None:
@@ -88,7 +89,7 @@ async def stream_status(
     client: aredis.Redis, names: Names, role: str, stream: str, now: datetime
 ) -> StreamStatus:
     """One stream: length, first/last entry ages, and its groups (expected ones first)."""
-    expected = names.groups_of(stream)
+    expected = PIPELINE.groups_of(names, stream)
     absent = StreamStatus(
         role=role,
         name=stream,

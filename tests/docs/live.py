@@ -26,6 +26,7 @@ from services.api.app import serve_api
 from services.coach.app import run_coach
 from services.persister.app import run_persister
 from services.validator.app import run_validator
+from shared.pipeline import PIPELINE
 from shared.settings import REPO_ROOT, Settings
 from tests.conftest import REDIS_URL
 from tests.docs import forkserver
@@ -145,18 +146,21 @@ def _groups_exist(settings: Settings) -> bool:
     try:
         names = settings.names
         return all(
-            len(_groups(client, stream)) >= len(names.groups_of(stream))
-            for stream in (names.events, names.valid)
+            stage.group in _groups(client, names.stream(stage.reads)) for stage in PIPELINE.stages
         )
     finally:
         client.close()
 
 
-def _groups(client: redis.Redis, stream: str) -> list[dict[str, object]]:
+def _groups(client: redis.Redis, stream: str) -> set[str]:
     try:
-        return list(client.xinfo_groups(stream))
+        return {_text(g["name"]) for g in client.xinfo_groups(stream)}
     except redis.ResponseError:  # no stream yet
-        return []
+        return set()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def settled(settings: Settings) -> bool:
@@ -167,7 +171,7 @@ def settled(settings: Settings) -> bool:
             if not client.exists(stream):
                 continue
             last = client.xinfo_stream(stream)["last-generated-id"]
-            for group in _groups(client, stream):
+            for group in client.xinfo_groups(stream):
                 if group["pending"] or group["last-delivered-id"] != last:
                     return False
         return True
