@@ -1,8 +1,11 @@
 """Least-privilege Redis ACL users of runbus, rendered as a Redis ACL file (``users.acl``).
 
-One user per role. Each role is a list of `Grant`s: the first is the user's root permissions,
-the others become ACL selectors (Redis 7), so a command is allowed only on the keys listed
-beside it ("XADD only to the dead-letter stream", not "XADD anywhere the user can read").
+One user per role; the stages' users are derived from `shared.pipeline.PIPELINE` (each one
+consumes its input stream as its group, moves entries to its output streams, and counts in its
+metrics hash), and every key, key pattern and channel is spelled by `shared.names.Names`. Each
+role is a list of `Grant`s: the first is the user's root permissions, the others become ACL
+selectors (Redis 7), so a command is allowed only on the keys listed beside it ("XADD only to
+the dead-letter stream", not "XADD anywhere the user can read").
 
 Two Redis rules shape the grants:
 
@@ -26,13 +29,14 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from shared.names import Names
+from shared.names import COACH_GROUP, Names
+from shared.pipeline import PIPELINE, Stage
 
 #: Namespaces that are safe inside ACL glob patterns (no ``*?[]\``, no spaces, no colon).
 NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -98,13 +102,14 @@ def check_namespace(namespace: str) -> str:
     return namespace
 
 
-def _consume(names: Names, stage: str, source: str, sinks: tuple[str, ...]) -> tuple[Grant, ...]:
-    """A pipeline stage: consume `source` as a group, move entries atomically to `sinks`."""
+def _consume(names: Names, stage: Stage) -> tuple[Grant, ...]:
+    """A pipeline stage: consume its input as its group, move entries atomically to its outputs."""
+    source, sinks = names.stream(stage.reads), tuple(names.stream(k) for k in stage.writes)
     return (
         Grant(_CONSUME, (f"~{source}",)),
         Grant(_SCRIPTS, tuple(f"~{k}" for k in (source, *sinks))),
         Grant(("xadd",), tuple(f"%W~{k}" for k in sinks)),
-        Grant(("hincrby", "hincrbyfloat"), (f"~{names.namespace}:metrics:{stage}",)),
+        Grant(("hincrby", "hincrbyfloat"), (f"~{names.metrics(stage.name)}",)),
     )
 
 
@@ -113,12 +118,11 @@ def _publish(names: Names) -> Grant:
 
 
 def _coach_reads(names: Names) -> Grant:
-    return Grant(("get", "mget", "smembers"), (f"%R~{names.namespace}:coach:*",))
+    return Grant(("get", "mget", "smembers"), (f"%R~{names.coach_documents_pattern}",))
 
 
 def _coach_cache(names: Names) -> tuple[Grant, ...]:
-    ns = names.namespace
-    keys = (f"~{ns}:coach:*", f"~{ns}:coachstate:*", f"~{ns}:coachmeta:*")
+    keys = tuple(f"~{pattern}" for pattern in names.coach_patterns)
     return (
         Grant(_COACH_COMMANDS, keys),
         Grant(_SCRIPTS, keys),
@@ -126,10 +130,29 @@ def _coach_cache(names: Names) -> tuple[Grant, ...]:
     )
 
 
+#: What a stage owns besides its streams and metrics, by the group the pipeline declares for it
+#: (what it is, in the role's purpose; its grants).
+STAGE_EXTRAS: Mapping[str, tuple[str, Callable[[Names], tuple[Grant, ...]]]] = {
+    COACH_GROUP: ("owns the coach cache", _coach_cache),
+}
+
+
+def _stage_role(names: Names, stage: Stage) -> Role:
+    """The user of one declared stage: its group on its input, its outputs, its extras."""
+    source = PIPELINE.stream(stage.reads).title
+    writes = ", ".join(PIPELINE.stream(k).title for k in stage.writes)
+    purpose = f"Group {stage.group} on the {source} stream; moves to {writes}"
+    grants = _consume(names, stage)
+    if stage.group in STAGE_EXTRAS:
+        what, extra = STAGE_EXTRAS[stage.group]
+        purpose, grants = f"{purpose}; {what}", (*grants, *extra(names))
+    return Role(stage.name, purpose + ".", grants)
+
+
 def _dead_letters(names: Names) -> tuple[Grant, ...]:
     """Read, redrive (to the incoming stream only) and purge dead letters; the audit stream."""
     dead, audit = names.dead, names.redrive_audit
-    streams = (names.events, names.valid, dead, audit)
+    streams = (*(s.key(names) for s in PIPELINE.streams), audit)
     return (
         Grant(_STATUS, tuple(f"%R~{s}" for s in streams)),
         Grant(("xrange", "xrevrange", "xread"), (f"%R~{dead}", f"%R~{audit}")),
@@ -140,19 +163,14 @@ def _dead_letters(names: Names) -> tuple[Grant, ...]:
 
 
 def roles(names: Names) -> tuple[Role, ...]:
-    """Every runbus role under one namespace, in file order."""
+    """Every runbus role under one namespace, in file order (the stages in pipeline order)."""
     check_namespace(names.namespace)
-    metrics = Grant(("hgetall",), (f"%R~{names.namespace}:metrics:*",))
+    metrics = Grant(("hgetall",), (f"%R~{names.metrics_pattern}",))
     subscribe = Grant(("subscribe", "unsubscribe"), channels=(names.coach_changes,))
     return (
         Role("producer", "XADD to the incoming stream only: no read, no other key.",
              (_publish(names),)),
-        Role("validator", "Group validator on the incoming stream; moves to valid and dead.",
-             _consume(names, "validator", names.events, (names.valid, names.dead))),
-        Role("persister", "Group persister on the valid stream; dead-letters.",
-             _consume(names, "persister", names.valid, (names.dead,))),
-        Role("coach", "Group coach on the valid stream; dead-letters; owns the coach cache.",
-             (*_consume(names, "coach", names.valid, (names.dead,)), *_coach_cache(names))),
+        *(_stage_role(names, stage) for stage in PIPELINE.stages),
         Role("ops", "Dead letters: read, redrive, purge, audit; status of every stream.",
              _dead_letters(names)),
         Role("dashboard", "GET coach documents and SUBSCRIBE to their change channel only.",

@@ -1,0 +1,76 @@
+"""The stages' ACL users follow the pipeline declaration: the shipped ``users.acl`` gives every
+declared stage a user confined to its input stream, its output streams and its metrics hash."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.security.acl import STAGE_EXTRAS
+from shared.names import Names
+from shared.pipeline import PIPELINE, Stage
+from shared.settings import REPO_ROOT
+
+SHIPPED = REPO_ROOT / "deploy" / "redis" / "users.acl"
+NAMES = Names()
+
+
+def selectors(user: str) -> list[tuple[set[str], set[str], set[str]]]:
+    """(keys, channels, commands) of each selector of `user` in the shipped file."""
+    line = next(x for x in SHIPPED.read_text().splitlines() if x.split()[1] == user)
+    found = []
+    for selector in re.findall(r"\(([^)]*)\)", line):
+        tokens = selector.split()
+        found.append(
+            (
+                {t for t in tokens if re.match(r"(%[RW])?~", t)},
+                {t[1:] for t in tokens if t.startswith("&")},
+                {t[1:] for t in tokens if t.startswith("+")},
+            )
+        )
+    return found
+
+
+def keys_with(user: str, command: str) -> set[str]:
+    """Every key pattern `user` may run `command` on."""
+    return {k for keys, _, commands in selectors(user) if command in commands for k in keys}
+
+
+def streams_of(stage: Stage) -> tuple[str, list[str]]:
+    return NAMES.stream(stage.reads), [NAMES.stream(k) for k in stage.writes]
+
+
+@pytest.mark.parametrize("stage", PIPELINE.stages, ids=PIPELINE.stage_names)
+def test_each_stage_consumes_only_its_input_and_writes_only_its_outputs(stage: Stage) -> None:
+    source, sinks = streams_of(stage)
+    assert keys_with(stage.name, "xreadgroup") == {f"~{source}"}
+    assert keys_with(stage.name, "xack") == {f"~{source}"}
+    assert keys_with(stage.name, "xadd") == {f"%W~{s}" for s in sinks}
+    # The atomic move scripts declare the source and every sink, nothing else of the pipeline
+    streams = {f"~{s.key(NAMES)}" for s in PIPELINE.streams}
+    assert keys_with(stage.name, "evalsha") & streams == {f"~{k}" for k in (source, *sinks)}
+
+
+@pytest.mark.parametrize("stage", PIPELINE.stages, ids=PIPELINE.stage_names)
+def test_each_stage_counts_only_in_its_own_metrics_hash(stage: Stage) -> None:
+    assert keys_with(stage.name, "hincrbyfloat") == {f"~{NAMES.metrics(stage.name)}"}
+
+
+@pytest.mark.parametrize("stage", PIPELINE.stages, ids=PIPELINE.stage_names)
+def test_a_stage_names_nothing_beyond_its_streams_metrics_and_declared_extras(
+    stage: Stage,
+) -> None:
+    source, sinks = streams_of(stage)
+    own = {source, *sinks, NAMES.metrics(stage.name)}
+    # Only a stage with extras (the coach) names more: the coach cache and its change channel
+    extra = set(NAMES.coach_patterns) if stage.group in STAGE_EXTRAS else set()
+    channels = {NAMES.coach_changes} if stage.group in STAGE_EXTRAS else set()
+    named = {k.split("~", 1)[1] for keys, _, _ in selectors(stage.name) for k in keys}
+    assert named == own | extra
+    assert {c for _, chans, _ in selectors(stage.name) for c in chans} == channels
+
+
+def test_extras_belong_to_declared_stages() -> None:
+    # A group no stage declares would silently lose its grants
+    assert set(STAGE_EXTRAS) <= {s.group for s in PIPELINE.stages}
