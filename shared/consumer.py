@@ -1,8 +1,21 @@
 """Batch, ack, claim and dead-letter machinery shared by every stage (validator, persister, coach).
 
-Why it is hand-written rather than FastStream's subscriber: on Redis 7 nothing redelivers a
-pending entry (FastStream's claim needs Redis 8.4), a deleted group stops a FastStream
-subscriber for good, and per-message XACK caps a consumer near 2k msg/s. Here:
+Why it is hand-written rather than a FastStream stream subscriber (checked against FastStream
+0.7.8). FastStream does read a group in batches (``StreamSub(batch=True)``) and acknowledges a
+batch in one ``XACK``; it does claim idle entries on Redis 6.2+ (``min_idle_time``:
+``XAUTOCLAIM``, one entry per call, in a subscriber that then reads only claimed entries, not
+new ones). What it cannot express:
+
+- per-entry delivery counts in a batch read before Redis 8.4: they arrive only with
+  ``XREADGROUP ... CLAIM`` (``claim_min_idle_time``: Redis 8.4+, redis-py 7.1+); otherwise a
+  single message asks ``XPENDING`` for its own id (``get_delivery_count``), a batch cannot;
+- poison isolation: after a failure, re-reading this consumer's own pending entries before new
+  ones, and handing those already re-delivered to the handler one suspect entry at a time;
+- a deleted group recreated without skipping entries: on ``NOGROUP`` FastStream stops the
+  subscriber (and exits the app); a restart creates the group at ``$`` by default, after every
+  entry the stream already holds.
+
+Here:
 
 - entries are read in batches (``XREADGROUP COUNT n``) and acknowledged in one call per batch;
 - at start, and after any failure, the consumer re-reads its own pending entries before new
