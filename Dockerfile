@@ -13,6 +13,8 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY shared ./shared
 COPY services ./services
+COPY runbus ./runbus
+COPY hatch_build.py ./
 RUN uv sync --frozen --no-dev
 
 FROM python:3.11-slim

@@ -42,13 +42,13 @@ test-unit: $(STAMP) ## Only the fast unit tests
 	@$(VENV)/bin/pytest -q -m "not integration"
 
 lint: $(STAMP) ## ruff and mypy --strict
-	@$(VENV)/bin/ruff check shared services tests bench docs_src
-	@$(VENV)/bin/ruff format --check shared services tests bench docs_src
+	@$(VENV)/bin/ruff check runbus shared services tests bench docs_src hatch_build.py
+	@$(VENV)/bin/ruff format --check runbus shared services tests bench docs_src hatch_build.py
 	@$(VENV)/bin/mypy
 
 fmt: $(STAMP) ## Format the code
-	@$(VENV)/bin/ruff format shared services tests bench docs_src
-	@$(VENV)/bin/ruff check --fix shared services tests bench docs_src
+	@$(VENV)/bin/ruff format runbus shared services tests bench docs_src hatch_build.py
+	@$(VENV)/bin/ruff check --fix runbus shared services tests bench docs_src hatch_build.py
 
 bench: $(STAMP) ## Full benchmark (about ten minutes), writes bench/results/latest.json
 	@bash scripts/ensure-services.sh

@@ -2,9 +2,7 @@
 
 import asyncio
 
-from shared.connections import async_redis
-from shared.producer import InvalidEvent, Producer
-from shared.settings import Settings
+from runbus import InvalidEvent, Producer, Settings, async_redis
 
 
 async def main() -> None:

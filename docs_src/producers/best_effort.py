@@ -2,8 +2,7 @@
 
 from datetime import UTC, datetime
 
-from shared.producer import BestEffortProducer
-from shared.settings import Settings
+from runbus import BestEffortProducer, Settings
 
 settings = Settings()
 telemetry = BestEffortProducer(

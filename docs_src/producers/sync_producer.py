@@ -2,10 +2,7 @@
 
 from datetime import UTC, datetime
 
-from shared.connections import sync_redis
-from shared.models import RunEvent
-from shared.producer import SyncProducer
-from shared.settings import Settings
+from runbus import RunEvent, Settings, SyncProducer, sync_redis
 
 settings = Settings()
 producer = SyncProducer(sync_redis(settings), settings.names, settings.taxonomy)
