@@ -120,8 +120,9 @@ async def _supervise(settings: Settings, validators: int) -> int:
     """Start the children, print where things are once OUR API answers, wait for the end."""
     from services.runtime.logic import banner, child_env, children, display_host
     from services.runtime.readiness import wait_until_serving
-    from services.runtime.supervisor import Supervisor, install_stop_signals
+    from services.runtime.supervisor import Supervisor
     from shared.logging import get_logger
+    from shared.signals import install_stop_signals
 
     stop = asyncio.Event()
     install_stop_signals(stop)

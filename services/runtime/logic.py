@@ -18,6 +18,8 @@ API: Final = "api"
 SERVICES: Final = (*PIPELINE.stage_names, API)
 #: The stage ``--validators`` runs several replicas of.
 SCALED_STAGE: Final = PIPELINE.stage("validator").name
+#: The ``runbus`` command line the children run, named (the runtime does not import it).
+COMMAND_LINE_MODULE: Final = "services.cli"
 LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
@@ -31,7 +33,7 @@ class ChildSpec:
 
 def child_command(service: str, slot: int | None = None) -> tuple[str, ...]:
     """The command that runs one service, with this interpreter (no console script needed)."""
-    argv = [sys.executable, "-m", "services.runtime", "run", service]
+    argv = [sys.executable, "-m", COMMAND_LINE_MODULE, "run", service]
     if slot is not None:
         argv += ["--slot", str(slot)]
     return tuple(argv)
