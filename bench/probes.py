@@ -17,7 +17,8 @@ from redis.exceptions import ResponseError
 
 from bench.events import PROBE_FACT, PROBE_PROJECT
 from services.history.postgres import schema_of
-from shared.names import COACH_GROUP, PERSISTER_GROUP, Names
+from shared.names import Names
+from shared.pipeline import PIPELINE
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Where a keyset read stopped: the last row's ``(ts as the driver returns it, id)``.
@@ -117,14 +118,20 @@ async def group_done(client: aredis.Redis, stream: str, group: str) -> int:
     return 0
 
 
+async def stage_done(client: aredis.Redis, names: Names, stage: str) -> int:
+    """Entries of its stream one `PIPELINE` stage has read and acknowledged."""
+    declared = PIPELINE.stage(stage)
+    return await group_done(client, names.stream(declared.reads), declared.group)
+
+
 async def coached(client: aredis.Redis, names: Names) -> int:
     """Valid-stream entries the coach finished (its cache written, then acknowledged)."""
-    return await group_done(client, names.valid, COACH_GROUP)
+    return await stage_done(client, names, "coach")
 
 
 async def persisted(client: aredis.Redis, names: Names) -> int:
     """Valid-stream entries the persister finished (committed, then acknowledged)."""
-    return await group_done(client, names.valid, PERSISTER_GROUP)
+    return await stage_done(client, names, "persister")
 
 
 async def probe_fact(client: aredis.Redis, names: Names) -> str | None:

@@ -26,7 +26,8 @@ import redis
 from redis.exceptions import ResponseError
 
 from bench.events import body, now_iso
-from shared.names import COACH_GROUP, PERSISTER_GROUP, Names
+from shared.names import Names, StreamKind
+from shared.pipeline import PIPELINE
 from shared.wire import DATA_FIELD
 
 BATCH = 1000
@@ -55,13 +56,13 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
 
 
 def finished(client: redis.Redis, names: Names) -> int:
-    """Events the pipeline finished: stored and coached (both groups acked), or dead-lettered."""
+    """Events the pipeline finished: acked by every reader of the valid stream, or dead-lettered."""
     try:
-        groups = client.xinfo_groups(names.valid)
+        groups = client.xinfo_groups(names.stream(StreamKind.VALID))
     except ResponseError:
         groups = []
     acked = {g["name"].decode(): int(g["entries-read"] or 0) - int(g["pending"]) for g in groups}
-    stored = min(acked.get(PERSISTER_GROUP, 0), acked.get(COACH_GROUP, 0))
+    stored = min(acked.get(stage.group, 0) for stage in PIPELINE.readers(StreamKind.VALID))
     return stored + int(client.xlen(names.dead))
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.stats import ratio
+from shared.pipeline import PIPELINE
 
 Results = dict[str, Any]
 
@@ -43,7 +44,7 @@ def _rss_max(raw: Results) -> float | None:
     peaks = [
         dig(raw, backend, "memory", "rss_peak_mb", service)
         for backend in ("sqlite", "postgres")
-        for service in ("validator", "persister", "coach")
+        for service in PIPELINE.stage_names
     ]
     return _worst(*peaks)
 
@@ -87,7 +88,7 @@ def headline(raw: Results) -> Results:
             *(
                 dig(raw, b, "memory", "rss_anon_peak_mb", s)
                 for b in ("sqlite", "postgres")
-                for s in ("validator", "persister", "coach")
+                for s in PIPELINE.stage_names
             )
         ),
         "rss_backlog_mb_max": dig(raw, "backlog", "rss_mb_max"),

@@ -1,9 +1,10 @@
 """The services under test, as separate processes, started exactly as `runbus run <service>`.
 
-`ServiceGroup` spawns ``.venv/bin/runbus run validator|persister|coach`` with the benchmark's
-namespace and database in the environment, waits until every one has joined its consumer group,
-and stops them with SIGTERM (they drain), then SIGKILL after a deadline. Children also die with
-the benchmark (PR_SET_PDEATHSIG), so an interrupted run leaves no consumer behind.
+`ServiceGroup` spawns ``.venv/bin/runbus run <stage>`` for every stage of
+`shared.pipeline.PIPELINE`, with the benchmark's namespace and database in the environment,
+waits until every one has joined its consumer group, and stops them with SIGTERM (they drain),
+then SIGKILL after a deadline. Children also die with the benchmark (PR_SET_PDEATHSIG), so an
+interrupted run leaves no consumer behind.
 `RssSampler` reads ``/proc/<pid>/status`` (VmRSS, RssAnon, VmHWM) in a background thread.
 RssAnon is the part no file backs (heap, buffers): where an unbounded buffer would show. The
 rest of VmRSS is mostly the SQLite file pages the persister maps (``mmap_size``), which the
@@ -26,15 +27,16 @@ from redis.exceptions import ResponseError
 
 from bench.env import REDIS_URL, RUNBUS
 from services.runtime.supervisor import die_with_parent
-from shared.names import COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP, Names
+from shared.names import Names
+from shared.pipeline import PIPELINE as DECLARED
 
-PIPELINE: tuple[str, ...] = ("validator", "persister", "coach")
+#: The services under test: every stage, in start order (a name other bench modules import).
+PIPELINE: tuple[str, ...] = DECLARED.stage_names
 
 
 def _group_of(names: Names, service: str) -> tuple[str, str]:
-    if service == "validator":
-        return names.events, VALIDATOR_GROUP
-    return names.valid, PERSISTER_GROUP if service == "persister" else COACH_GROUP
+    stage = DECLARED.stage(service)
+    return names.stream(stage.reads), stage.group
 
 
 def _has_group(client: redis.Redis, stream: str, group: str) -> bool:
@@ -47,7 +49,7 @@ def _has_group(client: redis.Redis, stream: str, group: str) -> bool:
 
 
 class ServiceGroup:
-    """validator, persister and coach of one namespace, one process each."""
+    """Every stage of one namespace, one process each."""
 
     def __init__(self, namespace: str, database_url: str, log_dir: Path) -> None:
         self.names = Names(namespace)

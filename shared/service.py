@@ -1,9 +1,10 @@
 """Hosting a stream worker as a FastStream app: resources open in startup hooks, drain on stop.
 
-Every stage (validator, persister, coach) is a `WorkerSpec`: which stream and group it reads,
-how to open its resources, and the batch handler built from them. `build_app` turns a spec into
-a FastStream app (FastStream owns the process lifecycle and signals); `run_worker` runs the same
-spec without FastStream, for tests and the in-process supervisor.
+Every stage of `shared.pipeline.PIPELINE` is a `WorkerSpec`: its entry there (which stream it
+reads, as which group), how to open its resources, and the batch handler built from them.
+`build_app` turns a spec into a FastStream app (FastStream owns the process lifecycle and
+signals); `run_worker` runs the same spec without FastStream, for tests and the in-process
+supervisor.
 
 A worker that ends on its own (an exception, an unusable database at start) is logged with its
 error and stops the app, and `WorkerFailed` leaves `FastStream.run`: the process exits non-zero,
@@ -25,6 +26,7 @@ from faststream.redis import RedisBroker
 from shared.connections import async_redis
 from shared.consumer import BatchHandler, StreamWorker
 from shared.logging import get_logger, library_logger
+from shared.pipeline import Stage
 from shared.settings import Settings
 
 log = get_logger("runbus.service")
@@ -39,12 +41,24 @@ HandlerFactory = Callable[
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """One pipeline stage: what it reads and how it handles a batch."""
+    """One pipeline stage: its `PIPELINE` entry (what it reads, as which group) and its handler."""
 
-    stage: str
-    stream: Callable[[Settings], str]
-    group: str
+    stage: Stage
     handler: HandlerFactory
+
+    @property
+    def name(self) -> str:
+        """The stage's name: its consumer names, its metrics, its log lines."""
+        return self.stage.name
+
+    @property
+    def group(self) -> str:
+        """The consumer group the stage reads as."""
+        return self.stage.group
+
+    def stream(self, settings: Settings) -> str:
+        """The stream the stage reads, under the settings' namespace."""
+        return settings.names.stream(self.stage.reads)
 
 
 async def run_worker(
@@ -59,7 +73,7 @@ async def run_worker(
                 settings,
                 stream=spec.stream(settings),
                 group=spec.group,
-                stage=spec.stage,
+                stage=spec.name,
                 handler=handler,
                 consumer=consumer,
             )
@@ -81,9 +95,9 @@ def _watch(spec: WorkerSpec, stop: asyncio.Event, app: FastStream) -> Callable[[
             return
         error = task.exception()
         if error is None:
-            log.error("worker_ended_unexpectedly", stage=spec.stage)
+            log.error("worker_ended_unexpectedly", stage=spec.name)
         else:
-            log.error("worker_failed", stage=spec.stage, error=repr(error), exc_info=error)
+            log.error("worker_failed", stage=spec.name, error=repr(error), exc_info=error)
         app.exit()
 
     return done
@@ -112,11 +126,11 @@ def build_app(spec: WorkerSpec, settings: Settings) -> FastStream:
         for task in tasks:
             with contextlib.suppress(Exception):  # a failure is logged by the watch
                 await task
-        log.info("service_drained", stage=spec.stage)
+        log.info("service_drained", stage=spec.name)
 
     async def report() -> None:  # after the broker stopped: the exit code is all that is left
         if ended_alone:
-            raise WorkerFailed(spec.stage)
+            raise WorkerFailed(spec.name)
 
     app.after_startup(start)
     app.on_shutdown(drain)

@@ -22,6 +22,7 @@ from services.api.state import ApiState
 from shared import __version__
 from shared.logging import get_logger
 from shared.settings import Settings
+from shared.signals import install_stop_signals
 
 log = get_logger("runbus.api")
 
@@ -157,8 +158,6 @@ async def serve_api(settings: Settings, stop: asyncio.Event | None = None) -> No
     server = build_server(settings)
     if stop is None:
         stop = asyncio.Event()
-        from services.runtime.supervisor import install_stop_signals
-
         install_stop_signals(stop)
 
     async def watch() -> None:

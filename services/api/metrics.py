@@ -1,6 +1,7 @@
 """``GET /metrics``: Prometheus metrics of the whole pipeline, read from Redis at scrape time.
 
-The services run in separate processes, so nothing is kept in the API's memory. Two sources:
+The services run in separate processes, so nothing is kept in the API's memory. The streams and
+stages are those of `shared.pipeline.PIPELINE`. Two sources:
 
 - the streams themselves (exact, need no cooperation from the services): ``XINFO STREAM``'s
   ``entries-added`` counts every event ever received (incoming stream), accepted (valid stream:
@@ -29,16 +30,15 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from shared.metrics import StageMetrics, read_stage_metrics
+from shared.pipeline import PIPELINE
 from shared.settings import Settings
-
-STAGES: tuple[str, ...] = ("validator", "persister", "coach")
 
 
 @dataclass(frozen=True)
 class StreamInfo:
     """What XINFO says about one stream (zeros when it does not exist yet)."""
 
-    role: str
+    role: str  #: The stream's `StreamKind` (``events``, ``valid``, ``dead``): its label.
     length: int = 0
     entries_added: int = 0
     groups: tuple[dict[str, Any], ...] = ()
@@ -60,14 +60,14 @@ def _text(value: Any) -> str:
 async def read_snapshot(client: aredis.Redis, settings: Settings) -> Snapshot:
     """Read the streams, groups and stage counters (two round trips); `up` False if Redis fails."""
     names = settings.names
-    roles = (("events", names.events), ("valid", names.valid), ("dead", names.dead))
+    roles = tuple((stream.kind.value, stream.key(names)) for stream in PIPELINE.streams)
     try:
         async with client.pipeline(transaction=False) as pipe:
             for _, stream in roles:
                 pipe.xinfo_stream(stream)
                 pipe.xinfo_groups(stream)
             replies = await pipe.execute(raise_on_error=False)
-        stages = await read_stage_metrics(client, names, STAGES)
+        stages = await read_stage_metrics(client, names, PIPELINE.stage_names)
     except (RedisError, OSError):
         return Snapshot(up=False)
     streams = []
@@ -83,7 +83,7 @@ async def read_snapshot(client: aredis.Redis, settings: Settings) -> Snapshot:
 
 def _stream_families(snapshot: Snapshot) -> Iterator[Metric]:
     by_role = {s.role: s for s in snapshot.streams}
-    totals = (
+    totals = (  # by the stream's role (`StreamKind` value)
         ("runbus_events_received", "events", "Events ever added to the incoming stream."),
         ("runbus_events_accepted", "valid", "Events the validator accepted (valid stream)."),
         ("runbus_dead_letters", "dead", "Entries ever dead-lettered, by any stage."),

@@ -1,38 +1,35 @@
 """`runbus run SERVICE`: start one service, or all of them, in the foreground.
 
-``runbus run validator|persister|coach|api`` runs one service (SIGINT/SIGTERM drain it).
-``runbus run all`` starts one supervised child process per service (process-per-stage is where
-the throughput is), prints where the API and its docs are, forwards SIGINT/SIGTERM to the
-children, waits for them to drain, and exits 0. ``--ensure-redis`` (what ``make run`` passes)
-starts a local redis-server when none answers at the default URL. It refuses to start (exit 2,
-one line) when the API port is taken, and prints its banner only once its own API answers.
-A worker whose loop dies logs the error and exits 1, so a supervisor restarts it.
+``runbus run <stage>|api`` runs one service (SIGINT/SIGTERM drain it); the stages are those of
+`shared.pipeline.PIPELINE`. ``runbus run all`` starts one supervised child process per service
+(process-per-stage is where the throughput is), prints where the API and its docs are, forwards
+SIGINT/SIGTERM to the children, waits for them to drain, and exits 0. ``--ensure-redis`` (what
+``make run`` passes) starts a local redis-server when none answers at the default URL. It
+refuses to start (exit 2, one line) when the API port is taken, and prints its banner only once
+its own API answers. A worker whose loop dies logs the error and exits 1, so a supervisor
+restarts it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
+from services.runtime.logic import API, SERVICES
 from shared.logging import configure_logging
 from shared.settings import REPO_ROOT, Settings
 
+ALL: Final = "all"
 
-class Service(StrEnum):
-    """Services `runbus run` can start."""
-
-    validator = "validator"
-    persister = "persister"
-    coach = "coach"
-    api = "api"
-    all = "all"
+#: Services `runbus run` can start: each `PIPELINE` stage, the API, or all of them. (Built from
+#: the declaration, so mypy cannot list its members: code compares its values.)
+Service = StrEnum("Service", [(name, name) for name in (*SERVICES, ALL)])  # type: ignore[misc]
 
 
 def register(app: typer.Typer) -> None:
@@ -63,21 +60,27 @@ def run(
     overrides = {} if slot is None else {"consumer_slot": slot}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings)
-    if service is Service.all:
+    name = str(service)
+    if name == ALL:
         code = run_all(
             settings, ensure_redis=ensure_redis, validators=validators, redis_dir=redis_dir
         )
         raise typer.Exit(code)
-    if service is Service.api:
+    if name == API:
         from services.api.app import serve_api
 
         asyncio.run(serve_api(settings))
         return
-    from shared.service import WorkerFailed
+    run_stage(settings, name)
 
-    module = importlib.import_module(f"services.{service.value}.app")
+
+def run_stage(settings: Settings, stage: str) -> None:
+    """Run one stage's app until SIGINT/SIGTERM; exit 1 when its worker failed."""
+    from services.runtime.stages import STAGES
+    from shared.service import WorkerFailed, build_app
+
     try:
-        asyncio.run(module.build_app(settings).run())
+        asyncio.run(build_app(STAGES[stage](), settings).run())
     except WorkerFailed:  # logged, with its error, by the service host
         raise typer.Exit(1) from None
 
@@ -117,8 +120,9 @@ async def _supervise(settings: Settings, validators: int) -> int:
     """Start the children, print where things are once OUR API answers, wait for the end."""
     from services.runtime.logic import banner, child_env, children, display_host
     from services.runtime.readiness import wait_until_serving
-    from services.runtime.supervisor import Supervisor, install_stop_signals
+    from services.runtime.supervisor import Supervisor
     from shared.logging import get_logger
+    from shared.signals import install_stop_signals
 
     stop = asyncio.Event()
     install_stop_signals(stop)

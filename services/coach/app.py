@@ -1,4 +1,4 @@
-"""The coach service: the valid stream read as group `coach` (`runbus run coach`)."""
+"""The coach service: its `PIPELINE` entry's stream, read as its group (`runbus run coach`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from services.coach.handler import CoachHandler, CoachStats
 from services.coach.io import CoachStore
 from shared import service
 from shared.consumer import BatchHandler, StreamWorker
-from shared.names import COACH_GROUP
+from shared.pipeline import PIPELINE
 from shared.settings import Settings
 
 
@@ -27,9 +27,7 @@ def spec(stats: CoachStats | None = None) -> service.WorkerSpec:
         store = CoachStore(client, settings.names)
         yield CoachHandler(store, settings.taxonomy.version, stats)
 
-    return service.WorkerSpec(
-        stage="coach", stream=lambda s: s.names.valid, group=COACH_GROUP, handler=handler
-    )
+    return service.WorkerSpec(PIPELINE.stage("coach"), handler=handler)
 
 
 async def run_coach(

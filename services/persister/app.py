@@ -1,4 +1,4 @@
-"""The persister service: reads ``{ns}:valid`` as group `persister` (FastStream app).
+"""The persister service: its `PIPELINE` entry's stream, read as its group (FastStream app).
 
 The startup hook (`shared.service.build_app`) starts a task that opens the history store
 (migrating it when ``migrate_on_start``) and runs a `StreamWorker` whose handler is
@@ -21,11 +21,10 @@ from services.persister.io import Persister
 from shared import service
 from shared.consumer import BatchHandler, StreamWorker
 from shared.logging import get_logger
-from shared.names import PERSISTER_GROUP
+from shared.pipeline import PIPELINE
 from shared.settings import Settings
 
 log = get_logger("runbus.persister")
-STAGE = "persister"
 
 
 def spec() -> service.WorkerSpec:
@@ -50,9 +49,7 @@ def spec() -> service.WorkerSpec:
                 malformed=persister.malformed,
             )
 
-    return service.WorkerSpec(
-        stage=STAGE, stream=lambda s: s.names.valid, group=PERSISTER_GROUP, handler=resources
-    )
+    return service.WorkerSpec(PIPELINE.stage("persister"), handler=resources)
 
 
 async def run_persister(

@@ -20,13 +20,11 @@ from dataclasses import dataclass
 import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
-from services.runtime.logic import display_host
+from services.runtime.logic import API, SERVICES, display_host
 from services.runtime.readiness import http_ok
 from shared.connections import async_redis
-from shared.names import COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP
+from shared.pipeline import PIPELINE
 from shared.settings import Settings
-
-GROUPS = {"validator": VALIDATOR_GROUP, "persister": PERSISTER_GROUP, "coach": COACH_GROUP}
 
 
 @dataclass(frozen=True)
@@ -60,9 +58,10 @@ async def _oldest_waiting_s(client: aredis.Redis, stream: str, last_delivered: s
 
 
 async def worker_view(settings: Settings, service: str) -> WorkerView:
-    """Read the group and this host's consumer of `service`."""
-    stream = settings.names.events if service == "validator" else settings.names.valid
-    group, mine = GROUPS[service], settings.consumer_for(service)
+    """Read the group and this host's consumer of `service` (a stage: KeyError if not)."""
+    stage = PIPELINE.stage(service)
+    stream, group = settings.names.stream(stage.reads), stage.group
+    mine = settings.consumer_for(service)
     client = async_redis(settings, socket_timeout=3.0)
     try:
         try:
@@ -81,7 +80,7 @@ async def worker_view(settings: Settings, service: str) -> WorkerView:
 
 async def healthy(settings: Settings, service: str, max_idle_s: float) -> bool:
     """The verdict for one service."""
-    if service == "api":
+    if service == API:
         return await http_ok(display_host(settings.api_host), settings.api_port, "/readyz")
     try:
         view = await worker_view(settings, service)
@@ -93,7 +92,7 @@ async def healthy(settings: Settings, service: str, max_idle_s: float) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, print the verdict, return the exit code."""
     parser = argparse.ArgumentParser(prog="healthcheck", description=__doc__)
-    parser.add_argument("service", choices=[*GROUPS, "api"])
+    parser.add_argument("service", choices=SERVICES)
     parser.add_argument("--max-idle", type=float, default=30.0, help="seconds (workers)")
     args = parser.parse_args(argv)
     ok = asyncio.run(healthy(Settings(), args.service, args.max_idle))

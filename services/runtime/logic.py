@@ -5,13 +5,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import urlsplit
 
 from shared.connections import redact
+from shared.pipeline import PIPELINE
 from shared.settings import Settings
 
-#: Services `runbus run all` starts, in start order (the API last: it reads what they write).
-PIPELINE_SERVICES: tuple[str, ...] = ("validator", "persister", "coach")
+#: The service that is not a stage: started after every stage (it reads what they write).
+API: Final = "api"
+#: Every service runbus runs, in start order: the stages, then the API.
+SERVICES: Final = (*PIPELINE.stage_names, API)
+#: The stage ``--validators`` runs several replicas of.
+SCALED_STAGE: Final = PIPELINE.stage("validator").name
+#: The ``runbus`` command line the children run, named (the runtime does not import it).
+COMMAND_LINE_MODULE: Final = "services.cli"
 LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
@@ -25,24 +33,31 @@ class ChildSpec:
 
 def child_command(service: str, slot: int | None = None) -> tuple[str, ...]:
     """The command that runs one service, with this interpreter (no console script needed)."""
-    argv = [sys.executable, "-m", "services.runtime", "run", service]
+    argv = [sys.executable, "-m", COMMAND_LINE_MODULE, "run", service]
     if slot is not None:
         argv += ["--slot", str(slot)]
     return tuple(argv)
 
 
+def replicas(service: str, count: int = 1) -> list[ChildSpec]:
+    """`count` children of one service; several are named ``<service>-<slot>``."""
+    if count == 1:
+        return [ChildSpec(service, child_command(service))]
+    return [ChildSpec(f"{service}-{slot}", child_command(service, slot)) for slot in range(count)]
+
+
 def children(validators: int = 1, *, api: bool = True) -> list[ChildSpec]:
-    """The children of `runbus run all`: `validators` validator replicas, persister, coach, api."""
-    if validators == 1:
-        specs = [ChildSpec("validator", child_command("validator"))]
-    else:
-        specs = [
-            ChildSpec(f"validator-{slot}", child_command("validator", slot))
-            for slot in range(validators)
-        ]
-    specs += [ChildSpec(name, child_command(name)) for name in PIPELINE_SERVICES[1:]]
+    """The children of `runbus run all`: every `PIPELINE` stage in start order, then the API.
+
+    The validator runs as `validators` replicas, every other stage as one process.
+    """
+    specs = [
+        child
+        for stage in PIPELINE.stage_names
+        for child in replicas(stage, validators if stage == SCALED_STAGE else 1)
+    ]
     if api:
-        specs.append(ChildSpec("api", child_command("api")))
+        specs += replicas(API)
     return specs
 
 

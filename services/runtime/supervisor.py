@@ -147,17 +147,3 @@ async def _wait_or_stop(proc: asyncio.subprocess.Process, stop: asyncio.Event) -
         return exited.result()
     exited.cancel()
     return None
-
-
-def install_stop_signals(stop: asyncio.Event) -> None:
-    """SIGINT and SIGTERM set `stop` (once; later signals are only logged)."""
-    loop = asyncio.get_running_loop()
-
-    def handle(signum: int) -> None:
-        stopping = stop.is_set()
-        stop.set()  # first: logging is best effort, the stop request is not
-        event = "already_stopping" if stopping else "stopping"
-        log.info(event, signal=signal.Signals(signum).name)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, handle, signum)

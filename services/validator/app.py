@@ -1,4 +1,4 @@
-"""The validator service: reads the incoming stream as group `validator` (FastStream app)."""
+"""The validator service: its `PIPELINE` entry's stream, read as its group (FastStream app)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,25 @@ from faststream import FastStream
 from services.validator.io import validate_batch
 from shared import service
 from shared.consumer import StreamWorker
-from shared.names import VALIDATOR_GROUP
+from shared.pipeline import PIPELINE
 from shared.settings import Settings
 
-SPEC = service.WorkerSpec(
-    stage="validator",
-    stream=lambda s: s.names.events,
-    group=VALIDATOR_GROUP,
-    handler=lambda settings, client, stop: service.no_resources(validate_batch),
-)
+
+def spec() -> service.WorkerSpec:
+    """The validator stage; its handler needs nothing but the Redis client."""
+    return service.WorkerSpec(
+        PIPELINE.stage("validator"),
+        handler=lambda settings, client, stop: service.no_resources(validate_batch),
+    )
 
 
 async def run_validator(
     settings: Settings, stop: asyncio.Event, consumer: str | None = None
 ) -> StreamWorker:
     """Run the validator until `stop` is set."""
-    return await service.run_worker(SPEC, settings, stop, consumer)
+    return await service.run_worker(spec(), settings, stop, consumer)
 
 
 def build_app(settings: Settings) -> FastStream:
     """The validator as a FastStream app (`runbus run validator`)."""
-    return service.build_app(SPEC, settings)
+    return service.build_app(spec(), settings)

@@ -22,7 +22,7 @@ from services.runtime.logic import (
 def test_run_all_starts_one_process_per_service_with_this_interpreter() -> None:
     specs = children()
     assert [s.name for s in specs] == ["validator", "persister", "coach", "api"]
-    assert specs[0].argv == (sys.executable, "-m", "services.runtime", "run", "validator")
+    assert specs[0].argv == (sys.executable, "-m", "services.cli", "run", "validator")
 
 
 def test_several_validators_get_distinct_slots() -> None:
@@ -30,7 +30,7 @@ def test_several_validators_get_distinct_slots() -> None:
     assert [s.name for s in specs] == ["validator-0", "validator-1", "validator-2",
                                        "persister", "coach"]  # fmt: skip
     assert specs[2].argv[-2:] == ("--slot", "2")
-    assert child_command("coach") == (sys.executable, "-m", "services.runtime", "run", "coach")
+    assert child_command("coach") == (sys.executable, "-m", "services.cli", "run", "coach")
 
 
 def test_backoff_doubles_up_to_a_cap_and_resets_after_a_stable_run() -> None:

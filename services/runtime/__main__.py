@@ -1,8 +1,0 @@
-"""``python -m services.runtime ...`` is the ``runbus`` command line, without the console script.
-
-The supervisor starts its children this way, so it works wherever the interpreter does.
-"""
-
-from services.cli.main import app
-
-app(prog_name="runbus")
