@@ -1,6 +1,6 @@
 """Imports point one way: down the layers below, never up, never sideways between packages.
 
-Every module of ``shared``, ``services``, ``bench`` and ``docs_src`` is parsed with `ast`; each
+Every module of ``shared``, ``services``, ``bench``, ``docs_src`` and ``runbus`` is parsed with `ast`; each
 of its imports (at module level or inside a function) must name its own package or a package of
 a lower layer. Dynamic imports (``importlib.import_module``, ``__import__``) are refused, since
 they would hide an import from this check. The runtime starts the command line and the API as
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("shared", "services", "bench", "docs_src")
+SOURCES = ("shared", "services", "bench", "docs_src", "runbus")
 
 #: Bottom to top. A package imports its own modules and those of lower layers only; packages of
 #: one layer do not import each other.
@@ -25,7 +25,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"services.history", "services.ops", "services.security", "services.demo"}),
     frozenset({"services.validator", "services.persister", "services.coach"}),
     frozenset({"services.runtime", "services.api"}),
-    frozenset({"services.cli", "bench", "docs_src"}),
+    frozenset({"services.cli"}),
+    frozenset({"runbus"}),  # the installed public package: the producer API and the console script
+    frozenset({"bench", "docs_src"}),  # tools and examples: they use the public package
 )
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
 DYNAMIC_IMPORTS = frozenset({"import_module", "__import__"})
