@@ -22,13 +22,14 @@ from typing import Any
 import pytest
 import redis
 
-from shared.names import COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP, Names
+from shared.names import Names
+from shared.pipeline import PIPELINE
 from shared.settings import REPO_ROOT
 from tests.conftest import RedisServer, wait_for
 
 RUNBUS = REPO_ROOT / ".venv" / "bin" / "runbus"
 #: Which (stream, group) each service consumes.
-STAGE_GROUPS = {"validator": VALIDATOR_GROUP, "persister": PERSISTER_GROUP, "coach": COACH_GROUP}
+STAGE_GROUPS = {stage.name: stage.group for stage in PIPELINE.stages}
 
 
 def id_key(entry_id: bytes | str) -> tuple[int, int]:
@@ -158,7 +159,7 @@ class System:
 
     def stream_of(self, service: str) -> str:
         """The stream a service consumes."""
-        return self.names.events if service == "validator" else self.names.valid
+        return self.names.stream(PIPELINE.stage(service).reads)
 
     def groups(self) -> list[tuple[str, str]]:
         """Every (stream, group) of the pipeline, upstream first."""
