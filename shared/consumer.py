@@ -51,7 +51,17 @@ from shared.logging import get_logger
 from shared.models import DeadLetter
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
-from shared.wire import DATA_FIELD, Fields, dead_letter_fields, entry_time, hint_of, unwrap_body
+from shared.wire import (
+    DATA_FIELD,
+    Fields,
+    as_text,
+    dead_letter_fields,
+    entry_id_key,
+    entry_time,
+    hint_of,
+    other_fields,
+    unwrap_body,
+)
 
 log = get_logger("runbus.consumer")
 
@@ -121,10 +131,6 @@ def frame_fields(fields: Fields) -> bytes:
     return b"".join(parts)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 @dataclass
 class BatchContext:
     """What a handler may do with the entries of its batch."""
@@ -164,11 +170,7 @@ class BatchContext:
             errors=errors,
             message=message,
             original=body if body is not None else b"",
-            original_fields={
-                k.decode("utf-8", "surrogateescape"): v
-                for k, v in entry.fields.items()
-                if k != DATA_FIELD
-            },
+            original_fields=other_fields(entry.fields),
             source_stream=self.stream,
             source_id=entry.id,
             group=self.group,
@@ -299,7 +301,7 @@ class StreamWorker:
             count=self.settings.batch_size,
             block=self.settings.block_ms,
         )
-        entries = [Entry(_text(i), f, 1) for i, f in _entries_of(reply) if f]
+        entries = [Entry(as_text(i), f, 1) for i, f in _entries_of(reply) if f]
         if entries:
             await self._handle(entries)
         return len(entries)
@@ -313,14 +315,14 @@ class StreamWorker:
             return 0
         suspect = max(int(p["times_delivered"]) for p in pending) >= 2
         count = 1 if suspect else len(pending)
-        counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
+        counts = {as_text(p["message_id"]): int(p["times_delivered"]) for p in pending}  # type: ignore[arg-type]
         reply = await self.client.xreadgroup(
             self.group, self.consumer, {self.stream: "0"}, count=count
         )
         rows = _entries_of(reply)
-        gone = [_text(i) for i, f in rows if not f]
+        gone = [as_text(i) for i, f in rows if not f]
         await self.ctx.ack(gone)  # deleted or trimmed while pending: nothing left to handle
-        entries = [Entry(_text(i), f, counts.get(_text(i), 1) + 1) for i, f in rows if f]
+        entries = [Entry(as_text(i), f, counts.get(as_text(i), 1) + 1) for i, f in rows if f]
         await self._handle(entries)
         return len(rows)
 
@@ -348,7 +350,7 @@ class StreamWorker:
                 args=[self.group, self.consumer, self.settings.claim_idle_ms, cursor,
                       self.settings.batch_size],
             )  # fmt: skip
-            cursor, ids = _text(reply[0]), reply[1]
+            cursor, ids = as_text(reply[0]), reply[1]
             claimed += len(ids)
             if cursor == "0-0":
                 break
@@ -380,32 +382,27 @@ async def safe_trim_id(client: aredis.Redis, stream: str, settings: Settings) ->
     if not expected:
         return None
     try:
-        groups = {_text(g["name"]): g for g in await client.xinfo_groups(stream)}
+        groups = {as_text(g["name"]): g for g in await client.xinfo_groups(stream)}
     except ResponseError:
         return None
     if any(name not in groups for name in expected):
         return None  # a group that does not exist yet has acknowledged nothing
     floor = _older_than(settings.stream_min_age_s)
     for name in expected:
-        floor = min(floor, await _group_floor(client, stream, name, groups[name]), key=_id_key)
+        floor = min(floor, await _group_floor(client, stream, name, groups[name]), key=entry_id_key)
     return floor
 
 
 async def _group_floor(client: aredis.Redis, stream: str, name: str, info: Any) -> str:
     summary = await client.xpending(stream, name)
     if summary["pending"]:
-        return _text(summary["min"])
-    ms, seq = _id_key(_text(info["last-delivered-id"]))
+        return as_text(summary["min"])
+    ms, seq = entry_id_key(as_text(info["last-delivered-id"]))
     return f"{ms}-{seq + 1}"
 
 
 def _older_than(age_s: float) -> str:
     return f"{int((time.time() - age_s) * 1000)}-0"
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _entries_of(reply: Any) -> list[tuple[bytes, Fields | None]]:

@@ -33,6 +33,7 @@ from typing import Final
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
+from shared.error_codes import code_family
 from shared.logging import get_logger
 from shared.names import Names
 
@@ -59,11 +60,6 @@ INF_BUCKET: Final = "+Inf"
 def metrics_key(names: Names, stage: str) -> str:
     """The counters hash of one stage."""
     return f"{names.namespace}:metrics:{stage}"
-
-
-def reason_label(code: str) -> str:
-    """An error code without its value part: ``invalid_stage:foo`` -> ``invalid_stage``."""
-    return code.split(":", 1)[0]
 
 
 def bucket_of(seconds: float) -> str:
@@ -98,7 +94,7 @@ def note_dead_letter(errors: Iterable[str]) -> None:
     if counts is None:
         return
     counts.counters["dead_lettered"] += 1
-    for code in {reason_label(c) for c in errors}:
+    for code in {code_family(c) for c in errors}:
         counts.reasons[code] += 1
 
 
@@ -123,7 +119,7 @@ async def record_batch(
             for name, amount in (counters or {}).items():
                 pipe.hincrby(key, f"n:{name}", amount)
             for code, amount in (reasons or {}).items():
-                pipe.hincrby(key, f"reason:{reason_label(code)}", amount)
+                pipe.hincrby(key, f"reason:{code_family(code)}", amount)
             await pipe.execute()
     except (RedisError, OSError) as exc:
         log.debug("metrics_write_failed", stage=stage, error=repr(exc))

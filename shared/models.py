@@ -174,9 +174,11 @@ class DeadLetter(BaseModel):
     where it came from, who rejected it, how often it was delivered.
     """
 
-    errors: list[str] = Field(description="Every stable error code, not only the first.")
+    errors: list[str] = Field(
+        description="Every stable error code, not only the first, e.g. invalid_reason_code:foo."
+    )
     message: str = Field(description="Human explanation.")
-    original: bytes = Field(description="The entry's __data__ bytes, unchanged.")
+    original: bytes = Field(description="The source entry's __data__, unchanged.")
     original_fields: dict[str, bytes] = Field(
         default_factory=dict, description="Other fields of the source entry, unchanged."
     )
@@ -188,9 +190,9 @@ class DeadLetter(BaseModel):
     delivery_count: int = Field(description="Deliveries of the entry before it was rejected.")
     first_seen: datetime = Field(description="When the bus first saw the entry (its id time).")
     dead_at: datetime = Field(description="When it was dead-lettered.")
-    taxonomy_version: str = Field(description="Taxonomy in force.")
+    taxonomy_version: str = Field(description="Taxonomy in force when rejected.")
     service_version: str = Field(description="runbus version of the rejecting service.")
     hint: dict[str, str] = Field(
         default_factory=dict,
-        description="Best-effort fields read from the entry (stage, event_type, project, run).",
+        description="Best-effort fields of the body (stage, event_type, project_id, run_id...).",
     )

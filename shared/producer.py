@@ -30,7 +30,7 @@ from shared.models import Event
 from shared.names import Names
 from shared.taxonomy import Taxonomy
 from shared.validation import DEFAULT_MAX_BYTES, Rejected, validate_document
-from shared.wire import event_body
+from shared.wire import DATA_FIELD, as_text, event_body
 
 log = get_logger("runbus.producer")
 
@@ -79,9 +79,9 @@ class Producer:
     async def publish(self, event: EventLike) -> str:
         """Publish one event; returns its entry id."""
         entry_id = await self._client.xadd(
-            self._stream, {b"__data__": prepare(event, self._taxonomy)}
+            self._stream, {DATA_FIELD: prepare(event, self._taxonomy)}
         )
-        return _text(entry_id)
+        return as_text(entry_id)
 
     async def publish_many(self, events: Iterable[EventLike]) -> list[str]:
         """Publish many events in one pipeline; returns their entry ids in order."""
@@ -89,7 +89,7 @@ class Producer:
         async with self._client.pipeline(transaction=False) as pipe:
             for body in bodies:
                 pipe.xadd(self._stream, event_fields_raw(body))
-            return [_text(i) for i in await pipe.execute()]
+            return [as_text(i) for i in await pipe.execute()]
 
 
 class SyncProducer:
@@ -102,7 +102,7 @@ class SyncProducer:
 
     def publish(self, event: EventLike) -> str:
         """Publish one event; returns its entry id."""
-        return _text(
+        return as_text(
             self._client.xadd(self._stream, event_fields_raw(prepare(event, self._taxonomy)))
         )
 
@@ -112,16 +112,12 @@ class SyncProducer:
         with self._client.pipeline(transaction=False) as pipe:
             for body in bodies:
                 pipe.xadd(self._stream, event_fields_raw(body))
-            return [_text(i) for i in pipe.execute()]
+            return [as_text(i) for i in pipe.execute()]
 
 
 def event_fields_raw(body: bytes) -> dict[FieldT, EncodableT]:
     """Entry fields for an already encoded body."""
-    return {b"__data__": body}
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return {DATA_FIELD: body}
 
 
 @dataclass

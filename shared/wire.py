@@ -8,10 +8,13 @@ envelope) are unwrapped to the same body.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_origin
 
 import orjson
+from pydantic.fields import FieldInfo
 
 from shared.models import DeadLetter, Event, ValidEnvelope
 
@@ -73,6 +76,19 @@ def entry_time(entry_id: str) -> datetime:
     return datetime.fromtimestamp(millis / 1000, tz=UTC)
 
 
+def entry_id_key(entry_id: str) -> tuple[int, int]:
+    """Sort key of an entry id: ``5-10`` comes after ``5-9``, which text order gets wrong."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def as_text(value: bytes | str | None) -> str:
+    """A value from Redis as text: bytes decoded (invalid UTF-8 replaced), None as ''."""
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 def derived_event_id(source_id: str) -> str:
     """The event id given to an event that arrived without one: stable across redelivery."""
     return f"evt-{source_id}"
@@ -88,57 +104,141 @@ def parse_envelope(data: bytes) -> ValidEnvelope:
     return ValidEnvelope.model_validate_json(data)
 
 
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """How a value of one model type sits in one flat entry field."""
+
+    encode: Callable[[Any], bytes]
+    decode: Callable[[bytes], Any]
+    #: What the field reads as when the entry lacks it; None: the entry must have it.
+    empty: bytes | None
+
+
+def _parse_time(raw: bytes) -> datetime:
+    return datetime.fromisoformat(raw.decode("utf-8", "replace"))
+
+
+def _identity(raw: bytes) -> bytes:
+    return raw
+
+
+_JSON = _Kind(orjson.dumps, orjson.loads, None)
+#: A datetime's empty value does not parse: a dead letter without its times is not one.
+_KINDS: dict[Any, _Kind] = {
+    str: _Kind(str.encode, lambda raw: raw.decode("utf-8", "replace"), b""),
+    bytes: _Kind(_identity, _identity, b""),
+    int: _Kind(lambda value: str(value).encode(), int, b"0"),
+    datetime: _Kind(lambda value: value.isoformat().encode(), _parse_time, b""),
+    list: _JSON,
+    dict: _JSON,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Flat:
+    key: bytes
+    kind: _Kind
+    missing: bytes | None
+
+
+class DeadLetterCodec:
+    """A `DeadLetter` as the flat fields of its entry (readable with plain XRANGE), and back.
+
+    Driven by the model's fields, in their order: each is the entry field of its own name, text
+    as UTF-8, bytes unchanged, ints in decimal, datetimes in ISO 8601, lists and dicts as JSON.
+    The model's one mapping of bytes (the source entry's other fields) comes last, one
+    ``orig:<name>`` field per item. A field the entry lacks reads as the model's default, else
+    as its type's empty value ('', b'', 0); `errors` has neither, so it is required.
+    """
+
+    ORIGINAL_PREFIX = b"orig:"
+
+    def __init__(self, model: type[DeadLetter] = DeadLetter) -> None:
+        self._model = model
+        self._flat: dict[str, _Flat] = {}
+        spread = [n for n, f in model.model_fields.items() if f.annotation == dict[str, bytes]]
+        if len(spread) > 1:
+            raise TypeError(f"{model.__name__}: one mapping of bytes at most, not {spread}")
+        self._spread = spread[0] if spread else None
+        for name, info in model.model_fields.items():
+            if name != self._spread:
+                self._flat[name] = self._flat_field(name, info)
+        # (name, key, encode) once: encoding runs for every dead letter of a flood of bad input.
+        self._encoders = tuple((n, f.key, f.kind.encode) for n, f in self._flat.items())
+
+    def _flat_field(self, name: str, info: FieldInfo) -> _Flat:
+        kind = _KINDS.get(get_origin(info.annotation) or info.annotation)
+        if kind is None:
+            raise TypeError(f"{self._model.__name__}.{name}: no wire form for {info.annotation}")
+        missing = kind.empty
+        if not info.is_required():
+            missing = kind.encode(info.get_default(call_default_factory=True))
+        return _Flat(name.encode(), kind, missing)
+
+    def key(self, name: str) -> bytes:
+        """The entry field of a model field (KeyError for a name the model does not have)."""
+        return self._flat[name].key
+
+    def names(self, annotation: Any) -> tuple[str, ...]:
+        """The model fields of one type, e.g. ``str``, in the model's order."""
+        return tuple(n for n in self._flat if self._model.model_fields[n].annotation == annotation)
+
+    def raw(self, fields: Fields, name: str) -> bytes:
+        """One field of an entry as it is there (its default or empty value when absent)."""
+        flat = self._flat[name]
+        return fields.get(flat.key, flat.missing or b"")
+
+    def field(self, fields: Fields, name: str) -> Any:
+        """One field of an entry, decoded as `decode` does (raises when it cannot be)."""
+        flat = self._flat[name]
+        raw = fields.get(flat.key, flat.missing)
+        if raw is None:
+            raise KeyError(flat.key)
+        return flat.kind.decode(raw)
+
+    def originals(self, fields: Fields) -> Fields:
+        """The source entry's other fields kept in a dead-letter entry, by their own names."""
+        cut = len(self.ORIGINAL_PREFIX)
+        return {k[cut:]: v for k, v in fields.items() if k.startswith(self.ORIGINAL_PREFIX)}
+
+    def encode(self, letter: DeadLetter) -> Fields:
+        """The entry fields of a dead letter, ready for XADD."""
+        values = letter.__dict__
+        fields = {key: encode(values[name]) for name, key, encode in self._encoders}
+        if self._spread is not None:
+            for name, value in getattr(letter, self._spread).items():
+                fields[self.ORIGINAL_PREFIX + name.encode("utf-8", "surrogateescape")] = value
+        return fields
+
+    def decode(self, fields: Fields) -> DeadLetter:
+        """Rebuild a dead letter from its entry fields (raises if they are not one)."""
+        values = {name: self.field(fields, name) for name in self._flat}
+        if self._spread is not None:
+            values[self._spread] = _text_names(self.originals(fields))
+        return self._model(**values)
+
+
+DEAD_LETTERS = DeadLetterCodec()
+
+
+def _text_names(fields: Fields) -> dict[str, bytes]:
+    # surrogateescape: a name that is not UTF-8 comes back as the same bytes when encoded.
+    return {name.decode("utf-8", "surrogateescape"): value for name, value in fields.items()}
+
+
+def other_fields(fields: Fields) -> dict[str, bytes]:
+    """An entry's fields other than ``__data__``, as a dead letter keeps them (names as text)."""
+    return _text_names({name: value for name, value in fields.items() if name != DATA_FIELD})
+
+
 def dead_letter_fields(dl: DeadLetter) -> Fields:
-    """Flat entry fields of a dead letter, readable with plain XRANGE."""
-    fields: Fields = {
-        b"errors": orjson.dumps(dl.errors),
-        b"message": dl.message.encode(),
-        b"original": dl.original,
-        b"source_stream": dl.source_stream.encode(),
-        b"source_id": dl.source_id.encode(),
-        b"group": dl.group.encode(),
-        b"consumer": dl.consumer.encode(),
-        b"stage": dl.stage.encode(),
-        b"delivery_count": str(dl.delivery_count).encode(),
-        b"first_seen": dl.first_seen.isoformat().encode(),
-        b"dead_at": dl.dead_at.isoformat().encode(),
-        b"taxonomy_version": dl.taxonomy_version.encode(),
-        b"service_version": dl.service_version.encode(),
-        b"hint": orjson.dumps(dl.hint),
-    }
-    for name, value in dl.original_fields.items():
-        fields[b"orig:" + name.encode("utf-8", "surrogateescape")] = value
-    return fields
+    """Flat entry fields of a dead letter, readable with plain XRANGE (see `DeadLetterCodec`)."""
+    return DEAD_LETTERS.encode(dl)
 
 
 def parse_dead_letter(fields: Fields) -> DeadLetter:
     """Rebuild a dead letter from its entry fields (raises if they are not one)."""
-
-    def text(name: bytes) -> str:
-        return fields.get(name, b"").decode("utf-8", "replace")
-
-    originals = {
-        k[5:].decode("utf-8", "surrogateescape"): v
-        for k, v in fields.items()
-        if k.startswith(b"orig:")
-    }
-    return DeadLetter(
-        errors=orjson.loads(fields[b"errors"]),
-        message=text(b"message"),
-        original=fields.get(b"original", b""),
-        original_fields=originals,
-        source_stream=text(b"source_stream"),
-        source_id=text(b"source_id"),
-        group=text(b"group"),
-        consumer=text(b"consumer"),
-        stage=text(b"stage"),
-        delivery_count=int(fields.get(b"delivery_count", b"0")),
-        first_seen=datetime.fromisoformat(text(b"first_seen")),
-        dead_at=datetime.fromisoformat(text(b"dead_at")),
-        taxonomy_version=text(b"taxonomy_version"),
-        service_version=text(b"service_version"),
-        hint=orjson.loads(fields.get(b"hint", b"{}")),
-    )
+    return DEAD_LETTERS.decode(fields)
 
 
 def hint_of(body: bytes | None) -> dict[str, str]:

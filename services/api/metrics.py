@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 from shared.metrics import StageMetrics, read_stage_metrics
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
+from shared.wire import as_text
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,6 @@ class Snapshot:
     up: bool
     streams: tuple[StreamInfo, ...] = ()
     stages: tuple[StageMetrics, ...] = ()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def read_snapshot(client: aredis.Redis, settings: Settings) -> Snapshot:
@@ -112,7 +109,7 @@ def _group_families(streams: Iterable[StreamInfo]) -> Iterator[Metric]:
     consumers = GaugeMetricFamily("runbus_group_consumers", "Consumers in a group.", labels=labels)
     for info in streams:
         for group in info.groups:
-            key = [info.role, _text(group.get("name"))]
+            key = [info.role, as_text(group.get("name"))]
             pending.add_metric(key, int(group.get("pending") or 0))
             consumers.add_metric(key, int(group.get("consumers") or 0))
             if group.get("lag") is not None:  # unknown after some deletions: no sample

@@ -30,6 +30,7 @@ from services.coach import logic
 from services.coach.facts import EARLIEST_KEYS, Fact, decode, encode
 from shared.models import COACH_STAGES, CoachDocument, Suggestion
 from shared.names import Names
+from shared.wire import as_text
 
 # KEYS: state hash, meta hash, projects set.
 # ARGV: project id, reset flag, then per fact: key, mode (L latest / E earliest), ts, id, json.
@@ -212,8 +213,10 @@ class CoachStore:
 
 def _merged(reply: list[Any]) -> Merged:
     flat = reply[2]
-    state = {_text(flat[i]): decode(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)}
-    missing = frozenset(_text(stage) for stage in reply[3:])
+    state = {
+        as_text(flat[i]): decode(as_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)
+    }
+    missing = frozenset(as_text(stage) for stage in reply[3:])
     return Merged(int(reply[0]), int(reply[1]), state, missing)
 
 
@@ -233,7 +236,3 @@ def _document_parts(
     head = orjson.dumps({"project_id": doc["project_id"], "stage": doc["stage"]})
     rest = {k: v for k, v in doc.items() if k not in ("project_id", "stage", "version")}
     return head[:-1] + b',"version":', b"," + orjson.dumps(rest)[1:]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

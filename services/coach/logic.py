@@ -21,6 +21,7 @@ from services.coach.facts import Fact, Seen, State, merge
 from services.coach.generators import cleaning, data, gold_set, training
 from services.coach.generators import eval as eval_
 from shared.models import COACH_STAGES, Event, PulseEvent, RunEvent, Suggestion, ValidEnvelope
+from shared.wire import entry_id_key
 
 MALFORMED: Final = "coach_malformed_envelope"
 #: BrewSLM stages whose events the coach reads; the others (export, deployment, autopilot,
@@ -133,7 +134,7 @@ class BatchPlan:
         update = self.projects.setdefault(project_id, ProjectUpdate())
         merge(update.facts, facts)
         update.stages |= touched_stages(facts)
-        if update.source_id is None or _id_key(entry_id) > _id_key(update.source_id):
+        if update.source_id is None or entry_id_key(entry_id) > entry_id_key(update.source_id):
             update.source_id = entry_id
 
 
@@ -186,11 +187,3 @@ def plan_batch(entries: Iterable[tuple[str, bytes | None]]) -> BatchPlan:
         if facts and event.project_id is not None:
             plan.add(entry_id, event.project_id, facts)
     return plan
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    try:
-        return int(ms), int(seq or 0)
-    except ValueError:
-        return (0, 0)

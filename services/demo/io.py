@@ -11,6 +11,7 @@ import redis.asyncio as aredis
 from services.demo.logic import Item
 from shared.producer import Producer
 from shared.settings import Settings
+from shared.wire import DATA_FIELD
 
 #: Entries per pipeline when no rate is set.
 CHUNK = 500
@@ -71,7 +72,7 @@ async def _publish_chunk(
     if raws:
         async with client.pipeline(transaction=False) as pipe:
             for raw in raws:
-                pipe.xadd(settings.names.events, {b"__data__": raw})
+                pipe.xadd(settings.names.events, {DATA_FIELD: raw})
             await pipe.execute()
     result.valid += len(events)
     result.invalid += len(raws)

@@ -26,16 +26,13 @@ from services.ops.logic import (
     StatsTally,
     TokenBucket,
     age_s,
-    code_family,
     entry_matches,
     hash_tag,
-    id_key,
     line_of,
     now_utc,
     parse_errors,
     record_of,
     redrive_fields,
-    text,
     window,
 )
 from services.ops.models import (
@@ -50,8 +47,9 @@ from services.ops.models import (
     RedriveResult,
     Selection,
 )
+from shared.error_codes import code_family
 from shared.names import Names
-from shared.wire import Fields
+from shared.wire import DEAD_LETTERS, Fields, as_text, entry_id_key
 
 #: Entries per XRANGE round trip when scanning the whole stream.
 CHUNK = 2000
@@ -88,7 +86,7 @@ Progress = Callable[[int], None]
 
 
 def _entries(reply: Any) -> Entries:
-    return [(text(entry_id), fields or {}) for entry_id, fields in reply]
+    return [(as_text(entry_id), fields or {}) for entry_id, fields in reply]
 
 
 async def scan(
@@ -183,7 +181,7 @@ async def _page_forward(
     client: aredis.Redis, names: Names, reasons: Sequence[str], low: str, start: str, limit: int
 ) -> DeadLetterPage:
     after_id = start.removeprefix("(")
-    if low != "-" and id_key(low) > id_key(after_id):
+    if low != "-" and entry_id_key(low) > entry_id_key(after_id):
         start = low
     items: list[DeadLetterRecord] = []
     cursor = after_id
@@ -200,7 +198,7 @@ async def _page_forward(
 async def last_id(client: aredis.Redis, stream: str) -> str | None:
     """The newest entry id of a stream, None when it is empty or absent."""
     reply = await client.xrevrange(stream, "+", "-", count=1)
-    return text(reply[0][0]) if reply else None
+    return as_text(reply[0][0]) if reply else None
 
 
 async def follow_dead_letters(
@@ -333,16 +331,18 @@ async def match_dead_letters(
     async for entries in _matching(client, names, flt, now, chunk):
         for entry_id, fields in entries:
             ids.append(entry_id)
-            families.update({code_family(c) for c in parse_errors(fields.get(b"errors", b""))})
+            families.update(
+                {code_family(c) for c in parse_errors(DEAD_LETTERS.raw(fields, "errors"))}
+            )
     counts = [Count(key=k, count=n) for k, n in families.most_common()]
     return Selection(ids=ids, by_family=counts)
 
 
 def _in_window(entry_id: str, low: str, high: str) -> bool:
-    key = id_key(entry_id)
-    if low != "-" and key < id_key(low):
+    key = entry_id_key(entry_id)
+    if low != "-" and key < entry_id_key(low):
         return False
-    return high == "+" or key < id_key(high.lstrip("("))
+    return high == "+" or key < entry_id_key(high.lstrip("("))
 
 
 async def _fetch(client: aredis.Redis, stream: str, ids: Sequence[str]) -> Entries:
@@ -389,7 +389,7 @@ async def _move(client: aredis.Redis, names: Names, target: str, moves: Entries)
             for name, value in fields.items():
                 args += [name, value]
         reply = await script(keys=[names.dead, target], args=args)
-        pairs = [text(value) for value in reply]
+        pairs = [as_text(value) for value in reply]
         moved.update(zip(pairs[::2], pairs[1::2], strict=True))
     return moved
 
@@ -469,7 +469,9 @@ async def _redrive_all(
         )
         moved.update(done)
         other_source += sum(
-            1 for i, f in found if i in done and text(f.get(b"source_stream")) != result.target
+            1
+            for i, f in found
+            if i in done and DEAD_LETTERS.field(f, "source_stream") != result.target
         )
         if progress is not None:
             progress(len(batch))
@@ -531,20 +533,20 @@ async def write_audit(client: aredis.Redis, names: Names, record: AuditRecord) -
         b"target": (record.target or "").encode(),
         b"dry_run": b"1" if record.dry_run else b"0",
     }
-    return text(await client.xadd(names.redrive_audit, fields))  # type: ignore[arg-type]
+    return as_text(await client.xadd(names.redrive_audit, fields))  # type: ignore[arg-type]
 
 
 def _audit_record(entry_id: str, f: Fields) -> AuditRecord | None:
     try:
         return AuditRecord(
             id=entry_id,
-            action=text(f.get(b"action")),
-            operator=text(f.get(b"operator")),
-            at=datetime.fromisoformat(text(f.get(b"at"))),
+            action=as_text(f.get(b"action")),
+            operator=as_text(f.get(b"operator")),
+            at=datetime.fromisoformat(as_text(f.get(b"at"))),
             filter=orjson.loads(f.get(b"filter", b"{}")),
             matched=int(f.get(b"matched", b"0")),
             count=int(f.get(b"count", b"0")),
-            target=text(f.get(b"target")) or None,
+            target=as_text(f.get(b"target")) or None,
             dry_run=f.get(b"dry_run") == b"1",
         )
     except ValueError:  # a foreign entry (pydantic's and orjson's errors are ValueErrors too)

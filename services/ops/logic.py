@@ -6,7 +6,6 @@ Nothing here touches Redis, so all of it is unit-tested directly.
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 import time
 from collections import Counter
@@ -21,28 +20,25 @@ from pydantic import ValidationError
 
 from services.ops.errors import InvalidReasonFilter, RedriveFilterRequired
 from services.ops.models import Count, DeadLetterFilter, DeadLetterLine, DeadLetterRecord
+from services.ops.payload import view_values
 from services.ops.stream_ids import check_stream_ids
+from shared.error_codes import code_family
+from shared.models import DeadLetter
 from shared.wire import (
     DATA_FIELD,
+    DEAD_LETTERS,
     ORIGIN_ID_FIELD,
     REDRIVEN_FROM_FIELD,
     Fields,
+    as_text,
     entry_time,
     parse_dead_letter,
 )
 
 #: Error code given to an entry of the dead-letter stream that is not a well-formed dead letter.
 UNREADABLE = "unreadable_dead_letter"
-ORIG_PREFIX = b"orig:"
 #: Fields a redrive sets itself; an original field of the same name is superseded.
 _PROVENANCE = frozenset({REDRIVEN_FROM_FIELD, ORIGIN_ID_FIELD, DATA_FIELD})
-
-
-def text(value: bytes | str | None) -> str:
-    """Bytes from Redis as text (invalid UTF-8 replaced)."""
-    if value is None:
-        return ""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 # --- reason codes -------------------------------------------------------------------------
@@ -67,11 +63,6 @@ def check_reason_filters(reasons: Sequence[str]) -> tuple[str, ...]:
                 field="reason",
             )
     return tuple(reasons)
-
-
-def code_family(code: str) -> str:
-    """The family of an error code: ``invalid_reason_code:foo`` -> ``invalid_reason_code``."""
-    return code.split(":", 1)[0]
 
 
 def matches_reason(errors: Iterable[str], reasons: Sequence[str]) -> bool:
@@ -102,7 +93,7 @@ def parse_errors(raw: bytes) -> tuple[str, ...]:
 
 def errors_of(fields: Fields) -> list[str]:
     """The error codes of a dead-letter entry; ``[unreadable_dead_letter]`` when it has none."""
-    return list(parse_errors(fields.get(b"errors", b"")))
+    return list(parse_errors(DEAD_LETTERS.raw(fields, "errors")))
 
 
 @lru_cache(maxsize=65536)
@@ -112,13 +103,13 @@ def _raw_matches(raw: bytes, reasons: tuple[str, ...]) -> bool:
 
 def entry_matches(fields: Fields, reasons: Sequence[str]) -> bool:
     """True when the dead-letter entry has an error matching `reasons` (see matches_reason)."""
-    return not reasons or _raw_matches(fields.get(b"errors", b""), tuple(reasons))
+    return not reasons or _raw_matches(DEAD_LETTERS.raw(fields, "errors"), tuple(reasons))
 
 
 def hint_of_fields(fields: Fields) -> dict[str, str]:
     """The ``hint`` field of a dead-letter entry (best-effort fields of the body)."""
     try:
-        hint = orjson.loads(fields.get(b"hint", b"{}"))
+        hint = orjson.loads(DEAD_LETTERS.raw(fields, "hint"))
     except orjson.JSONDecodeError:
         return {}
     return {str(k): str(v) for k, v in hint.items()} if isinstance(hint, dict) else {}
@@ -130,12 +121,6 @@ def hint_of_fields(fields: Fields) -> dict[str, str]:
 def id_ms(entry_id: str) -> int:
     """The millisecond part of a stream entry id."""
     return int(entry_id.split("-", 1)[0])
-
-
-def id_key(entry_id: str) -> tuple[int, int]:
-    """Sort key of an entry id."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def ms_of(moment: datetime) -> int:
@@ -173,68 +158,31 @@ def window(
 # --- records --------------------------------------------------------------------------------
 
 
-def encode_bytes(value: bytes) -> tuple[str, bool]:
-    """Bytes as JSON-safe text: themselves when UTF-8, else base64 (second item True)."""
-    try:
-        return value.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return base64.b64encode(value).decode("ascii"), True
-
-
-def _encoded(original: bytes, others: dict[str, bytes]) -> dict[str, Any]:
-    """The payload fields of a record: original and other fields as text or base64."""
-    text_original, original_b64 = encode_bytes(original)
-    encoded: dict[str, str] = {}
-    encoded_b64: list[str] = []
-    for name, value in others.items():
-        encoded[name], is_b64 = encode_bytes(value)
-        if is_b64:
-            encoded_b64.append(name)
-    return {
-        "original": text_original,
-        "original_base64": original_b64,
-        "original_size": len(original),
-        "original_fields": encoded,
-        "original_fields_base64": encoded_b64,
-    }
-
-
 def record_of(entry_id: str, fields: Fields) -> DeadLetterRecord:
     """A dead-letter entry as a JSON-safe record; never raises (see `readable`)."""
     try:
         letter = parse_dead_letter(fields)
     except (KeyError, ValueError, TypeError, ValidationError) as exc:
         return _unreadable_record(entry_id, fields, exc)
-    return DeadLetterRecord(
-        id=entry_id,
-        **_encoded(letter.original, letter.original_fields),
-        **letter.model_dump(exclude={"original", "original_fields"}),
-    )
+    return DeadLetterRecord(id=entry_id, **view_values(DeadLetter, dict(letter)))
 
 
 def _unreadable_record(entry_id: str, fields: Fields, exc: Exception) -> DeadLetterRecord:
     # Someone wrote a foreign entry to the dead stream (or a future version a different one):
-    # show what is there rather than crash the whole tail.
-    others = {text(k): v for k, v in fields.items() if k != b"original"}
-    plain = {
-        name: text(fields.get(name.encode()))
-        for name in ("source_stream", "source_id", "group", "consumer", "stage")
-    }
+    # show what is there rather than crash the whole tail. Text fields never fail to decode.
+    original = DEAD_LETTERS.key("original")
     moment = entry_time(entry_id)
-    return DeadLetterRecord(
-        id=entry_id,
-        errors=errors_of(fields),
-        message=f"not a well-formed dead letter ({type(exc).__name__}: {exc})"[:500],
-        **_encoded(fields.get(b"original", b""), others),
-        **plain,
-        delivery_count=0,
-        first_seen=moment,
-        dead_at=moment,
-        taxonomy_version=text(fields.get(b"taxonomy_version")),
-        service_version=text(fields.get(b"service_version")),
-        hint=hint_of_fields(fields),
-        readable=False,
-    )
+    values = {name: DEAD_LETTERS.field(fields, name) for name in DEAD_LETTERS.names(str)} | {
+        "errors": errors_of(fields),
+        "message": f"not a well-formed dead letter ({type(exc).__name__}: {exc})"[:500],
+        "original": DEAD_LETTERS.raw(fields, "original"),
+        "original_fields": {as_text(k): v for k, v in fields.items() if k != original},
+        "delivery_count": 0,
+        "first_seen": moment,
+        "dead_at": moment,
+        "hint": hint_of_fields(fields),
+    }
+    return DeadLetterRecord(id=entry_id, **view_values(DeadLetter, values), readable=False)
 
 
 def _line(
@@ -257,7 +205,7 @@ def _line(
 def line_of(entry_id: str, fields: Fields) -> DeadLetterLine:
     """The one-line summary of a dead-letter entry, read without decoding its payload."""
     values = {
-        name: text(fields.get(name.encode()))
+        name: DEAD_LETTERS.field(fields, name)
         for name in ("stage", "source_stream", "source_id", "message")
     }
     return _line(entry_id, errors_of(fields), hint_of_fields(fields), values)
@@ -286,18 +234,15 @@ def redrive_fields(dead_id: str, fields: Fields) -> Fields:
     ``origin_source_id`` (the entry id the event first had — kept across repeated redrives, so
     the validator derives the same event id every time).
     """
-    original = fields.get(b"original", b"")
-    restored = {
-        name[len(ORIG_PREFIX) :]: value
-        for name, value in fields.items()
-        if name.startswith(ORIG_PREFIX) and name[len(ORIG_PREFIX) :] not in _PROVENANCE
-    }
+    original = DEAD_LETTERS.raw(fields, "original")
+    originals = DEAD_LETTERS.originals(fields)
+    restored = {name: value for name, value in originals.items() if name not in _PROVENANCE}
     out: Fields = {}
     if original or not restored:
         out[DATA_FIELD] = original
     out.update(restored)
     out[REDRIVEN_FROM_FIELD] = dead_id.encode()
-    origin = fields.get(ORIG_PREFIX + ORIGIN_ID_FIELD) or fields.get(b"source_id")
+    origin = originals.get(ORIGIN_ID_FIELD) or DEAD_LETTERS.raw(fields, "source_id")
     if origin:
         out[ORIGIN_ID_FIELD] = origin
     return out
@@ -398,7 +343,7 @@ def _counts(counter: Counter[str]) -> list[Count]:
 def _decoded(raw: Counter[bytes]) -> Counter[str]:
     out: Counter[str] = Counter()
     for value, n in raw.items():
-        out[text(value) or "?"] += n
+        out[as_text(value) or "?"] += n
     return out
 
 
@@ -418,9 +363,9 @@ class StatsTally:
     def add(self, fields: Fields) -> None:
         """Count one dead-letter entry."""
         self.scanned += 1
-        self._errors[fields.get(b"errors", b"")] += 1
-        self._stages[fields.get(b"stage", b"")] += 1
-        self._sources[fields.get(b"source_stream", b"")] += 1
+        self._errors[DEAD_LETTERS.raw(fields, "errors")] += 1
+        self._stages[DEAD_LETTERS.raw(fields, "stage")] += 1
+        self._sources[DEAD_LETTERS.raw(fields, "source_stream")] += 1
 
     def as_dict(self) -> dict[str, Any]:
         """The counts as lists of `Count`, most frequent first."""

@@ -1,57 +1,46 @@
 """What the ops functions return: JSON-safe pydantic models shared by the CLI and the HTTP API.
 
-Bytes never appear here: a dead letter's original payload (and each original field) is given
-as text when it is valid UTF-8, else as base64 with a flag saying so.
+Bytes never appear here: `DeadLetterRecord` is `shared.models.DeadLetter` with its bytes (the
+original payload, each original field) as text when valid UTF-8, else as base64 with a flag
+saying so (`services.ops.payload`), plus its id and whether it was readable.
 """
 
 from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from services.ops.payload import view_fields
+from shared.models import DeadLetter
+
+#: `DeadLetter`'s fields as the view gives them (see `services.ops.payload`), after the id.
+_DeadLetterFields = create_model(
+    "_DeadLetterFields",
+    id=(str, Field(description="Entry id on the dead-letter stream.")),
+    **view_fields(DeadLetter),
+)
 
 
-class DeadLetterRecord(BaseModel):
+class DeadLetterRecord(_DeadLetterFields):
     """One dead letter in full: its id on the dead-letter stream and every field it carries."""
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(description="Entry id on the dead-letter stream.")
-    errors: list[str] = Field(description="Every error code, e.g. invalid_reason_code:foo.")
-    message: str = Field(description="Human explanation.")
-    original: str = Field(description="The source entry's __data__ (text, or base64).")
-    original_base64: bool = Field(description="True when `original` is base64 (not UTF-8).")
-    original_size: int = Field(description="Size of the original payload in bytes.")
-    original_fields: dict[str, str] = Field(
-        default_factory=dict, description="Other fields of the source entry (text, or base64)."
-    )
-    original_fields_base64: list[str] = Field(
-        default_factory=list, description="Names of the original fields given as base64."
-    )
-    source_stream: str = Field(description="Stream the entry was read from.")
-    source_id: str = Field(description="Its entry id there.")
-    group: str = Field(description="Consumer group that rejected it.")
-    consumer: str = Field(description="Consumer (process) that rejected it.")
-    stage: str = Field(description="Pipeline stage that rejected it: validator, persister, coach.")
-    delivery_count: int = Field(description="Deliveries before it was rejected.")
-    first_seen: datetime = Field(description="When the bus first saw the entry.")
-    dead_at: datetime = Field(description="When it was dead-lettered.")
-    taxonomy_version: str = Field(description="Taxonomy in force when rejected.")
-    service_version: str = Field(description="runbus version of the rejecting service.")
-    hint: dict[str, str] = Field(
-        default_factory=dict, description="Best-effort fields read from the body (run, type...)."
-    )
     readable: bool = Field(
         True, description="False when the entry is not a well-formed dead letter (shown anyway)."
     )
 
+    if TYPE_CHECKING:  # the fields are built from `DeadLetter` at import: unknown to mypy
+
+        def __getattr__(self, name: str) -> Any: ...
+
     def original_bytes(self) -> bytes:
         """The original payload as the bytes it was."""
-        if self.original_base64:
-            return base64.b64decode(self.original)
-        return self.original.encode()
+        original: str = self.original
+        return base64.b64decode(original) if self.original_base64 else original.encode()
 
 
 class DeadLetterLine(BaseModel):

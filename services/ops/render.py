@@ -26,12 +26,14 @@ from services.ops.models import (
     Selection,
     StreamStatus,
 )
-from shared.wire import FASTSTREAM_MAGIC, unwrap_body
+from shared.wire import DEAD_LETTERS, FASTSTREAM_MAGIC, unwrap_body
 
 #: Bytes of a binary payload shown as hex by `show` (the rest is counted, not printed).
 HEX_LIMIT = 64 * 1024
 #: Reason families named in a selection summary; the rest are counted ("and 3 more families").
 FAMILY_LIMIT = 10
+#: Original fields are shown under their names on the dead-letter stream.
+_ORIGINAL_PREFIX = DEAD_LETTERS.ORIGINAL_PREFIX.decode()
 
 
 def json_line(model: BaseModel) -> str:
@@ -148,7 +150,7 @@ def record_view(record: DeadLetterRecord) -> RenderableType:
     for name, value in record.original_fields.items():
         if name in record.original_fields_base64:
             value = repr(base64.b64decode(value))  # not UTF-8: show the bytes, escaped
-        rows.append((f"orig:{name}", value))
+        rows.append((_ORIGINAL_PREFIX + name, value))
     if not record.readable:
         rows.append(("readable", "no: not a well-formed dead letter"))
     # Plain aligned lines rather than a table: no padding, and long values wrap freely.

@@ -12,10 +12,11 @@ from typing import Any
 import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
-from services.ops.logic import age_s, now_utc, text
+from services.ops.logic import age_s, now_utc
 from services.ops.models import BusStatus, ConsumerStatus, GroupStatus, StreamStatus
 from shared.names import Names
 from shared.pipeline import PIPELINE
+from shared.wire import as_text
 
 
 def _opt_int(value: Any) -> int | None:
@@ -23,19 +24,19 @@ def _opt_int(value: Any) -> int | None:
 
 
 def _opt_text(value: Any) -> str | None:
-    return None if value is None else text(value)
+    return None if value is None else as_text(value)
 
 
 def _entry_id(entry: Any) -> str | None:
     # XINFO STREAM gives first-entry / last-entry as (id, fields), or None when empty.
-    return text(entry[0]) if entry else None
+    return as_text(entry[0]) if entry else None
 
 
 async def _consumers(client: aredis.Redis, stream: str, group: str) -> list[ConsumerStatus]:
     rows = await client.xinfo_consumers(stream, group)
     return [
         ConsumerStatus(
-            name=text(row["name"]),
+            name=as_text(row["name"]),
             pending=int(row.get("pending", 0)),
             idle_ms=int(row.get("idle", 0)),
             inactive_ms=_opt_int(row.get("inactive")),
@@ -47,7 +48,7 @@ async def _consumers(client: aredis.Redis, stream: str, group: str) -> list[Cons
 async def _group(
     client: aredis.Redis, stream: str, row: dict[str, Any], now: datetime, expected: bool
 ) -> GroupStatus:
-    name = text(row["name"])
+    name = as_text(row["name"])
     pending = int(row.get("pending", 0))
     oldest: str | None = None
     if pending:
@@ -70,7 +71,7 @@ async def _group(
 async def _groups(
     client: aredis.Redis, stream: str, expected: tuple[str, ...], now: datetime
 ) -> list[GroupStatus]:
-    rows = {text(row["name"]): row for row in await client.xinfo_groups(stream)}
+    rows = {as_text(row["name"]): row for row in await client.xinfo_groups(stream)}
     out = [
         await _group(client, stream, rows[name], now, True)
         if name in rows

@@ -25,6 +25,7 @@ from services.runtime.readiness import http_ok
 from shared.connections import async_redis
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
+from shared.wire import as_text
 
 
 @dataclass(frozen=True)
@@ -44,16 +45,12 @@ class WorkerView:
         return self.idle_s is not None and self.idle_s <= max_idle_s
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def _oldest_waiting_s(client: aredis.Redis, stream: str, last_delivered: str) -> float | None:
     rows = await client.xrange(stream, f"({last_delivered}", "+", count=1)
     first = rows[0][0] if rows else None
     if first is None:
         return None
-    millis = int(_text(first).split("-", 1)[0])
+    millis = int(as_text(first).split("-", 1)[0])
     return max(0.0, time.time() - millis / 1000)
 
 
@@ -65,14 +62,14 @@ async def worker_view(settings: Settings, service: str) -> WorkerView:
     client = async_redis(settings, socket_timeout=3.0)
     try:
         try:
-            groups = {_text(g["name"]): g for g in await client.xinfo_groups(stream)}
+            groups = {as_text(g["name"]): g for g in await client.xinfo_groups(stream)}
         except ResponseError:  # no such stream
             return WorkerView(group_exists=False)
         if group not in groups:
             return WorkerView(group_exists=False)
         consumers = await client.xinfo_consumers(stream, group)
-        idle = next((int(c["idle"]) / 1000 for c in consumers if _text(c["name"]) == mine), None)
-        last = _text(groups[group]["last-delivered-id"])
+        idle = next((int(c["idle"]) / 1000 for c in consumers if as_text(c["name"]) == mine), None)
+        last = as_text(groups[group]["last-delivered-id"])
         return WorkerView(True, idle, await _oldest_waiting_s(client, stream, last))
     finally:
         await client.aclose()

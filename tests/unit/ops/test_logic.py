@@ -12,7 +12,6 @@ from services.ops.logic import (
     UNREADABLE,
     StatsTally,
     TokenBucket,
-    code_family,
     entry_matches,
     errors_of,
     hash_tag,
@@ -24,6 +23,7 @@ from services.ops.logic import (
     window,
 )
 from services.ops.models import DeadLetterFilter
+from shared.error_codes import code_family
 from shared.wire import DATA_FIELD, ORIGIN_ID_FIELD, REDRIVEN_FROM_FIELD, entry_time
 from tests.unit.ops.builders import brewslm_body, dead_fields
 
