@@ -112,6 +112,8 @@ class _Kind:
     decode: Callable[[bytes], Any]
     #: What the field reads as when the entry lacks it; None: the entry must have it.
     empty: bytes | None
+    #: How the value is spelled, for the documentation ("" for UTF-8 text).
+    spelled: str = ""
 
 
 def _parse_time(raw: bytes) -> datetime:
@@ -122,15 +124,14 @@ def _identity(raw: bytes) -> bytes:
     return raw
 
 
-_JSON = _Kind(orjson.dumps, orjson.loads, None)
 #: A datetime's empty value does not parse: a dead letter without its times is not one.
 _KINDS: dict[Any, _Kind] = {
     str: _Kind(str.encode, lambda raw: raw.decode("utf-8", "replace"), b""),
-    bytes: _Kind(_identity, _identity, b""),
-    int: _Kind(lambda value: str(value).encode(), int, b"0"),
-    datetime: _Kind(lambda value: value.isoformat().encode(), _parse_time, b""),
-    list: _JSON,
-    dict: _JSON,
+    bytes: _Kind(_identity, _identity, b"", "raw bytes"),
+    int: _Kind(lambda value: str(value).encode(), int, b"0", "decimal"),
+    datetime: _Kind(lambda value: value.isoformat().encode(), _parse_time, b"", "ISO 8601"),
+    list: _Kind(orjson.dumps, orjson.loads, None, "JSON list"),
+    dict: _Kind(orjson.dumps, orjson.loads, None, "JSON object"),
 }
 
 
@@ -182,6 +183,15 @@ class DeadLetterCodec:
     def names(self, annotation: Any) -> tuple[str, ...]:
         """The model fields of one type, e.g. ``str``, in the model's order."""
         return tuple(n for n in self._flat if self._model.model_fields[n].annotation == annotation)
+
+    def describe(self) -> tuple[str, ...]:
+        """Each entry field and how it is spelled, in order: for the AsyncAPI document."""
+        flat = tuple(
+            f"{f.key.decode()} ({f.kind.spelled})" if f.kind.spelled else f.key.decode()
+            for f in self._flat.values()
+        )
+        spread = () if self._spread is None else (f"{self.ORIGINAL_PREFIX.decode()}<name>",)
+        return flat + spread
 
     def raw(self, fields: Fields, name: str) -> bytes:
         """One field of an entry as it is there (its default or empty value when absent)."""

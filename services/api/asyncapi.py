@@ -16,8 +16,7 @@ the API (FastStream's ``get_asyncapi_html`` links a CDN and asyncapi.com favicon
 from __future__ import annotations
 
 import html
-from datetime import datetime
-from typing import Any, get_origin
+from typing import Any
 
 import orjson
 from faststream.redis import RedisBroker, StreamSub
@@ -31,6 +30,7 @@ from shared.models import CoachChange, DeadLetter
 from shared.names import Names
 from shared.pipeline import PIPELINE, Stage, Stream
 from shared.settings import Settings
+from shared.wire import DEAD_LETTERS
 
 INTRO = """runbus carries run events on Redis Streams. Producers `XADD` one JSON event
 (a BrewSLM RunEvent or a Pulse event) in the field `__data__` of the incoming stream. Each stage
@@ -41,11 +41,6 @@ OUTRO = "Delivery is at least once between stages; effects are idempotent on the
 #: The one channel that is not a stream: pub/sub, published by the coach.
 COACH_CHANGES = ("coach-changes", "Pub/sub: announces every change of a coach cache document "
                  "(GET it again).")  # fmt: skip
-#: The dead-letter field whose keys become flat fields of their own (``orig:<name>``), as
-#: `shared.wire` encodes it; every other field keeps its name.
-ORIGINAL_FIELDS, ORIGINAL_PREFIX = "original_fields", "orig:"
-
-
 def _stage_line(stage: Stage) -> str:
     writes = ", ".join(f"`{PIPELINE.stream(k).title}`" for k in stage.writes)
     source = PIPELINE.stream(stage.reads).title
@@ -58,22 +53,9 @@ def description() -> str:
     return f"{INTRO}\n\n{stages}\n\n{OUTRO}"
 
 
-def _encoding(annotation: Any) -> str:
-    """How a dead-letter field's value is spelled in its flat entry field ("" for plain text)."""
-    kinds = {list: " (JSON list)", dict: " (JSON object)"}
-    if get_origin(annotation) in kinds:
-        return kinds[get_origin(annotation)]
-    return {bytes: " (raw bytes)", datetime: " (ISO 8601)"}.get(annotation, "")
-
-
 def dead_letter_fields() -> tuple[str, ...]:
-    """The flat fields of a dead-letter entry, from `DeadLetter`'s fields, in model order."""
-    return tuple(
-        f"{ORIGINAL_PREFIX}<name> for each key of {name}"
-        if name == ORIGINAL_FIELDS
-        else name + _encoding(info.annotation)
-        for name, info in DeadLetter.model_fields.items()
-    )
+    """The flat fields of a dead-letter entry and their spelling, as the codec writes them."""
+    return DEAD_LETTERS.describe()
 
 
 def dead_letter_note() -> str:

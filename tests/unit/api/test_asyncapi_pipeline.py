@@ -14,7 +14,7 @@ import pytest
 
 from services.api import asyncapi_handler
 from services.api.app import create_app
-from services.api.asyncapi import COACH_CHANGES, ORIGINAL_PREFIX, dead_letter_fields
+from services.api.asyncapi import COACH_CHANGES, dead_letter_fields
 from shared.models import CoachChange, DeadLetter, PulseEvent, RunEvent
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
@@ -99,9 +99,9 @@ def test_the_dead_letter_note_names_exactly_the_codecs_fields(served: dict[str, 
     )  # fmt: skip
     encoded = {k.decode() for k in encode_dead_letter(dead_letter)}
     named = {f.split(" ", 1)[0] for f in dead_letter_fields()}
-    flat = {k for k in encoded if not k.startswith(ORIGINAL_PREFIX)}
-    assert named == flat | {f"{ORIGINAL_PREFIX}<name>"}
-    assert f"{ORIGINAL_PREFIX}trace" in encoded
+    flat = {k for k in encoded if not k.startswith("orig:")}
+    assert named == flat | {"orig:<name>"}
+    assert "orig:trace" in encoded
     dead = next(s for s in PIPELINE.streams if s.message is DeadLetter)
     note = served["channels"][dead.title]["description"]
     assert note.startswith(dead.description) and all(f in note for f in dead_letter_fields())
