@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -37,6 +37,7 @@ from shared import __version__, metrics
 from shared.logging import get_logger
 from shared.models import DeadLetter
 from shared.pipeline import PIPELINE
+from shared.retry import Backoff, OutageLog
 from shared.settings import Settings
 from shared.wire import DATA_FIELD, Fields, dead_letter_fields, entry_time, hint_of, unwrap_body
 
@@ -44,6 +45,11 @@ log = get_logger("runbus.consumer")
 
 ATTEMPTS_EXCEEDED = "delivery_attempts_exceeded"
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+#: Redis unreachable: the next read waits up to 100 ms, doubling per failure, at most 5 s.
+REDIS_BACKOFF: Final = Backoff(base_s=0.1, cap_s=5.0)
+#: The handler raised (its entries stay pending): the re-read waits up to 100 ms, doubling,
+#: at most 3.2 s.
+HANDLER_BACKOFF: Final = Backoff(base_s=0.1, cap_s=3.2)
 
 # KEYS: source stream, then target streams. ARGV: group, then per entry: id, target key index
 # (2..), and the entry's fields as one string (`frame_fields`). One argument per entry rather
@@ -203,7 +209,7 @@ class StreamWorker:
         self._recovering = True
         self._claims = 0  # bumped by the janitor: a recovery pass must not miss its claims
         self._failures = 0
-        self._down = False
+        self._outage = OutageLog(log, "redis_unavailable", "redis_recovered", stage=stage)
         self.ctx = BatchContext(
             client, settings, stream, group, self.consumer, stage, client.register_script(_MOVE_LUA)
         )
@@ -239,11 +245,11 @@ class StreamWorker:
 
     async def _step(self, stop: asyncio.Event) -> None:
         try:
-            if self._down or self.batches == 0:
+            if self._outage.is_down or self.batches == 0:
                 await self.ensure_group()
             recovering, claims = self._recovering, self._claims
             handled = await (self._recover() if recovering else self._read_new())
-            self._mark_up()
+            self._outage.up()
             self._failures = 0
             if recovering and not handled and claims == self._claims:
                 self._recovering = False
@@ -255,8 +261,8 @@ class StreamWorker:
             await self.ensure_group()
             self._recovering = True
         except _TRANSIENT as exc:
-            self._mark_down(exc)
-            await sleep_unless_stopped(stop, min(5.0, 0.1 * 2 ** min(self._failures, 6)))
+            self._outage.down(exc)
+            await sleep_unless_stopped(stop, REDIS_BACKOFF.delay(self._failures))
             self._failures += 1
             self._recovering = True
         except Exception as exc:  # the handler failed: its entries stay pending
@@ -264,19 +270,10 @@ class StreamWorker:
 
     async def _failed(self, exc: Exception, stop: asyncio.Event) -> None:
         log.error("batch_failed", stage=self.stage, error=repr(exc))
+        delay = HANDLER_BACKOFF.delay(self._failures)
         self._failures += 1
         self._recovering = True
-        await sleep_unless_stopped(stop, min(5.0, 0.05 * 2 ** min(self._failures, 6)))
-
-    def _mark_down(self, exc: Exception) -> None:
-        if not self._down:
-            log.warning("redis_unavailable", stage=self.stage, error=str(exc))
-        self._down = True
-
-    def _mark_up(self) -> None:
-        if self._down:
-            log.info("redis_recovered", stage=self.stage)
-        self._down = False
+        await sleep_unless_stopped(stop, delay)
 
     async def _read_new(self) -> int:
         reply = await self.client.xreadgroup(

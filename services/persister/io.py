@@ -1,7 +1,8 @@
 """The persister's effects: insert a batch into the history, acknowledge after the commit.
 
-- Database unavailable: nothing is acknowledged; the same batch is retried with exponential
-  backoff until it succeeds or the service stops (logged once per state change). Meanwhile the
+- Database unavailable: nothing is acknowledged; the same batch is retried with jittered
+  exponential backoff (`store_backoff`) until it succeeds or the service stops (logged once
+  per state change: `history_unavailable`, `history_recovered`). Meanwhile the
   batch's entries are re-claimed (``XCLAIM ... JUSTID``: no delivery counted) so no janitor
   takes them as abandoned and burns their delivery attempts.
 - Database refuses rows: the batch is bisected; each row refused on its own is dead-lettered
@@ -18,11 +19,12 @@ from redis.exceptions import RedisError
 from redis.typing import StreamIdT
 
 from services.history.base import HistoryStore, StoreUnavailable
-from services.persister.logic import REJECTED, backoff, isolate, parse_batch
+from services.persister.logic import REJECTED, isolate, parse_batch, store_backoff
 from shared import metrics
 from shared.consumer import BatchContext, Entry, sleep_unless_stopped
 from shared.logging import get_logger
 from shared.models import ValidEnvelope
+from shared.retry import OutageLog
 from shared.settings import Settings
 
 log = get_logger("runbus.persister")
@@ -44,11 +46,17 @@ class Persister:
         self.store = store
         self.settings = settings
         self.stop = stop
-        self.down = False
+        self.backoff = store_backoff(settings.history_retry_max_s)
+        self.outage = OutageLog(log, "history_unavailable", "history_recovered")
         self.inserted = 0
         self.duplicates = 0
         self.rejected = 0
         self.malformed = 0
+
+    @property
+    def down(self) -> bool:
+        """True while the database is unavailable."""
+        return self.outage.is_down
 
     async def start(self) -> bool:
         """Open the store (and migrate when configured), retrying; False if stopped first."""
@@ -105,27 +113,15 @@ class Persister:
             try:
                 result = await call()
             except StoreUnavailable as exc:
-                self._mark_down(exc)
+                self.outage.down(exc)
             else:
-                self._mark_up()
+                self.outage.up()
                 return result
-            if await sleep_unless_stopped(
-                self.stop, backoff(attempt, self.settings.history_retry_max_s)
-            ):
+            if await sleep_unless_stopped(self.stop, self.backoff.delay(attempt)):
                 raise Stopped
             attempt += 1
             if held is not None:
                 await _keep(*held)
-
-    def _mark_down(self, exc: StoreUnavailable) -> None:
-        if not self.down:
-            log.warning("history_unavailable", error=str(exc))
-        self.down = True
-
-    def _mark_up(self) -> None:
-        if self.down:
-            log.info("history_recovered")
-        self.down = False
 
 
 async def _keep(ctx: BatchContext, ids: list[str]) -> None:
