@@ -15,6 +15,7 @@ from services.history.base import StoreRejected, StoreUnavailable
 from services.persister.io import Persister
 from services.persister.logic import MALFORMED, REJECTED, isolate, parse_batch, store_backoff
 from shared.consumer import Entry
+from shared.metrics import BatchCounts, Totals
 from shared.models import ValidEnvelope
 from shared.settings import Settings
 from shared.wire import DATA_FIELD
@@ -107,12 +108,23 @@ class FakeContext:
     client: FakeClient = field(default_factory=FakeClient)
     acked: list[str] = field(default_factory=list)
     dead: list[tuple[str, list[str], str]] = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
+
+    @property
+    def counts(self) -> BatchCounts:
+        """Straight into the totals: here the batch always completes (the worker's job)."""
+        return BatchCounts(self.totals.counters, self.totals.reasons)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.counts.count(name, amount)
 
     async def ack(self, ids: Sequence[str]) -> None:
         self.acked += ids
 
     async def dead_letter(self, rejects: Sequence[tuple[Entry, list[str], str]]) -> int:
         self.dead += [(e.id, codes, msg) for e, codes, msg in rejects]
+        for _, codes, _ in rejects:
+            self.counts.dead_letter(codes)
         return len(rejects)
 
 
