@@ -39,7 +39,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, Protocol
 
 import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -50,6 +50,7 @@ from shared import __version__, metrics
 from shared.logging import get_logger
 from shared.models import DeadLetter
 from shared.pipeline import PIPELINE
+from shared.retry import Backoff, OutageLog
 from shared.settings import Settings
 from shared.wire import (
     DATA_FIELD,
@@ -67,6 +68,11 @@ log = get_logger("runbus.consumer")
 
 ATTEMPTS_EXCEEDED = "delivery_attempts_exceeded"
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+#: Redis unreachable: the next read waits up to 100 ms, doubling per failure, at most 5 s.
+REDIS_BACKOFF: Final = Backoff(base_s=0.1, cap_s=5.0)
+#: The handler raised (its entries stay pending): the re-read waits up to 100 ms, doubling,
+#: at most 3.2 s.
+HANDLER_BACKOFF: Final = Backoff(base_s=0.1, cap_s=3.2)
 
 # KEYS: source stream, then target streams. ARGV: group, then per entry: id, target key index
 # (2..), and the entry's fields as one string (`frame_fields`). One argument per entry rather
@@ -131,9 +137,47 @@ def frame_fields(fields: Fields) -> bytes:
     return b"".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class BatchDone:
+    """A batch the handler finished, or failed: what `WorkerMiddleware.after_batch` is told."""
+
+    entries: list[Entry]
+    """The entries handed to the handler (not those dead-lettered before it)."""
+    seconds: float
+    """How long the handler took."""
+    counts: metrics.BatchCounts
+    """What the batch reported: `BatchContext.count` and its dead letters."""
+    error: Exception | None = None
+    """What the handler raised; its entries then stay pending."""
+
+
+class WorkerMiddleware(Protocol):
+    """Hooks a `StreamWorker` calls around each batch (as dramatiq's or FastStream's middleware).
+
+    `before_batch` hooks run in list order, `after_batch` hooks in reverse (the first
+    middleware wraps all the others). A hook that raises fails the batch like its handler.
+    """
+
+    async def before_batch(self, ctx: BatchContext, entries: Sequence[Entry]) -> None:
+        """The handler is about to get `entries`."""
+        ...
+
+    async def after_batch(self, ctx: BatchContext, done: BatchDone) -> None:
+        """The handler returned or raised (`done.error`)."""
+        ...
+
+    def on_dead_letter(self, ctx: BatchContext, entry: Entry, errors: Sequence[str]) -> None:
+        """`entry` is being dead-lettered with `errors`.
+
+        Called in a batch, and before one for entries past ``max_deliveries``. Not async: it
+        runs where the move is built, inside handlers' plain loops (the validator's).
+        """
+        ...
+
+
 @dataclass
 class BatchContext:
-    """What a handler may do with the entries of its batch."""
+    """What a handler may do with the entries of its batch, and where it reports its counts."""
 
     client: aredis.Redis
     settings: Settings
@@ -142,6 +186,22 @@ class BatchContext:
     consumer: str
     stage: str
     mover: Any = field(repr=False)
+    middleware: Sequence[WorkerMiddleware] = ()
+    totals: metrics.Totals = field(default_factory=metrics.Totals)
+    """The running totals of what this worker's batches reported (process-local)."""
+    counts: metrics.BatchCounts | None = None
+    """What the batch in progress reported so far; None between batches."""
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Add to a named counter of the batch in progress (``n:<name>`` in the metrics)."""
+        if amount and self.counts is not None:
+            self.counts.count(name, amount)
+
+    def _dead_lettered(self, entry: Entry, errors: Sequence[str]) -> None:
+        if self.counts is not None:  # attempts exceeded, before any batch: not counted
+            self.counts.dead_letter(errors)
+        for hook in self.middleware:
+            hook.on_dead_letter(self, entry, errors)
 
     async def ack(self, ids: Sequence[str]) -> None:
         """Acknowledge many entries in one XACK."""
@@ -183,7 +243,7 @@ class BatchContext:
             service_version=__version__,
             hint=hint_of(unwrapped),
         )
-        metrics.note_dead_letter(errors)
+        self._dead_lettered(entry, errors)
         return Move(entry, self.settings.names.dead, dead_letter_fields(letter))
 
     async def dead_letter(self, rejects: Sequence[tuple[Entry, list[str], str]]) -> int:
@@ -195,7 +255,11 @@ BatchHandler = Callable[[list[Entry], BatchContext], Awaitable[None]]
 
 
 class StreamWorker:
-    """Runs one consumer of one group on one stream until `stop` is set."""
+    """Runs one consumer of one group on one stream until `stop` is set.
+
+    `middleware` sees every batch (default: `metrics.MetricsMiddleware`, the stage's counters
+    hash); pass a list to replace it, e.g. ``[MetricsMiddleware(), mine]``.
+    """
 
     def __init__(
         self,
@@ -207,6 +271,7 @@ class StreamWorker:
         stage: str,
         handler: BatchHandler,
         consumer: str | None = None,
+        middleware: Sequence[WorkerMiddleware] | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -215,16 +280,28 @@ class StreamWorker:
         self.stage = stage
         self.consumer = consumer or settings.consumer_for(stage)
         self._handler = handler
+        self._middleware = list(middleware) if middleware is not None else default_middleware()
         self._recovering = True
         self._claims = 0  # bumped by the janitor: a recovery pass must not miss its claims
         self._failures = 0
-        self._down = False
+        self._group_ready = False
+        self._outage = OutageLog(log, "redis_unavailable", "redis_recovered", stage=stage)
+        self.totals = metrics.Totals()
         self.ctx = BatchContext(
-            client, settings, stream, group, self.consumer, stage, client.register_script(_MOVE_LUA)
-        )
+            client, settings, stream, group, self.consumer, stage,
+            client.register_script(_MOVE_LUA), self._middleware, self.totals,
+        )  # fmt: skip
         self._claim = client.register_script(_CLAIM_LUA)
-        self.batches = 0
-        self.entries = 0
+
+    @property
+    def batches(self) -> int:
+        """Batches handled so far (as counted in the metrics)."""
+        return self.totals.batches
+
+    @property
+    def entries(self) -> int:
+        """Entries handed to the handler in those batches."""
+        return self.totals.entries
 
     async def ensure_group(self) -> None:
         """Create the group (and the stream) if missing; from id 0 so nothing is skipped."""
@@ -254,11 +331,12 @@ class StreamWorker:
 
     async def _step(self, stop: asyncio.Event) -> None:
         try:
-            if self._down or self.batches == 0:
+            if not self._group_ready:  # at start and after an outage (Redis may have lost it)
                 await self.ensure_group()
+                self._group_ready = True
             recovering, claims = self._recovering, self._claims
             handled = await (self._recover() if recovering else self._read_new())
-            self._mark_up()
+            self._outage.up()
             self._failures = 0
             if recovering and not handled and claims == self._claims:
                 self._recovering = False
@@ -270,8 +348,9 @@ class StreamWorker:
             await self.ensure_group()
             self._recovering = True
         except _TRANSIENT as exc:
-            self._mark_down(exc)
-            await sleep_unless_stopped(stop, min(5.0, 0.1 * 2 ** min(self._failures, 6)))
+            self._outage.down(exc)
+            self._group_ready = False
+            await sleep_unless_stopped(stop, REDIS_BACKOFF.delay(self._failures))
             self._failures += 1
             self._recovering = True
         except Exception as exc:  # the handler failed: its entries stay pending
@@ -279,19 +358,10 @@ class StreamWorker:
 
     async def _failed(self, exc: Exception, stop: asyncio.Event) -> None:
         log.error("batch_failed", stage=self.stage, error=repr(exc))
+        delay = HANDLER_BACKOFF.delay(self._failures)
         self._failures += 1
         self._recovering = True
-        await sleep_unless_stopped(stop, min(5.0, 0.05 * 2 ** min(self._failures, 6)))
-
-    def _mark_down(self, exc: Exception) -> None:
-        if not self._down:
-            log.warning("redis_unavailable", stage=self.stage, error=str(exc))
-        self._down = True
-
-    def _mark_up(self) -> None:
-        if self._down:
-            log.info("redis_recovered", stage=self.stage)
-        self._down = False
+        await sleep_unless_stopped(stop, delay)
 
     async def _read_new(self) -> int:
         reply = await self.client.xreadgroup(
@@ -335,11 +405,29 @@ class StreamWorker:
             log.warning("entries_dead_lettered", code=ATTEMPTS_EXCEEDED, count=len(exceeded))
             entries = [e for e in entries if e.deliveries <= limit]
         if entries:
-            names = self.settings.names
-            async with metrics.batch_scope(self.client, names, self.stage, len(entries)):
-                await self._handler(entries, self.ctx)
-        self.batches += 1
-        self.entries += len(entries)
+            await self._batch(entries)
+
+    async def _batch(self, entries: list[Entry]) -> None:
+        """Hand `entries` to the handler, between the middleware's hooks."""
+        ctx = self.ctx
+        for hook in self._middleware:
+            await hook.before_batch(ctx, entries)
+        ctx.counts = counts = metrics.BatchCounts()
+        error: Exception | None = None
+        started = time.perf_counter()
+        try:
+            await self._handler(entries, ctx)
+        except Exception as exc:  # reported to the middleware, then raised on
+            error = exc
+        finally:
+            ctx.counts = None
+        done = BatchDone(entries, time.perf_counter() - started, counts, error)
+        if error is None:
+            self.totals.add(len(entries), counts)
+        for hook in reversed(self._middleware):
+            await hook.after_batch(ctx, done)
+        if error is not None:
+            raise error
 
     async def claim_idle(self) -> int:
         """Take over entries idle longer than claim_idle_ms (e.g. from a dead consumer)."""
@@ -374,6 +462,11 @@ class StreamWorker:
                 await job()
             except Exception as exc:  # the main loop reports outages; keep the job alive
                 log.debug("background_job_failed", job=job.__name__, error=repr(exc))
+
+
+def default_middleware() -> list[WorkerMiddleware]:
+    """What a worker gets when it is given none: the stage's metrics."""
+    return [metrics.MetricsMiddleware()]
 
 
 async def safe_trim_id(client: aredis.Redis, stream: str, settings: Settings) -> str | None:

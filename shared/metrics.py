@@ -1,15 +1,17 @@
 """Pipeline counters shared across processes: one Redis hash per stage, read by ``GET /metrics``.
 
 The stages run in separate processes, so an in-process Prometheus registry of the API could not
-see their counters. Instead each stage adds its numbers to the hash ``<ns>:metrics:<stage>``
+see their counters. Instead each stage adds its numbers to the hash ``Names.metrics(stage)``
 once per batch (one pipelined round trip), and the API turns the hashes into Prometheus
 metrics at scrape time. Counters live as long as the namespace's keys.
 
-Two ways to report:
-
-- `batch_scope` (used around a handler call): times the batch, counts its entries, and flushes
-  whatever `note` / `note_dead_letter` recorded during it, in one round trip at the end;
-- `record_batch`: the same write, called directly.
+How a batch reports: its handler adds named counts to its batch context
+(``ctx.count("persisted", n)``) and every dead letter it builds is counted by code; the
+worker gathers them in a `BatchCounts`. `MetricsMiddleware`, every `StreamWorker`'s default
+middleware, writes them with the batch's size and duration when the handler returns
+(`record_batch`, which can also be called directly); nothing is written for a batch whose
+handler raised. The worker also keeps a process-local `Totals` of the same numbers, for its
+logs and tests.
 
 Recording never raises: metrics must not break the pipeline. A failed write is logged (debug)
 and lost.
@@ -22,13 +24,10 @@ with any ``:<value>`` suffix removed so the label set stays bounded).
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextvars import ContextVar
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
@@ -36,6 +35,9 @@ from redis.exceptions import RedisError
 from shared.error_codes import code_family
 from shared.logging import get_logger
 from shared.names import Names
+
+if TYPE_CHECKING:  # the consumer imports this module: its types are only annotations here
+    from shared.consumer import BatchContext, BatchDone, Entry
 
 log = get_logger("runbus.metrics")
 
@@ -57,9 +59,6 @@ LATENCY_BUCKETS: Final[tuple[float, ...]] = (
 INF_BUCKET: Final = "+Inf"
 
 
-def metrics_key(names: Names, stage: str) -> str:
-    """The counters hash of one stage."""
-    return f"{names.namespace}:metrics:{stage}"
 
 
 def bucket_of(seconds: float) -> str:
@@ -72,30 +71,39 @@ def bucket_of(seconds: float) -> str:
 
 @dataclass
 class BatchCounts:
-    """What one batch did, accumulated while its handler runs."""
+    """What one batch reported while its handler ran: named counts and dead letters."""
 
     counters: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
 
+    def count(self, name: str, amount: int = 1) -> None:
+        """Add to a named counter (``n:<name>``)."""
+        self.counters[name] += amount
 
-_current: ContextVar[BatchCounts | None] = ContextVar("runbus_batch_counts", default=None)
+    def dead_letter(self, errors: Iterable[str]) -> None:
+        """Count one dead letter, and each of its error code families once."""
+        self.counters["dead_lettered"] += 1
+        for code in {code_family(c) for c in errors}:
+            self.reasons[code] += 1
 
 
-def note(name: str, amount: int = 1) -> None:
-    """Add to a named counter of the batch in progress (no-op outside `batch_scope`)."""
-    counts = _current.get()
-    if counts is not None and amount:
-        counts.counters[name] += amount
+@dataclass
+class Totals:
+    """The running sums of one worker's batches: the process-local mirror of its hash."""
 
+    batches: int = 0
+    entries: int = 0
+    counters: Counter[str] = field(default_factory=Counter)
+    """Named counts (``n:<name>``), ``dead_lettered`` included."""
+    reasons: Counter[str] = field(default_factory=Counter)
+    """Dead letters by error code family (``reason:<code>``)."""
 
-def note_dead_letter(errors: Iterable[str]) -> None:
-    """Count one dead letter and its error codes (no-op outside `batch_scope`)."""
-    counts = _current.get()
-    if counts is None:
-        return
-    counts.counters["dead_lettered"] += 1
-    for code in {code_family(c) for c in errors}:
-        counts.reasons[code] += 1
+    def add(self, entries: int, counts: BatchCounts) -> None:
+        """Add one completed batch."""
+        self.batches += 1
+        self.entries += entries
+        self.counters.update(counts.counters)
+        self.reasons.update(counts.reasons)
 
 
 async def record_batch(
@@ -109,7 +117,7 @@ async def record_batch(
     reasons: Mapping[str, int] | None = None,
 ) -> None:
     """Add one batch's numbers to the stage's hash, in one round trip; never raises."""
-    key = metrics_key(names, stage)
+    key = names.metrics(stage)
     try:
         async with client.pipeline(transaction=False) as pipe:
             pipe.hincrby(key, "batches", 1)
@@ -125,27 +133,28 @@ async def record_batch(
         log.debug("metrics_write_failed", stage=stage, error=repr(exc))
 
 
-@contextlib.asynccontextmanager
-async def batch_scope(
-    client: aredis.Redis, names: Names, stage: str, entries: int
-) -> AsyncIterator[BatchCounts]:
-    """Time a batch and flush its counts when it completes (nothing is written if it raises)."""
-    counts = BatchCounts()
-    token = _current.set(counts)
-    started = time.perf_counter()
-    try:
-        yield counts
-    finally:
-        _current.reset(token)
-    await record_batch(
-        client,
-        names,
-        stage,
-        entries=entries,
-        seconds=time.perf_counter() - started,
-        counters=counts.counters,
-        reasons=counts.reasons,
-    )
+class MetricsMiddleware:
+    """The `WorkerMiddleware` that writes each completed batch to the stage's counters hash."""
+
+    async def before_batch(self, ctx: BatchContext, entries: Sequence[Entry]) -> None:
+        """Nothing to do: the worker times the handler and gathers its counts."""
+
+    async def after_batch(self, ctx: BatchContext, done: BatchDone) -> None:
+        """One round trip with the batch's size, duration and counts; nothing if it failed."""
+        if done.error is not None:
+            return  # its entries stay pending and are counted when they are handled
+        await record_batch(
+            ctx.client,
+            ctx.settings.names,
+            ctx.stage,
+            entries=len(done.entries),
+            seconds=done.seconds,
+            counters=done.counts.counters,
+            reasons=done.counts.reasons,
+        )
+
+    def on_dead_letter(self, ctx: BatchContext, entry: Entry, errors: Sequence[str]) -> None:
+        """Nothing to do: the batch's counts already hold its dead letters."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +208,7 @@ async def read_stage_metrics(
     wanted = list(stages)
     async with client.pipeline(transaction=False) as pipe:
         for stage in wanted:
-            pipe.hgetall(metrics_key(names, stage))
+            pipe.hgetall(names.metrics(stage))
         replies = await pipe.execute()
     return [
         parse_stage_metrics(stage, raw or {}) for stage, raw in zip(wanted, replies, strict=True)

@@ -6,7 +6,8 @@
 - `BestEffortProducer`: for the Pulse contract, where telemetry never blocks or fails the run.
   `publish()` only appends to a bounded in-memory buffer; a background thread sends it, and
   while Redis is unreachable it writes to a durable SQLite spool that is drained, in order,
-  once Redis is back. Counters: published, spooled, dropped. `close()` flushes.
+  once Redis is back (retried with jittered backoff up to ``max_backoff_s``). Counters:
+  published, spooled, dropped. `close()` flushes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from redis.typing import EncodableT, FieldT
 from shared.logging import get_logger
 from shared.models import Event
 from shared.names import Names
+from shared.retry import Backoff, OutageLog
 from shared.taxonomy import Taxonomy
 from shared.validation import DEFAULT_MAX_BYTES, Rejected, validate_document
 from shared.wire import DATA_FIELD, as_text, event_body
@@ -183,7 +185,8 @@ class BestEffortProducer:
         self._buffer: deque[bytes] = deque()
         self._buffer_size = buffer_size
         self._batch_size = batch_size
-        self._max_backoff = max_backoff_s
+        # Redis unreachable: the next send waits up to 50 ms, doubling, at most max_backoff_s.
+        self._backoff = Backoff(base_s=0.05, cap_s=max_backoff_s)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -244,7 +247,7 @@ class BestEffortProducer:
     def _run(self) -> None:
         spool = Spool(self._spool_path)
         client = _fail_fast_client(self._url)
-        sender = _Sender(client, self._stream, spool, self.counters, self._max_backoff)
+        sender = _Sender(client, self._stream, spool, self.counters, self._backoff)
         try:
             while True:
                 self._wake.wait(sender.wait_hint())
@@ -286,17 +289,17 @@ class _Sender:
         stream: str,
         spool: Spool,
         counters: ProducerCounters,
-        max_backoff: float,
+        backoff: Backoff,
     ) -> None:
         self._client = client
         self._stream = stream
         self._spool = spool
         self._counters = counters
-        self._max_backoff = max_backoff
+        self._backoff = backoff
         self._spooled = len(spool) > 0
-        self._backoff = 0.0
+        self._failures = 0
         self._next_try = 0.0
-        self._down_logged = False
+        self._outage = OutageLog(log, "redis_unreachable_spooling", "redis_back_draining_spool")
 
     def wait_hint(self) -> float:
         """How long the thread may sleep before it must retry the spool."""
@@ -339,15 +342,11 @@ class _Sender:
                     pipe.xadd(self._stream, event_fields_raw(body))
                 pipe.execute()
         except (redis.RedisError, OSError) as exc:
-            self._backoff = min(self._max_backoff, max(0.05, self._backoff * 2))
-            self._next_try = time.monotonic() + self._backoff
-            if not self._down_logged:
-                log.warning("redis_unreachable_spooling", error=str(exc))
-                self._down_logged = True
+            self._next_try = time.monotonic() + self._backoff.delay(self._failures)
+            self._failures += 1
+            self._outage.down(exc)
             return False
-        if self._down_logged:
-            log.info("redis_back_draining_spool")
-            self._down_logged = False
-        self._backoff = 0.0
+        self._outage.up()
+        self._failures = 0
         self._counters.published += len(bodies)
         return True

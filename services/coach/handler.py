@@ -10,48 +10,77 @@ the redelivery a no-op on the state.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.coach import logic
 from services.coach.io import CoachStore, Merged, StageResult, Written
-from shared import metrics
 from shared.consumer import BatchContext, Entry
 from shared.logging import get_logger
+from shared.metrics import Totals
 
 log = get_logger("runbus.coach")
 
 
+def outcome_counts(written: list[Written]) -> dict[str, int]:
+    """The named counts of a batch's cache writes: ``recomputes`` and ``cache_<outcome>``."""
+    counts = {"recomputes": len(written)}
+    for kind in ("written", "unchanged", "stale"):
+        counts[f"cache_{kind}"] = sum(w.outcome == kind for w in written)
+    return counts
+
+
 @dataclass
 class CoachStats:
-    """Counters of one coach worker (the tests and logs read them)."""
+    """Counters of one coach worker (the tests and logs read them), read off `totals`.
 
-    batches: int = 0
-    """Batches handled."""
-    entries: int = 0
-    """Entries acknowledged (handled or dead-lettered)."""
-    malformed: int = 0
-    """Entries dead-lettered as not a valid-stream envelope."""
-    recomputes: int = 0
-    """(project, stage) suggestion lists computed."""
-    written: int = 0
-    """Cache documents written (each also announced)."""
-    unchanged: int = 0
-    """Recomputes whose result equalled the cached one."""
-    stale: int = 0
-    """Results dropped because another worker had written a newer state's result."""
+    A live handler reports through its batch context and points `totals` at its worker's;
+    a rebuild, which has no worker, adds its writes with `count`.
+    """
+
+    totals: Totals = field(default_factory=Totals)
+    """What the batches reported: named counts and dead letters."""
     max_writes_per_key: int = 0
     """Most cache writes of one (project, stage) within one batch (must stay <= 1)."""
 
+    @property
+    def batches(self) -> int:
+        """Batches handled."""
+        return self.totals.batches
+
+    @property
+    def entries(self) -> int:
+        """Entries acknowledged (handled or dead-lettered)."""
+        return self.totals.entries
+
+    @property
+    def malformed(self) -> int:
+        """Entries dead-lettered as not a valid-stream envelope."""
+        return self.totals.reasons[logic.MALFORMED]
+
+    @property
+    def recomputes(self) -> int:
+        """(project, stage) suggestion lists computed."""
+        return self.totals.counters["recomputes"]
+
+    @property
+    def written(self) -> int:
+        """Cache documents written (each also announced)."""
+        return self.totals.counters["cache_written"]
+
+    @property
+    def unchanged(self) -> int:
+        """Recomputes whose result equalled the cached one."""
+        return self.totals.counters["cache_unchanged"]
+
+    @property
+    def stale(self) -> int:
+        """Results dropped because another worker had written a newer state's result."""
+        return self.totals.counters["cache_stale"]
+
     def count(self, result: Written) -> None:
-        """Record one write attempt."""
-        self.recomputes += 1
-        if result.outcome == "written":
-            self.written += 1
-        elif result.outcome == "unchanged":
-            self.unchanged += 1
-        else:
-            self.stale += 1
+        """Record one write attempt (outside a worker: a rebuild)."""
+        self.totals.counters.update(outcome_counts([result]))
 
 
 class CoachHandler:
@@ -66,6 +95,7 @@ class CoachHandler:
 
     async def __call__(self, batch: list[Entry], ctx: BatchContext) -> None:
         """Handle one batch; every entry is acknowledged or dead-lettered at the end."""
+        self.stats.totals = ctx.totals  # the worker counts what this batch reports
         plan = logic.plan_batch((entry.id, entry.data) for entry in batch)
         updates = {pid: update.facts.values() for pid, update in plan.projects.items()}
         results = _recompute(plan, await self.store.merge_many(updates))
@@ -78,29 +108,16 @@ class CoachHandler:
             await ctx.dead_letter([(by_id[i], [logic.MALFORMED], why) for i, why in plan.malformed])
             log.warning("coach_malformed_envelopes", count=len(plan.malformed))
         await ctx.ack(plan.handled)
-        self._count(batch, plan, results, written)
+        for name, amount in outcome_counts(written).items():
+            ctx.count(name, amount)
+        self._check_writes(results, written)
 
-    def _count(
-        self,
-        batch: list[Entry],
-        plan: logic.BatchPlan,
-        results: list[StageResult],
-        written: list[Written],
-    ) -> None:
-        stats = self.stats
-        stats.batches += 1
-        stats.entries += len(batch)
-        stats.malformed += len(plan.malformed)
+    def _check_writes(self, results: list[StageResult], written: list[Written]) -> None:
         writes: Counter[tuple[int, str]] = Counter()
         for result, outcome in zip(results, written, strict=True):
-            stats.count(outcome)
             if outcome.outcome == "written":
                 writes[(result.project_id, result.stage)] += 1
-        stats.max_writes_per_key = max(stats.max_writes_per_key, *writes.values(), 0)
-        # Shared stage counters (the API's /metrics): runbus_coach_recomputes and outcomes.
-        metrics.note("recomputes", len(results))
-        for kind in ("written", "unchanged", "stale"):
-            metrics.note(f"cache_{kind}", sum(w.outcome == kind for w in written))
+        self.stats.max_writes_per_key = max(self.stats.max_writes_per_key, *writes.values(), 0)
 
 
 def _recompute(plan: logic.BatchPlan, merged: dict[int, Merged]) -> list[StageResult]:

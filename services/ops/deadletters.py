@@ -49,6 +49,7 @@ from services.ops.models import (
 )
 from shared.error_codes import code_family
 from shared.names import Names
+from shared.retry import Backoff
 from shared.wire import DEAD_LETTERS, Fields, as_text, entry_id_key
 
 #: Entries per XRANGE round trip when scanning the whole stream.
@@ -58,9 +59,8 @@ MOVE_BATCH = 200
 #: Payload bytes per redrive Lua call: keeps one call from blocking Redis on huge originals.
 MOVE_BYTES = 4 * 1024 * 1024
 _OUTAGES = (RedisConnectionError, RedisTimeoutError, OSError)
-#: Waits between reconnection attempts of a follow while Redis is down (seconds).
-_OUTAGE_BACKOFF_MIN = 0.2
-_OUTAGE_BACKOFF_MAX = 5.0
+#: Redis unreachable while following: the next read waits up to 0.2 s, doubling, at most 5 s.
+_OUTAGE_BACKOFF = Backoff(base_s=0.2, cap_s=5.0)
 
 # KEYS: dead stream, target stream. ARGV per move: dead-letter id, field count n, n pairs.
 # Deleting first and appending only when XDEL removed the entry makes every move at most once.
@@ -220,17 +220,17 @@ async def follow_dead_letters(
     restart of Redis neither ends a `tail -f` nor skips what arrived meanwhile.
     """
     cursor = after_id or "0-0"
-    backoff = _OUTAGE_BACKOFF_MIN
+    failures = 0
     while not stop():
         try:
             reply: Any = await client.xread({names.dead: cursor}, count=count, block=block_ms)
         except _OUTAGES as exc:
             if on_outage is not None:
                 on_outage(exc)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _OUTAGE_BACKOFF_MAX)
+            await asyncio.sleep(_OUTAGE_BACKOFF.delay(failures))
+            failures += 1
             continue
-        backoff = _OUTAGE_BACKOFF_MIN
+        failures = 0
         for _stream, raw in reply or ():
             for entry_id, fields in _entries(raw):
                 cursor = entry_id

@@ -1,7 +1,8 @@
 """The persister's effects: insert a batch into the history, acknowledge after the commit.
 
-- Database unavailable: nothing is acknowledged; the same batch is retried with exponential
-  backoff until it succeeds or the service stops (logged once per state change). Meanwhile the
+- Database unavailable: nothing is acknowledged; the same batch is retried with jittered
+  exponential backoff (`store_backoff`) until it succeeds or the service stops (logged once
+  per state change: `history_unavailable`, `history_recovered`). Meanwhile the
   batch's entries are re-claimed (``XCLAIM ... JUSTID``: no delivery counted) so no janitor
   takes them as abandoned and burns their delivery attempts.
 - Database refuses rows: the batch is bisected; each row refused on its own is dead-lettered
@@ -18,11 +19,12 @@ from redis.exceptions import RedisError
 from redis.typing import StreamIdT
 
 from services.history.base import HistoryStore, StoreUnavailable
-from services.persister.logic import REJECTED, backoff, isolate, parse_batch
-from shared import metrics
+from services.persister.logic import MALFORMED, REJECTED, isolate, parse_batch, store_backoff
 from shared.consumer import BatchContext, Entry, sleep_unless_stopped
 from shared.logging import get_logger
+from shared.metrics import Totals
 from shared.models import ValidEnvelope
+from shared.retry import OutageLog
 from shared.settings import Settings
 
 log = get_logger("runbus.persister")
@@ -38,17 +40,44 @@ class Stopped(Exception):
 
 
 class Persister:
-    """The batch handler of the persister, with its store and counters."""
+    """The batch handler of the persister, with its store.
+
+    It reports ``persisted`` and ``duplicates`` through its batch context; its totals are the
+    worker's, which count those and the dead letters (`persister_closed` logs them).
+    """
 
     def __init__(self, store: HistoryStore, settings: Settings, stop: asyncio.Event) -> None:
         self.store = store
         self.settings = settings
         self.stop = stop
-        self.down = False
-        self.inserted = 0
-        self.duplicates = 0
-        self.rejected = 0
-        self.malformed = 0
+        self.backoff = store_backoff(settings.history_retry_max_s)
+        self.outage = OutageLog(log, "history_unavailable", "history_recovered")
+        self.totals = Totals()  # replaced by the worker's at the first batch
+
+    @property
+    def down(self) -> bool:
+        """True while the database is unavailable."""
+        return self.outage.is_down
+
+    @property
+    def inserted(self) -> int:
+        """Rows inserted."""
+        return self.totals.counters["persisted"]
+
+    @property
+    def duplicates(self) -> int:
+        """Entries whose event was stored already (a redelivery)."""
+        return self.totals.counters["duplicates"]
+
+    @property
+    def rejected(self) -> int:
+        """Rows the database refused on their own, dead-lettered."""
+        return self.totals.reasons[REJECTED]
+
+    @property
+    def malformed(self) -> int:
+        """Entries that were not envelopes, dead-lettered."""
+        return self.totals.reasons[MALFORMED]
 
     async def start(self) -> bool:
         """Open the store (and migrate when configured), retrying; False if stopped first."""
@@ -68,15 +97,11 @@ class Persister:
 
     async def handle(self, entries: list[Entry], ctx: BatchContext) -> None:
         """Store a batch: malformed entries and poison rows to the dead-letter stream."""
+        self.totals = ctx.totals
         batch = parse_batch(entries)
         if batch.malformed:
             await ctx.dead_letter(batch.malformed)
-            self.malformed += len(batch.malformed)
-            log.warning(
-                "entries_dead_lettered",
-                code="persist_malformed_envelope",
-                count=len(batch.malformed),
-            )
+            log.warning("entries_dead_lettered", code=MALFORMED, count=len(batch.malformed))
         if not batch.good:
             return
         try:
@@ -85,13 +110,10 @@ class Persister:
             return  # left pending: this consumer re-reads them at its next start
         if result.rejected:
             await ctx.dead_letter([(e, [REJECTED], msg) for (e, _), msg in result.rejected])
-            self.rejected += len(result.rejected)
             log.warning("entries_dead_lettered", code=REJECTED, count=len(result.rejected))
         await ctx.ack([entry.id for entry, _ in result.stored])
-        self.inserted += result.inserted
-        self.duplicates += len(result.stored) - result.inserted
-        metrics.note("persisted", result.inserted)
-        metrics.note("duplicates", len(result.stored) - result.inserted)
+        ctx.count("persisted", result.inserted)
+        ctx.count("duplicates", len(result.stored) - result.inserted)
 
     async def _insert(self, part: list[Pair], ctx: BatchContext) -> int:
         envelopes = [env for _, env in part]
@@ -105,27 +127,15 @@ class Persister:
             try:
                 result = await call()
             except StoreUnavailable as exc:
-                self._mark_down(exc)
+                self.outage.down(exc)
             else:
-                self._mark_up()
+                self.outage.up()
                 return result
-            if await sleep_unless_stopped(
-                self.stop, backoff(attempt, self.settings.history_retry_max_s)
-            ):
+            if await sleep_unless_stopped(self.stop, self.backoff.delay(attempt)):
                 raise Stopped
             attempt += 1
             if held is not None:
                 await _keep(*held)
-
-    def _mark_down(self, exc: StoreUnavailable) -> None:
-        if not self.down:
-            log.warning("history_unavailable", error=str(exc))
-        self.down = True
-
-    def _mark_up(self) -> None:
-        if self.down:
-            log.info("history_recovered")
-        self.down = False
 
 
 async def _keep(ctx: BatchContext, ids: list[str]) -> None:

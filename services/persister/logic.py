@@ -1,4 +1,4 @@
-"""The persister's pure logic: parsing a batch, isolating poison rows, retry delays.
+"""The persister's pure logic: parsing a batch, isolating poison rows, the retry policy.
 
 Nothing here talks to Redis or a database; `isolate` takes the insert as a callable, so its
 bisection is tested with a fake.
@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from services.history.base import StoreRejected
 from shared.consumer import Entry
 from shared.models import ValidEnvelope
+from shared.retry import Backoff
 from shared.wire import parse_envelope
 
 MALFORMED = "persist_malformed_envelope"
@@ -84,6 +85,9 @@ async def isolate(items: list[T], insert: Callable[[list[T]], Awaitable[int]]) -
     return result
 
 
-def backoff(attempt: int, cap: float, base: float = 0.05) -> float:
-    """Delay before retry number `attempt` (0-based): exponential, capped."""
-    return float(min(cap, base * 2 ** min(attempt, 30)))
+def store_backoff(cap_s: float) -> Backoff:
+    """Retrying an unavailable database: up to 50 ms, doubling per failure, at most `cap_s`.
+
+    `cap_s` is ``history_retry_max_s``; every delay is jittered below its ceiling.
+    """
+    return Backoff(base_s=0.05, cap_s=cap_s)

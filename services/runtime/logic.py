@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from shared.connections import redact
 from shared.pipeline import PIPELINE
+from shared.retry import SYSTEM_RANDOM, Backoff, RandomSource
 from shared.settings import Settings
 
 #: The service that is not a stage: started after every stage (it reads what they write).
@@ -21,6 +22,9 @@ SCALED_STAGE: Final = PIPELINE.stage("validator").name
 #: The ``runbus`` command line the children run, named (the runtime does not import it).
 COMMAND_LINE_MODULE: Final = "services.cli"
 LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+#: Restarting a crashed child: up to 0.5 s after the first crash, doubling per crash in a row,
+#: at most 30 s.
+RESTART_BACKOFF: Backoff = Backoff(base_s=0.5, cap_s=30.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +71,13 @@ def child_env(base: Mapping[str, str], instance: str) -> dict[str, str]:
     return {**base, variable: instance}
 
 
-def backoff_s(failures: int, *, base: float = 0.5, cap: float = 30.0) -> float:
-    """Delay before restarting a child that failed `failures` times in a row (1, 2, ...)."""
-    return float(min(cap, base * 2 ** max(0, failures - 1)))
+def backoff_s(failures: int, rng: RandomSource = SYSTEM_RANDOM) -> float:
+    """Delay before restarting a child that failed `failures` times in a row (1, 2, ...).
+
+    Jittered below `RESTART_BACKOFF`'s ceiling, so children that crashed together (Redis
+    went away) do not all come back at the same instant.
+    """
+    return RESTART_BACKOFF.delay(failures - 1, rng)
 
 
 def next_failures(failures: int, uptime_s: float, *, stable_s: float = 60.0) -> int:

@@ -8,8 +8,8 @@ serving: the API too). That SIGTERM only works because a stop request never depe
 logging: the handler sets the stop flag first, and a log line to a dead pipe neither raises nor
 blocks (`shared.log_sink`).
 
-A child that exits while no stop was requested is restarted after an exponential backoff
-(reset once it has run for a while); every restart is logged.
+A child that exits while no stop was requested is restarted after a jittered exponential
+backoff (`logic.backoff_s`, reset once it has run for a while); every restart is logged.
 """
 
 from __future__ import annotations

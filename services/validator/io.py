@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.validator.logic import Valid, judge
-from shared import metrics
 from shared.consumer import BatchContext, Entry, Move
 from shared.logging import get_logger
 
@@ -27,6 +26,6 @@ async def validate_batch(batch: list[Entry], ctx: BatchContext) -> None:
             rejected += 1
             moves.append(ctx.dead_letter_move(entry, verdict.errors, verdict.message))
     await ctx.move(moves)
-    metrics.note("accepted", len(batch) - rejected)
+    ctx.count("accepted", len(batch) - rejected)
     if rejected:
         log.debug("batch_validated", accepted=len(batch) - rejected, rejected=rejected)

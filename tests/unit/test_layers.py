@@ -1,10 +1,10 @@
 """Imports point one way: down the layers below, never up, never sideways between packages.
 
-Every module of ``shared``, ``services``, ``bench``, ``docs_src`` and ``runbus`` is parsed with `ast`; each
-of its imports (at module level or inside a function) must name its own package or a package of
-a lower layer. Dynamic imports (``importlib.import_module``, ``__import__``) are refused, since
-they would hide an import from this check. The runtime starts the command line and the API as
-child processes by module name: a command line is not an import.
+Every module of ``shared``, ``services``, ``bench``, ``docs_src`` and ``runbus`` is parsed with
+`ast`; each of its imports (at module level or inside a function) must name its own package or
+a package of a lower layer. Dynamic imports (``importlib.import_module``, ``__import__``) are
+refused, since they would hide an import from this check. The runtime starts the command line
+and the API as child processes by module name: a command line is not an import.
 """
 
 from __future__ import annotations

@@ -88,8 +88,9 @@ async def test_metrics_count_the_pipeline(
     xadd_raw(sync_client, settings.names.events, [orjson.dumps(good_event())])
     # and a persister batch reported through shared.metrics
     client = async_redis(settings)
-    async with metrics.batch_scope(client, names, "persister", 2):
-        metrics.note("persisted", 2)
+    await metrics.record_batch(
+        client, names, "persister", entries=2, seconds=0.01, counters={"persisted": 2}
+    )
     await client.aclose()
     # when Prometheus scrapes
     response = await http.get("/metrics")

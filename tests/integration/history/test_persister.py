@@ -13,7 +13,6 @@ import redis
 
 from services.history import HistoryStore, store_for_url
 from services.persister.app import build_app, run_persister
-from shared.metrics import metrics_key
 from shared.models import ValidEnvelope
 from shared.names import PERSISTER_GROUP
 from shared.settings import Settings
@@ -124,7 +123,7 @@ async def test_every_valid_entry_is_stored_once_and_acknowledged(
         assert pending(sync_client, settings) == 0
         assert sync_client.xlen(settings.names.dead) == 0
         # And the stage's counters say so (what GET /metrics serves)
-        counters = sync_client.hgetall(metrics_key(settings.names, "persister"))
+        counters = sync_client.hgetall(settings.names.metrics("persister"))
         assert int(counters[b"n:persisted"]) == 300 and int(counters[b"n:duplicates"]) == 50
         # And the run-detail read sees the family in event-time order
         run = (await store.run_timeline("run-0", children=True)).rows

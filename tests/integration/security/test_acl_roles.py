@@ -33,7 +33,7 @@ from services.security.acl import ADMIN, ROLE_NAMES
 from services.validator.app import run_validator
 from shared.connections import async_redis
 from shared.consumer import BatchContext, Entry, StreamWorker
-from shared.metrics import metrics_key, read_stage_metrics
+from shared.metrics import read_stage_metrics
 from shared.names import COACH_GROUP, PERSISTER_GROUP, Names
 from shared.producer import BestEffortProducer, Producer, SyncProducer
 from tests.conftest import wait_for
@@ -230,7 +230,7 @@ async def test_pipeline_runs_end_to_end_with_one_user_per_stage(acl_server: AclS
     assert stages == [b"coach", b"persister", b"validator"]
     # And each stage could write its metrics (a refused write would only be logged at debug)
     for stage in ("validator", "persister", "coach"):
-        assert int(admin.hget(metrics_key(N, stage), "entries") or 0) > 0, stage
+        assert int(admin.hget(N.metrics(stage), "entries") or 0) > 0, stage
 
 
 async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
@@ -322,7 +322,7 @@ async def test_api_user_publishes_reads_coach_dead_letters_status_and_metrics(
     # Given the API's credentials, a coach document and a stage's metrics hash
     admin = acl_server.client(ADMIN)
     admin.set(N.coach_key(7, "data"), '{"version": 1}')
-    admin.hset(metrics_key(N, "validator"), mapping={"batches": 1, "entries": 3})
+    admin.hset(N.metrics("validator"), mapping={"batches": 1, "entries": 3})
     api = aredis.Redis.from_url(acl_server.url("api"))
     # Then it can publish, read the cache, the dead letters, the status and the metrics
     await Producer(api, N).publish(event(1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,8 +13,9 @@ import pytest
 
 from services.history.base import StoreRejected, StoreUnavailable
 from services.persister.io import Persister
-from services.persister.logic import MALFORMED, REJECTED, backoff, isolate, parse_batch
+from services.persister.logic import MALFORMED, REJECTED, isolate, parse_batch, store_backoff
 from shared.consumer import Entry
+from shared.metrics import BatchCounts, Totals
 from shared.models import ValidEnvelope
 from shared.settings import Settings
 from shared.wire import DATA_FIELD
@@ -75,9 +77,13 @@ async def test_isolate_bisects_down_to_each_refused_item(poison: set[int]) -> No
 
 
 def test_backoff_grows_then_caps() -> None:
-    delays = [backoff(n, cap=2.0) for n in range(10)]
-    assert delays[:3] == [0.05, 0.1, 0.2] and delays[-1] == 2.0
-    assert delays == sorted(delays) and backoff(10**6, cap=5.0) == 5.0
+    policy = store_backoff(cap_s=2.0)
+    ceilings = [policy.ceiling(n) for n in range(10)]
+    assert ceilings[:3] == [0.05, 0.1, 0.2] and ceilings[-1] == 2.0
+    assert ceilings == sorted(ceilings) and store_backoff(cap_s=5.0).ceiling(10**6) == 5.0
+    # and each delay is drawn below its ceiling (full jitter)
+    rng = random.Random(12)
+    assert all(0 <= policy.delay(n, rng) < policy.ceiling(n) for n in range(10) for _ in range(50))
 
 
 # --- the handler, with fakes --------------------------------------------------------
@@ -102,12 +108,23 @@ class FakeContext:
     client: FakeClient = field(default_factory=FakeClient)
     acked: list[str] = field(default_factory=list)
     dead: list[tuple[str, list[str], str]] = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
+
+    @property
+    def counts(self) -> BatchCounts:
+        """Straight into the totals: here the batch always completes (the worker's job)."""
+        return BatchCounts(self.totals.counters, self.totals.reasons)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.counts.count(name, amount)
 
     async def ack(self, ids: Sequence[str]) -> None:
         self.acked += ids
 
     async def dead_letter(self, rejects: Sequence[tuple[Entry, list[str], str]]) -> int:
         self.dead += [(e.id, codes, msg) for e, codes, msg in rejects]
+        for _, codes, _ in rejects:
+            self.counts.dead_letter(codes)
         return len(rejects)
 
 

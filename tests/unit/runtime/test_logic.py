@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import sys
+from dataclasses import dataclass
 
 import pytest
 
 from services.runtime.logic import (
+    RESTART_BACKOFF,
     backoff_s,
     banner,
     child_command,
@@ -17,6 +20,16 @@ from services.runtime.logic import (
     redact,
     redis_port,
 )
+
+
+@dataclass
+class Fixed:
+    """A random source that always draws the same number."""
+
+    value: float
+
+    def random(self) -> float:
+        return self.value
 
 
 def test_run_all_starts_one_process_per_service_with_this_interpreter() -> None:
@@ -34,8 +47,12 @@ def test_several_validators_get_distinct_slots() -> None:
 
 
 def test_backoff_doubles_up_to_a_cap_and_resets_after_a_stable_run() -> None:
-    assert [backoff_s(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
-    assert backoff_s(50) == 30.0
+    # the ceiling doubles per crash in a row up to its cap; each delay is jittered below it
+    ceilings = [RESTART_BACKOFF.ceiling(n - 1) for n in (1, 2, 3, 4, 50)]
+    assert ceilings == [0.5, 1.0, 2.0, 4.0, 30.0]
+    assert [backoff_s(n, Fixed(0.5)) for n in (1, 2, 3, 4, 50)] == [c / 2 for c in ceilings]
+    rng = random.Random(3)
+    assert all(0 <= backoff_s(n, rng) < 30.0 for n in range(1, 60) for _ in range(20))
     assert next_failures(3, uptime_s=2.0) == 4
     assert next_failures(3, uptime_s=120.0) == 1
 
