@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import redis
 
+from shared.names import Names
 from shared.settings import REPO_ROOT
 
 REDIS_URL = os.environ.get("RUNBUS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -78,7 +79,7 @@ class Workspace:
 def delete_namespace(client: redis.Redis, namespace: str) -> int:
     """UNLINK every key of a namespace (streams are hash-tagged, caches are not)."""
     removed = 0
-    for pattern in (f"{{{namespace}}}:*", f"{namespace}:*"):
+    for pattern in Names(namespace).key_patterns:
         batch: list[bytes] = []
         for key in client.scan_iter(match=pattern, count=1000):
             batch.append(key)

@@ -59,8 +59,6 @@ LATENCY_BUCKETS: Final[tuple[float, ...]] = (
 INF_BUCKET: Final = "+Inf"
 
 
-
-
 def bucket_of(seconds: float) -> str:
     """The histogram bucket (its upper bound as text) a duration falls into."""
     for bound in LATENCY_BUCKETS:

@@ -80,6 +80,11 @@ class Names:
         """Per-project coach bookkeeping: state revision, per-stage version and digest."""
         return f"{self.namespace}:coachmeta:{project_id}"
 
+    @property
+    def key_patterns(self) -> tuple[str, ...]:
+        """Globs matching every key of the namespace: the hash-tagged streams and the rest."""
+        return (f"{self.tag}:*", f"{self.namespace}:*")
+
     def stream(self, kind: StreamKind) -> str:
         """The stream of one role (`events`, `valid`, `dead`)."""
         spelled: str = getattr(self, kind.value)

@@ -24,6 +24,7 @@ import pytest
 import redis
 import redis.asyncio as aredis
 
+from shared.names import Names
 from shared.settings import Settings
 
 REDIS_URL = os.environ.get("RUNBUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -114,7 +115,7 @@ def sync_client(namespace: str) -> Iterator[redis.Redis]:
     except redis.ConnectionError as exc:  # fail loudly: never skip a missing server
         pytest.fail(f"integration tests need Redis at {REDIS_URL}: {exc}")
     yield client
-    for pattern in (f"{{{namespace}}}:*", f"{namespace}:*"):
+    for pattern in Names(namespace).key_patterns:
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)

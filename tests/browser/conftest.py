@@ -39,6 +39,7 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from shared.names import Names
 from tests.conftest import REDIS_URL
 from tests.live_api import LiveApi, run_api
 
@@ -106,7 +107,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
         with run_api(namespace, tmp_path_factory.mktemp("live_api")) as api:
             yield api
     finally:
-        for pattern in (f"{{{namespace}}}:*", f"{namespace}:*"):
+        for pattern in Names(namespace).key_patterns:
             keys = list(client.scan_iter(match=pattern, count=1000))
             if keys:
                 client.delete(*keys)

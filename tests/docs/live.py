@@ -26,6 +26,7 @@ from services.api.app import serve_api
 from services.coach.app import run_coach
 from services.persister.app import run_persister
 from services.validator.app import run_validator
+from shared.names import Names
 from shared.pipeline import PIPELINE
 from shared.settings import REPO_ROOT, Settings
 from tests.conftest import REDIS_URL
@@ -191,7 +192,7 @@ def settle(settings: Settings) -> None:
 def _remove_namespace(namespace: str) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        for pattern in (f"{{{namespace}}}:*", f"{namespace}:*"):
+        for pattern in Names(namespace).key_patterns:
             keys = list(client.scan_iter(match=pattern, count=1000))
             if keys:
                 client.delete(*keys)

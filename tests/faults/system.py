@@ -285,7 +285,7 @@ class System:
     def delete_keys(self, *namespaces: str) -> None:
         """Remove every key of these namespaces (test cleanup)."""
         for ns in namespaces:
-            for pattern in (f"{{{ns}}}:*", f"{ns}:*"):
+            for pattern in Names(ns).key_patterns:
                 keys = list(self.client.scan_iter(match=pattern, count=1000))
                 for i in range(0, len(keys), 1000):
                     self.client.delete(*keys[i : i + 1000])
