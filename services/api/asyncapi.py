@@ -41,6 +41,8 @@ OUTRO = "Delivery is at least once between stages; effects are idempotent on the
 #: The one channel that is not a stream: pub/sub, published by the coach.
 COACH_CHANGES = ("coach-changes", "Pub/sub: announces every change of a coach cache document "
                  "(GET it again).")  # fmt: skip
+
+
 def _stage_line(stage: Stage) -> str:
     writes = ", ".join(f"`{PIPELINE.stream(k).title}`" for k in stage.writes)
     source = PIPELINE.stream(stage.reads).title
