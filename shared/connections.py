@@ -7,11 +7,13 @@ setting (typically read from a secret file) wins, as documented.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aredis
+import redis.asyncio.cluster as acluster
+import redis.cluster
 
 from shared.settings import Settings
 
@@ -49,10 +51,24 @@ def redis_url(settings: Settings) -> str:
 
 
 def async_redis(settings: Settings, **overrides: Any) -> aredis.Redis:
-    """An asyncio Redis client returning bytes."""
-    return aredis.Redis.from_url(redis_url(settings), **{**_options(settings), **overrides})
+    """An asyncio Redis client returning bytes (a cluster client with `redis_cluster`).
+
+    The cluster client speaks the same commands, routed by key slot; it is typed as the
+    single-node client because every caller uses only commands both have.
+    """
+    options = {**_options(settings), **overrides}
+    if settings.redis_cluster:
+        options.pop("health_check_interval", None)
+        return cast(aredis.Redis, acluster.RedisCluster.from_url(redis_url(settings), **options))
+    return aredis.Redis.from_url(redis_url(settings), **options)
 
 
 def sync_redis(settings: Settings, **overrides: Any) -> redis.Redis:
-    """A blocking Redis client returning bytes."""
-    return redis.Redis.from_url(redis_url(settings), **{**_options(settings), **overrides})
+    """A blocking Redis client returning bytes (a cluster client with `redis_cluster`)."""
+    options = {**_options(settings), **overrides}
+    if settings.redis_cluster:
+        options.pop("health_check_interval", None)
+        return cast(
+            redis.Redis, redis.cluster.RedisCluster.from_url(redis_url(settings), **options)
+        )
+    return redis.Redis.from_url(redis_url(settings), **options)

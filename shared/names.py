@@ -10,9 +10,13 @@ Coach cache keys are plain (``runbus:coach:<project>:<stage>``): they are read o
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Final
+
+from redis.crc import key_slot
 
 VALIDATOR_GROUP: Final = "validator"
 PERSISTER_GROUP: Final = "persister"
@@ -27,16 +31,17 @@ class StreamKind(StrEnum):
     DEAD = "dead"
 
 
+#: Redis Cluster's hash slots: a key's slot is CRC16 of its hash tag, modulo this.
+CLUSTER_SLOTS: Final = 16384
+MAX_PARTITIONS: Final = 1024
+
+
 @dataclass(frozen=True, slots=True)
-class Names:
-    """Names under one namespace (``RUNBUS_NAMESPACE``)."""
+class Partition:
+    """The streams of one partition, all under one hash tag: every atomic move stays in one slot."""
 
-    namespace: str = "runbus"
-
-    @property
-    def tag(self) -> str:
-        """The hash-tagged prefix shared by every stream."""
-        return "{" + self.namespace + "}"
+    index: int
+    tag: str
 
     @property
     def events(self) -> str:
@@ -52,6 +57,95 @@ class Names:
     def dead(self) -> str:
         """Dead letters from every stage."""
         return f"{self.tag}:dead"
+
+    def stream(self, kind: StreamKind) -> str:
+        """The stream of one role (`events`, `valid`, `dead`) in this partition."""
+        spelled: str = getattr(self, kind.value)
+        return spelled
+
+
+@lru_cache(maxsize=4096)
+def partition_tag(namespace: str, index: int, partitions: int) -> str:
+    """The hash tag of one partition: ``{ns}`` alone, else ``{ns.<index>.<k>}``.
+
+    With several partitions, partition `index` owns the `index`-th of `partitions` equal slices
+    of the 16384 slots, and its tag is the first ``{ns.<index>.<k>}`` (k = 0, 1, ...) whose slot
+    falls in the middle half of that slice. Masters own contiguous slot ranges, so P partitions
+    over M masters with equal ranges (P a multiple of M) spread P/M per master. ``.`` cannot
+    occur in a namespace, so no other namespace's keys share these tags.
+    """
+    if partitions == 1:
+        return "{" + namespace + "}"
+    width = CLUSTER_SLOTS / partitions
+    low, high = (index + 0.25) * width, (index + 0.75) * width
+    for k in range(1_000_000):
+        tag = f"{namespace}.{index}.{k}"
+        if low <= key_slot(tag.encode()) < high:
+            return "{" + tag + "}"
+    raise ValueError(f"no tag for partition {index} of {partitions}")  # pragma: no cover
+
+
+def partition_of(run_id: str | None, partitions: int) -> int:
+    """The partition an event belongs to: CRC-32 (IEEE, as zlib) of its UTF-8 run id, mod P.
+
+    A run's events share a partition, so they stay in order relative to each other. An event
+    without a (string) run id goes to partition 0. Any partition is accepted: this is where a
+    producer should write, not where it must.
+    """
+    if partitions == 1 or not run_id:
+        return 0
+    return zlib.crc32(run_id.encode("utf-8", "surrogatepass")) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Names under one namespace (``RUNBUS_NAMESPACE``), in ``RUNBUS_PARTITIONS`` partitions."""
+
+    namespace: str = "runbus"
+    partitions: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.partitions <= MAX_PARTITIONS:
+            raise ValueError(f"partitions must be 1..{MAX_PARTITIONS}, not {self.partitions}")
+
+    @property
+    def tag(self) -> str:
+        """The namespace's own hash tag: the audit stream's, and partition 0's when alone."""
+        return "{" + self.namespace + "}"
+
+    def partition(self, index: int) -> Partition:
+        """One partition's streams."""
+        if not 0 <= index < self.partitions:
+            raise IndexError(f"partition {index} of {self.partitions}")
+        return Partition(index, partition_tag(self.namespace, index, self.partitions))
+
+    @property
+    def all_partitions(self) -> tuple[Partition, ...]:
+        """Every partition, in index order."""
+        return tuple(self.partition(i) for i in range(self.partitions))
+
+    def partition_for(self, run_id: str | None) -> Partition:
+        """The partition a producer writes an event of run `run_id` to (`partition_of`)."""
+        return self.partition(partition_of(run_id, self.partitions))
+
+    def streams(self, kind: StreamKind) -> tuple[str, ...]:
+        """The stream of one role in every partition."""
+        return tuple(p.stream(kind) for p in self.all_partitions)
+
+    @property
+    def events(self) -> str:
+        """Partition 0's incoming stream (the only one with one partition)."""
+        return self.partition(0).events
+
+    @property
+    def valid(self) -> str:
+        """Partition 0's valid stream (the only one with one partition)."""
+        return self.partition(0).valid
+
+    @property
+    def dead(self) -> str:
+        """Partition 0's dead-letter stream (the only one with one partition)."""
+        return self.partition(0).dead
 
     @property
     def redrive_audit(self) -> str:
@@ -83,12 +177,11 @@ class Names:
     @property
     def key_patterns(self) -> tuple[str, ...]:
         """Globs matching every key of the namespace: the hash-tagged streams and the rest."""
-        return (f"{self.tag}:*", f"{self.namespace}:*")
+        return (f"{self.tag}:*", "{" + self.namespace + ".*}:*", f"{self.namespace}:*")
 
     def stream(self, kind: StreamKind) -> str:
-        """The stream of one role (`events`, `valid`, `dead`)."""
-        spelled: str = getattr(self, kind.value)
-        return spelled
+        """Partition 0's stream of one role (the only one with one partition)."""
+        return self.partition(0).stream(kind)
 
     def metrics(self, stage: str) -> str:
         """Counters hash of one stage (`shared.metrics`), read by ``GET /metrics``."""

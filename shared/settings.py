@@ -44,6 +44,17 @@ class Settings(BaseSettings):
         description="History database: sqlite:///path or postgresql://user@host/db.",
     )
     namespace: str = Field("runbus", description="Prefix of every stream, group and key.")
+    partitions: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Partitions of the bus: each has its own incoming, valid and dead-letter "
+        "streams under one hash tag (spread over a Redis Cluster's masters). 1 keeps the "
+        "single-partition names.",
+    )
+    redis_cluster: bool = Field(
+        False, description="Connect to a Redis Cluster (any node's URL as RUNBUS_REDIS_URL)."
+    )
     max_event_bytes: int = Field(64 * 1024, description="Largest accepted entry (bytes).")
     extra_codes_file: Path | None = Field(
         None, description="JSON file that extends the taxonomy (reason codes, Pulse types)."
@@ -103,7 +114,7 @@ class Settings(BaseSettings):
     @cached_property
     def names(self) -> Names:
         """Stream, group and key names under this namespace."""
-        return Names(self.namespace)
+        return Names(self.namespace, self.partitions)
 
     @cached_property
     def instance(self) -> str:

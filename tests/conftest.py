@@ -26,6 +26,7 @@ import redis.asyncio as aredis
 
 from shared.names import Names
 from shared.settings import Settings
+from tests.cluster import RedisClusterFixture
 
 REDIS_URL = os.environ.get("RUNBUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_DSN = os.environ.get(
@@ -190,3 +191,28 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterFixture]:
+    """One real 3+3 Redis Cluster shared by the session's tests (each in its own namespace).
+
+    Tests that break nodes (failover, resharding) use `private_cluster` instead.
+    """
+    cluster = RedisClusterFixture(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def private_cluster(tmp_path: Path) -> Iterator[RedisClusterFixture]:
+    """A 3+3 Redis Cluster of this test's own, to kill nodes of."""
+    cluster = RedisClusterFixture(tmp_path / "cluster")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
