@@ -71,8 +71,8 @@ class Pipeline:
         return tuple(s for s in self.stages if s.reads is kind)
 
     def groups_of(self, names: Names, stream: str) -> tuple[str, ...]:
-        """Groups that must have acknowledged an entry of `stream` before it may be trimmed."""
-        return tuple(s.group for s in self.stages if names.stream(s.reads) == stream)
+        """Groups that must have acknowledged an entry of `stream` (any partition's) to trim it."""
+        return tuple(s.group for s in self.stages if stream in names.streams(s.reads))
 
 
 PIPELINE = Pipeline(
