@@ -1,13 +1,18 @@
-"""The producer client: publish events to the incoming stream.
+"""The producer client: publish events to the incoming stream of their run's partition.
+
+Every event is written to `Names.partition_for(run_id)` (the documented routing rule,
+`shared.names.partition_of`), so a run's events stay together and in order; with one
+partition that is the one incoming stream.
 
 - `Producer` (asyncio) and `SyncProducer`: `publish(event)` returns the entry id,
-  `publish_many(events)` sends one pipeline. Events are validated client-side by default, and
-  get an ``event_id`` (a UUID) when they have none, so a retried publish is stored once.
+  `publish_many(events)` sends one pipeline (a cluster client splits it by node). Events are
+  validated client-side by default, and get an ``event_id`` (a UUID) when they have none, so a
+  retried publish is stored once.
 - `BestEffortProducer`: for the Pulse contract, where telemetry never blocks or fails the run.
   `publish()` only appends to a bounded in-memory buffer; a background thread sends it, and
   while Redis is unreachable it writes to a durable SQLite spool that is drained, in order,
-  once Redis is back (retried with jittered backoff up to ``max_backoff_s``). Counters:
-  published, spooled, dropped. `close()` flushes.
+  once Redis is back (retried with jittered backoff up to ``max_backoff_s``), each event to
+  its run's partition. Counters: published, spooled, dropped. `close()` flushes.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import orjson
 import redis
 import redis.asyncio as aredis
+import redis.cluster
+from redis.exceptions import RedisClusterException
 from redis.typing import EncodableT, FieldT
 
 from shared.logging import get_logger
@@ -48,24 +56,63 @@ class InvalidEvent(ValueError):
         self.rejected = rejected
 
 
-def prepare(
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An encoded event and the run id that routes it to a partition."""
+
+    run_id: str | None
+    body: bytes
+
+    @classmethod
+    def of_body(cls, body: bytes) -> Outgoing:
+        """Route an already encoded body (a spooled one, a raw one) by the run id inside it."""
+        return cls(body_run_id(body), body)
+
+    def stream(self, names: Names) -> str:
+        """The incoming stream this event is written to."""
+        return names.partition_for(self.run_id).events
+
+
+def run_id_of(doc: Mapping[str, Any]) -> str | None:
+    """The run id that routes a document: its ``run_id`` when that is a string, else None."""
+    run_id = doc.get("run_id")
+    return run_id if isinstance(run_id, str) else None
+
+
+def body_run_id(body: bytes) -> str | None:
+    """The routing run id of an encoded body; None when it is not a JSON object (never raises)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return run_id_of(doc) if isinstance(doc, dict) else None
+
+
+def prepare_outgoing(
     event: EventLike, taxonomy: Taxonomy | None, max_bytes: int = DEFAULT_MAX_BYTES
-) -> bytes:
+) -> Outgoing:
     """Give the event an id, validate it (when a taxonomy is given, size included), encode it."""
     doc = dict(event) if isinstance(event, dict) else event.model_dump(mode="json")
     if not doc.get("event_id"):
         doc["event_id"] = uuid.uuid4().hex
-    if taxonomy is not None:
-        result = validate_document(doc, taxonomy)
-        if isinstance(result, Rejected):
-            raise InvalidEvent(result)
-        body = event_body(result.event)
-        if len(body) > max_bytes:
-            raise InvalidEvent(
-                Rejected(["payload_too_large"], [f"{len(body)} bytes > limit {max_bytes}"])
-            )
-        return body
-    return event_body(doc)
+    if taxonomy is None:
+        return Outgoing(run_id_of(doc), event_body(doc))
+    result = validate_document(doc, taxonomy)
+    if isinstance(result, Rejected):
+        raise InvalidEvent(result)
+    body = event_body(result.event)
+    if len(body) > max_bytes:
+        raise InvalidEvent(
+            Rejected(["payload_too_large"], [f"{len(body)} bytes > limit {max_bytes}"])
+        )
+    return Outgoing(result.event.run_id, body)
+
+
+def prepare(
+    event: EventLike, taxonomy: Taxonomy | None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> bytes:
+    """The encoded body `prepare_outgoing` gives (id added, validated when a taxonomy is given)."""
+    return prepare_outgoing(event, taxonomy, max_bytes).body
 
 
 class Producer:
@@ -75,22 +122,21 @@ class Producer:
         self, client: aredis.Redis, names: Names, taxonomy: Taxonomy | None = None
     ) -> None:
         self._client = client
-        self._stream = names.events
+        self._names = names
         self._taxonomy = taxonomy
 
     async def publish(self, event: EventLike) -> str:
-        """Publish one event; returns its entry id."""
-        entry_id = await self._client.xadd(
-            self._stream, {DATA_FIELD: prepare(event, self._taxonomy)}
-        )
+        """Publish one event to its run's partition; returns its entry id."""
+        out = prepare_outgoing(event, self._taxonomy)
+        entry_id = await self._client.xadd(out.stream(self._names), event_fields_raw(out.body))
         return as_text(entry_id)
 
     async def publish_many(self, events: Iterable[EventLike]) -> list[str]:
         """Publish many events in one pipeline; returns their entry ids in order."""
-        bodies = [prepare(e, self._taxonomy) for e in events]
+        outgoing = [prepare_outgoing(e, self._taxonomy) for e in events]
         async with self._client.pipeline(transaction=False) as pipe:
-            for body in bodies:
-                pipe.xadd(self._stream, event_fields_raw(body))
+            for out in outgoing:
+                pipe.xadd(out.stream(self._names), event_fields_raw(out.body))
             return [as_text(i) for i in await pipe.execute()]
 
 
@@ -99,22 +145,26 @@ class SyncProducer:
 
     def __init__(self, client: redis.Redis, names: Names, taxonomy: Taxonomy | None = None) -> None:
         self._client = client
-        self._stream = names.events
+        self._names = names
         self._taxonomy = taxonomy
 
     def publish(self, event: EventLike) -> str:
-        """Publish one event; returns its entry id."""
-        return as_text(
-            self._client.xadd(self._stream, event_fields_raw(prepare(event, self._taxonomy)))
-        )
+        """Publish one event to its run's partition; returns its entry id."""
+        out = prepare_outgoing(event, self._taxonomy)
+        return as_text(self._client.xadd(out.stream(self._names), event_fields_raw(out.body)))
 
     def publish_many(self, events: Iterable[EventLike]) -> list[str]:
         """Publish many events in one pipeline; returns their entry ids in order."""
-        bodies = [prepare(e, self._taxonomy) for e in events]
+        outgoing = [prepare_outgoing(e, self._taxonomy) for e in events]
         with self._client.pipeline(transaction=False) as pipe:
-            for body in bodies:
-                pipe.xadd(self._stream, event_fields_raw(body))
+            _add_all(pipe, self._names, outgoing)
             return [as_text(i) for i in pipe.execute()]
+
+
+def _add_all(pipe: redis.client.Pipeline, names: Names, outgoing: Iterable[Outgoing]) -> None:
+    """Queue one XADD per event on its partition's stream (a cluster pipeline routes each)."""
+    for out in outgoing:
+        pipe.xadd(out.stream(names), event_fields_raw(out.body))
 
 
 def event_fields_raw(body: bytes) -> dict[FieldT, EncodableT]:
@@ -178,11 +228,12 @@ class BestEffortProducer:
         buffer_size: int = 100_000,
         batch_size: int = 1000,
         max_backoff_s: float = 5.0,
+        cluster: bool = False,
     ) -> None:
-        self._url = redis_url
-        self._stream = names.events
+        self._connect = _fail_fast_connector(redis_url, cluster)
+        self._names = names
         self._taxonomy = taxonomy
-        self._buffer: deque[bytes] = deque()
+        self._buffer: deque[Outgoing] = deque()
         self._buffer_size = buffer_size
         self._batch_size = batch_size
         # Redis unreachable: the next send waits up to 50 ms, doubling, at most max_backoff_s.
@@ -199,7 +250,7 @@ class BestEffortProducer:
     def publish(self, event: EventLike) -> bool:
         """Queue one event; False (and a counter) if it is invalid, the buffer full or we closed."""
         try:
-            body = prepare(event, self._taxonomy)
+            out = prepare_outgoing(event, self._taxonomy)
         except InvalidEvent as exc:
             self.counters.invalid += 1
             log.warning("event_rejected_client_side", errors=exc.errors)
@@ -212,7 +263,7 @@ class BestEffortProducer:
             if self._stopping.is_set() or len(self._buffer) >= self._buffer_size:
                 self.counters.dropped += 1
                 return False
-            self._buffer.append(body)
+            self._buffer.append(out)
             self._idle.clear()
         self._wake.set()
         return True
@@ -239,15 +290,14 @@ class BestEffortProducer:
         finally:
             spool.close()
 
-    def _take(self) -> list[bytes]:
+    def _take(self) -> list[Outgoing]:
         with self._lock:
             n = min(len(self._buffer), self._batch_size)
             return [self._buffer.popleft() for _ in range(n)]
 
     def _run(self) -> None:
         spool = Spool(self._spool_path)
-        client = _fail_fast_client(self._url)
-        sender = _Sender(client, self._stream, spool, self.counters, self._backoff)
+        sender = _Sender(self._connect, self._names, spool, self.counters, self._backoff)
         try:
             while True:
                 self._wake.wait(sender.wait_hint())
@@ -268,16 +318,22 @@ class BestEffortProducer:
                     return
         finally:
             spool.close()
-            client.close()
+            sender.close()
 
 
-def _fail_fast_client(url: str) -> redis.Redis:
+def _fail_fast_connector(url: str, cluster: bool) -> Callable[[], redis.Redis]:
+    """How the sender connects: no retries of redis-py's own (the sender spools and backs off)."""
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=1.0, socket_timeout=5.0, retry=Retry(NoBackoff(), 0)
-    )
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 1.0, "socket_timeout": 5.0, "retry": Retry(NoBackoff(), 0)
+    }  # fmt: skip
+    if not cluster:
+        return lambda: redis.Redis.from_url(url, **options)
+    # A cluster client reads the slot map when it is made, so it is made (and may fail) in
+    # the sender's first send, not in the caller's thread.
+    return lambda: cast(redis.Redis, redis.cluster.RedisCluster.from_url(url, **options))
 
 
 class _Sender:
@@ -285,14 +341,15 @@ class _Sender:
 
     def __init__(
         self,
-        client: redis.Redis,
-        stream: str,
+        connect: Callable[[], redis.Redis],
+        names: Names,
         spool: Spool,
         counters: ProducerCounters,
         backoff: Backoff,
     ) -> None:
-        self._client = client
-        self._stream = stream
+        self._connect = connect
+        self._client: redis.Redis | None = None
+        self._names = names
         self._spool = spool
         self._counters = counters
         self._backoff = backoff
@@ -311,18 +368,23 @@ class _Sender:
         """True when nothing waits in the spool."""
         return not self._spooled
 
-    def offer(self, batch: list[bytes]) -> None:
+    def offer(self, batch: list[Outgoing]) -> None:
         """Send a batch, or spool it (always spool while older events wait there: order)."""
         if self._spooled or not self._send(batch):
-            self._spool.append(batch)
+            self._spool.append([out.body for out in batch])
             self._counters.spooled += len(batch)
             self._spooled = True
 
-    def spool_rest(self, batch: list[bytes]) -> None:
+    def spool_rest(self, batch: list[Outgoing]) -> None:
         """At close: keep whatever is left durable."""
         if batch:
-            self._spool.append(batch)
+            self._spool.append([out.body for out in batch])
             self._counters.spooled += len(batch)
+
+    def close(self) -> None:
+        """Close the client, if one was made."""
+        if self._client is not None:
+            self._client.close()
 
     def retry_spool(self) -> None:
         """Drain the spool in order while Redis answers, backing off when it does not."""
@@ -331,22 +393,25 @@ class _Sender:
             if not rows:
                 self._spooled = False
                 return
-            if not self._send([body for _, body in rows]):
+            # The spool keeps bodies only: each one is routed again by the run id inside it.
+            if not self._send([Outgoing.of_body(body) for _, body in rows]):
                 return
             self._spool.remove_through(rows[-1][0])
 
-    def _send(self, bodies: list[bytes]) -> bool:
+    def _send(self, batch: list[Outgoing]) -> bool:
+        """One pipeline for the batch: one round trip on a node, one per master on a cluster."""
         try:
+            if self._client is None:
+                self._client = self._connect()
             with self._client.pipeline(transaction=False) as pipe:
-                for body in bodies:
-                    pipe.xadd(self._stream, event_fields_raw(body))
+                _add_all(pipe, self._names, batch)
                 pipe.execute()
-        except (redis.RedisError, OSError) as exc:
+        except (redis.RedisError, RedisClusterException, OSError) as exc:
             self._next_try = time.monotonic() + self._backoff.delay(self._failures)
             self._failures += 1
             self._outage.down(exc)
             return False
         self._outage.up()
         self._failures = 0
-        self._counters.published += len(bodies)
+        self._counters.published += len(batch)
         return True

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from typer.core import TyperOption
 
-from services.cli import coach, db, dlq, events, history, ops, run, security
+from services.cli import coach, db, dlq, events, history, ops, partitions, run, security
 
 
 def _flags_show_no_type() -> None:
@@ -35,5 +35,5 @@ app = typer.Typer(
     # Docstrings are wrapped prose: markdown joins their lines into paragraphs at any width.
     rich_markup_mode="markdown",
 )
-for _module in (events, dlq, history, coach, db, run, ops, security):
+for _module in (events, partitions, dlq, history, coach, db, run, ops, security):
     _module.register(app)

@@ -1,4 +1,8 @@
-"""Publishing the demo workload: valid events through the producer client, invalid ones raw."""
+"""Publishing the demo workload: valid events through the producer client, invalid ones raw.
+
+Both go to the partition of their run (`Outgoing.stream`): the raw ones by the run id inside
+them, when they have one, as a producer following the wire format would.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aredis
 
 from services.demo.logic import Item
-from shared.producer import Producer
+from shared.producer import Outgoing, Producer
 from shared.settings import Settings
 from shared.wire import DATA_FIELD
 
@@ -72,7 +76,7 @@ async def _publish_chunk(
     if raws:
         async with client.pipeline(transaction=False) as pipe:
             for raw in raws:
-                pipe.xadd(settings.names.events, {DATA_FIELD: raw})
+                pipe.xadd(Outgoing.of_body(raw).stream(settings.names), {DATA_FIELD: raw})
             await pipe.execute()
     result.valid += len(events)
     result.invalid += len(raws)

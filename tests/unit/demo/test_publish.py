@@ -13,6 +13,7 @@ import orjson
 
 from services.demo.io import CHUNK, chunk_size, publish_workload
 from services.demo.logic import workload
+from shared.producer import Outgoing
 from shared.settings import Settings
 
 SETTINGS = Settings(namespace="demo-unit", _env_file=None)  # type: ignore[call-arg]
@@ -44,3 +45,21 @@ def test_chunks_are_a_tenth_of_a_second_of_traffic() -> None:
     assert chunk_size(5) == 1
     assert chunk_size(1000) == 100
     assert chunk_size(1e9) == CHUNK
+
+
+async def test_with_partitions_every_entry_goes_to_its_runs_partition() -> None:
+    # given four partitions and a workload with invalid entries (some without a run id)
+    settings = SETTINGS.model_copy(update={"partitions": 4})
+    names = settings.names
+    client = fakeredis.FakeAsyncRedis()
+    items = workload(2, 40, 0.3, seed=5, now=datetime(2026, 1, 1, tzinfo=UTC))
+    # when the demo publishes it
+    await publish_workload(client, settings, items)
+    # then each entry is on the stream of the run inside it (partition 0 without one)
+    total = 0
+    for partition in names.all_partitions:
+        for _, fields in await client.xrange(partition.events):
+            assert Outgoing.of_body(fields[b"__data__"]).stream(names) == partition.events
+            total += 1
+    assert total == len(items)
+    assert sum(1 for p in names.all_partitions if await client.xlen(p.events)) > 1
