@@ -49,7 +49,7 @@ def test_chunks_are_a_tenth_of_a_second_of_traffic() -> None:
 
 async def test_with_partitions_every_entry_goes_to_its_runs_partition() -> None:
     # given four partitions and a workload with invalid entries (some without a run id)
-    settings = SETTINGS.model_copy(update={"partitions": 4})
+    settings = Settings(namespace="demo-unit", partitions=4, _env_file=None)  # type: ignore[call-arg]
     names = settings.names
     client = fakeredis.FakeAsyncRedis()
     items = workload(2, 40, 0.3, seed=5, now=datetime(2026, 1, 1, tzinfo=UTC))
