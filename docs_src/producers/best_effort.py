@@ -6,7 +6,11 @@ from runbus import BestEffortProducer, Settings
 
 settings = Settings()
 telemetry = BestEffortProducer(
-    settings.redis_url, settings.names, settings.spool_path, taxonomy=settings.taxonomy
+    settings.redis_url,
+    settings.names,
+    settings.spool_path,
+    taxonomy=settings.taxonomy,
+    cluster=settings.redis_cluster,
 )
 now = datetime.now(UTC).isoformat()
 telemetry.publish({"run_id": "run-7f3a", "event_type": "stage.completed", "severity": "info",

@@ -96,7 +96,8 @@ def publish(
         bool, typer.Option("--no-validate", help="Send as is; the validator will judge.")
     ] = False,
 ) -> None:
-    """Publish events to the incoming stream; prints one entry id per event."""
+    """Publish events, each to the incoming stream of its run's partition; prints one entry id
+    per event."""
     settings = Settings()
     try:
         events = _read_events(source)

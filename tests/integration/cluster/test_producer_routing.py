@@ -16,8 +16,10 @@ import httpx
 import orjson
 import pytest
 import redis
+from typer.testing import CliRunner
 
 from services.api.app import create_app
+from services.cli.main import app
 from shared.connections import async_redis, sync_redis
 from shared.names import StreamKind
 from shared.producer import BestEffortProducer, Producer, SyncProducer
@@ -151,4 +153,19 @@ async def test_post_api_events_routes_each_run_to_its_partition(
         assert response.status_code == 202, response.text
     # then each is on its run's partition, in posting order
     wait_for(lambda: sum(client.xlen(s) for s in settings.names.streams(StreamKind.EVENTS)) > 0)
+    assert_every_run_on_its_partition_in_order(client, settings)
+
+
+def test_runbus_publish_routes_each_run_to_its_partition(
+    settings: Settings, client: redis.Redis, redis_cluster: RedisClusterFixture
+) -> None:
+    # given the command line configured for the cluster and 12 partitions
+    env = {"RUNBUS_REDIS_URL": redis_cluster.url, "RUNBUS_REDIS_CLUSTER": "true",
+           "RUNBUS_PARTITIONS": "12", "RUNBUS_NAMESPACE": settings.namespace}  # fmt: skip
+    ndjson = "\n".join(orjson.dumps(e).decode() for e in events())
+    # when `runbus publish` reads the events of many runs from stdin
+    result = CliRunner().invoke(app, ["publish"], input=ndjson, env=env)
+    # then it printed an id per event and each is on its run's partition, in order
+    assert result.exit_code == 0, result.output
+    assert len(result.output.split()) == len(RUNS) * PER_RUN
     assert_every_run_on_its_partition_in_order(client, settings)
