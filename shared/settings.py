@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -110,6 +111,13 @@ class Settings(BaseSettings):
         description="Directory of secret files, one per setting (runbus_redis_password, ...); "
         "read from the RUNBUS_SECRETS_DIR environment variable.",
     )
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; what is derived from the settings (names, taxonomy) is derived again."""
+        copy = super().model_copy(update=update, deep=deep)
+        for derived in ("names", "taxonomy"):
+            copy.__dict__.pop(derived, None)
+        return copy
 
     @cached_property
     def names(self) -> Names:
