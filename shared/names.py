@@ -5,7 +5,8 @@ its names from this module.
 
 Streams that one atomic step touches (incoming -> valid/dead, valid -> dead) share a Redis
 Cluster hash slot because their names carry the namespace as a hash tag: ``{runbus}:events``.
-Coach cache keys are plain (``runbus:coach:<project>:<stage>``): they are read one by one.
+A project's coach keys share that project's tag (``{runbus:coach:<project>}:doc:<stage>``,
+``:state``, ``:meta``), so its merge and cache writes are single-slot scripts.
 """
 
 from __future__ import annotations
@@ -154,30 +155,38 @@ class Names:
 
     @property
     def coach_changes(self) -> str:
-        """Pub/sub channel announcing every coach cache change."""
+        """Pub/sub channel announcing every coach cache change (classic PUBLISH: every node)."""
         return f"{self._coach}:changes"
+
+    def coach_tag(self, project_id: int | str) -> str:
+        """The hash tag of one project's coach keys: its merge and writes stay in one slot.
+
+        ``{<ns>:coach:<project>}``: no namespace has a ``:``, so no other namespace's keys share it.
+        """
+        return "{" + f"{self._coach}:{project_id}" + "}"
 
     def coach_key(self, project_id: int | str, stage: str) -> str:
         """Cache key of one (project, coach stage) suggestion document."""
-        return f"{self._coach}:{project_id}:{stage}"
+        return f"{self.coach_tag(project_id)}:doc:{stage}"
 
     def coach_state(self, project_id: int | str) -> str:
         """Per-project coach state (derived only from accepted events)."""
-        return f"{self.namespace}:coachstate:{project_id}"
+        return f"{self.coach_tag(project_id)}:state"
 
     @property
     def coach_projects(self) -> str:
-        """Set of project ids the coach knows."""
+        """Set of project ids the coach knows (its own slot: added to after each merge)."""
         return f"{self._coach}:projects"
 
     def coach_meta(self, project_id: int | str) -> str:
         """Per-project coach bookkeeping: state revision, per-stage version and digest."""
-        return f"{self.namespace}:coachmeta:{project_id}"
+        return f"{self.coach_tag(project_id)}:meta"
 
     @property
     def key_patterns(self) -> tuple[str, ...]:
-        """Globs matching every key of the namespace: the hash-tagged streams and the rest."""
-        return (f"{self.tag}:*", "{" + self.namespace + ".*}:*", f"{self.namespace}:*")
+        """Globs matching every key of the namespace: tagged streams, coach projects, the rest."""
+        partitions = "{" + self.namespace + ".*}:*"
+        return (f"{self.tag}:*", partitions, f"{self.coach_tag('*')}:*", f"{self.namespace}:*")
 
     def stream(self, kind: StreamKind) -> str:
         """Partition 0's stream of one role (the only one with one partition)."""
@@ -194,13 +203,13 @@ class Names:
 
     @property
     def coach_patterns(self) -> tuple[str, ...]:
-        """Globs matching every key the coach owns: documents, project set, state, meta."""
-        return (self.coach_documents_pattern, self.coach_state("*"), self.coach_meta("*"))
+        """Globs matching every key the coach owns: each project's keys, and the project set."""
+        return (f"{self.coach_tag('*')}:*", self.coach_projects)
 
     @property
     def coach_documents_pattern(self) -> str:
-        """Glob matching the keys dashboards read: documents and the project set."""
-        return f"{self._coach}:*"
+        """Glob matching the documents dashboards read (never a project's state or meta)."""
+        return self.coach_key("*", "*")
 
     @property
     def _coach(self) -> str:

@@ -18,13 +18,17 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+#: A cluster node also listens on its port + 10000 (the cluster bus): ports above refuse to start.
+MAX_NODE_PORT = 55535
+
 
 def _free_port() -> int:
     """A free port whose cluster bus port (+10000) exists: redis-server refuses one above 55535."""
     from tests.conftest import free_port
 
-    while (port := free_port()) > 55535:
-        pass
+    port = free_port()
+    while port > MAX_NODE_PORT:
+        port = free_port()
     return port
 
 

@@ -107,6 +107,8 @@ def rebuild_cmd(
     if as_json:
         typer.echo(orjson.dumps(summary).decode())
         return
+    if report.migrated:
+        typer.echo(f"moved {report.migrated} key(s) of the old coach key format")
     typer.echo(
         f"rebuilt {summary['projects']} project(s) from {summary['events']} event(s): "
         f"{summary['written']} document(s) changed, {summary['unchanged']} unchanged"

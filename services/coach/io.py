@@ -1,11 +1,12 @@
 """The coach's Redis I/O: per-project state, versioned cache documents, change announcements.
 
-Keys (``<ns>`` is the namespace, ``runbus`` by default):
+Keys (``<ns>`` is the namespace, ``runbus`` by default; ``{<ns>:coach:<project>}`` is the
+project's hash tag, `Names.coach_tag`):
 
-- ``<ns>:coachstate:<project>`` — hash, field = fact key, value = ``[ts, event_id, value]``;
-- ``<ns>:coachmeta:<project>`` — hash: ``rev`` (bumped by every merge that changed the state)
-  and, per coach stage, ``<stage>:rev`` / ``:digest`` / ``:version`` of the cached document;
-- ``<ns>:coach:<project>:<stage>`` — the cached `CoachDocument` as JSON;
+- ``{<ns>:coach:<project>}:state`` — hash, field = fact key, value = ``[ts, event_id, value]``;
+- ``{<ns>:coach:<project>}:meta`` — hash: ``rev`` (bumped by every merge that changed the
+  state) and, per coach stage, ``<stage>:rev`` / ``:digest`` / ``:version`` of its document;
+- ``{<ns>:coach:<project>}:doc:<stage>`` — the cached `CoachDocument` as JSON;
 - ``<ns>:coach:projects`` — set of project ids the coach knows;
 - channel ``<ns>:coach:changes`` — ``{"project_id", "stage", "version"}`` per change.
 
@@ -14,10 +15,29 @@ Two coach consumers may run in one group, so both writes are Lua scripts. The me
 The cache write refuses a result computed from an older revision than the one last written
 (so a slow worker never overwrites a newer result), leaves an unchanged result alone (no version
 bump, no rewrite, no announcement), and otherwise bumps the version, writes and publishes.
+
+On a Redis Cluster every script touches one project's keys only, all under the project's tag:
+one slot, so never CROSSSLOT, and no MULTI (which redis-py's asyncio cluster client breaks
+during a failover). The project set spans every project, so it cannot share a slot with them:
+it is a separate ``SADD`` after the merges. That is safe because the batch is acknowledged only
+after the handler returns: a crash between merge and ``SADD`` redelivers the batch, and both
+the merge and the ``SADD`` are idempotent.
+
+Changes are announced with classic ``PUBLISH`` from inside the write script, not sharded
+``SPUBLISH``: a cluster forwards a classic publish to every node, so one subscriber on any node
+hears every project's changes on one channel. Sharded pub/sub would keep each message on its
+slot's shard, but then the channel would have to carry the project's tag (one channel per
+project), and a dashboard wanting every change would have to know every project and subscribe
+on every shard. Announcements are small and rare (only real changes), so the cluster-wide
+fan-out costs little.
+
+One node runs a batch's script calls in one pipeline (one round trip). A cluster cannot pipeline
+``EVALSHA``, so there they are concurrent calls, one per project (each to its slot's node).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +45,7 @@ from typing import Any, Final, Literal
 
 import orjson
 import redis.asyncio as aredis
+from redis.commands.core import AsyncScript
 
 from services.coach import logic
 from services.coach.facts import EARLIEST_KEYS, Fact, decode, encode
@@ -32,7 +53,7 @@ from shared.models import COACH_STAGES, CoachDocument, Suggestion
 from shared.names import Names
 from shared.wire import as_text
 
-# KEYS: state hash, meta hash, projects set.
+# KEYS: state hash, meta hash (one project: one slot).
 # ARGV: project id, reset flag, then per fact: key, mode (L latest / E earliest), ts, id, json.
 # Returns {rev, changed count, HGETALL state, missing stages...}.
 _MERGE_TEMPLATE: Final = """
@@ -61,7 +82,6 @@ for i = 3, #ARGV, 5 do
     changed = changed + 1
   end
 end
-redis.call('SADD', KEYS[3], ARGV[1])
 local rev
 if changed > 0 or ARGV[2] == '1' then rev = redis.call('HINCRBY', KEYS[2], 'rev', 1)
 else rev = tonumber(redis.call('HGET', KEYS[2], 'rev') or '0') end
@@ -96,6 +116,8 @@ return {2, version}
 Outcome = Literal["stale", "unchanged", "written"]
 _OUTCOMES: Final[tuple[Outcome, ...]] = ("stale", "unchanged", "written")
 _MERGE_LUA: Final = _MERGE_TEMPLATE.replace("__STAGES__", ", ".join(f"'{s}'" for s in COACH_STAGES))
+#: One script call: its keys and its arguments.
+Call = tuple[list[str], list[str | bytes | int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +161,14 @@ class StageResult:
 
 
 class CoachStore:
-    """Coach state and cache of one namespace. Batched calls cost one round trip."""
+    """Coach state and cache of one namespace. Batched calls cost one round trip on one node."""
 
     def __init__(self, client: aredis.Redis, names: Names) -> None:
         self.client = client
         self.names = names
         self._merge = client.register_script(_MERGE_LUA)
         self._write = client.register_script(_WRITE_LUA)
+        self._cluster = isinstance(client, aredis.RedisCluster)
 
     async def merge(self, project_id: int, facts: Iterable[Fact], *, reset: bool = False) -> Merged:
         """Merge facts into one project's state (after dropping it, with `reset`)."""
@@ -154,26 +177,19 @@ class CoachStore:
     async def merge_many(
         self, updates: Mapping[int, Iterable[Fact]], *, reset: bool = False
     ) -> dict[int, Merged]:
-        """Merge facts into several projects' states: one script call each, one pipeline."""
+        """Merge facts into several projects' states, then add them to the project set."""
         if not updates:
             return {}
-        async with self.client.pipeline(transaction=False) as pipe:
-            for project_id, facts in updates.items():
-                keys, args = self._merge_call(project_id, facts, reset)
-                await self._merge(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+        calls = [self._merge_call(pid, facts, reset) for pid, facts in updates.items()]
+        replies = await self._scripts(self._merge, calls, list(updates))
         return {pid: _merged(reply) for pid, reply in zip(updates, replies, strict=True)}
 
-    def _merge_call(
-        self, project_id: int, facts: Iterable[Fact], reset: bool
-    ) -> tuple[list[str], list[str | bytes | int]]:
+    def _merge_call(self, project_id: int, facts: Iterable[Fact], reset: bool) -> Call:
         args: list[str | bytes | int] = [project_id, "1" if reset else "0"]
         for fact in facts:
             mode = "E" if fact.key in EARLIEST_KEYS else "L"
             args += [fact.key, mode, fact.ts, fact.event_id, encode(fact)]
-        names = self.names
-        keys = [names.coach_state(project_id), names.coach_meta(project_id), names.coach_projects]
-        return keys, args
+        return [self.names.coach_state(project_id), self.names.coach_meta(project_id)], args
 
     async def write(self, result: StageResult, *, taxonomy_version: str, now: datetime) -> Written:
         """Store one stage's suggestions unless unchanged or stale; announce a change."""
@@ -182,19 +198,32 @@ class CoachStore:
     async def write_many(
         self, results: Sequence[StageResult], *, taxonomy_version: str, now: datetime
     ) -> list[Written]:
-        """Write several stage results: one script call each, one pipeline."""
+        """Write several stage results: one script call each."""
         if not results:
             return []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for result in results:
-                keys, args = self._write_call(result, taxonomy_version, now)
-                await self._write(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+        calls = [self._write_call(result, taxonomy_version, now) for result in results]
+        replies = await self._scripts(self._write, calls)
         return [Written(_OUTCOMES[int(outcome)], int(version)) for outcome, version in replies]
 
-    def _write_call(
-        self, result: StageResult, taxonomy_version: str, now: datetime
-    ) -> tuple[list[str], list[str | bytes | int]]:
+    async def _scripts(
+        self, script: AsyncScript, calls: Sequence[Call], projects: Sequence[int] = ()
+    ) -> list[Any]:
+        """One script call each, then `projects` added to the project set (idempotent: a
+        redelivered batch adds them again). One pipeline on a single node."""
+        index = self.names.coach_projects
+        if self._cluster:
+            replies = await asyncio.gather(*(script(keys=k, args=a) for k, a in calls))
+            if projects:
+                await self.client.sadd(index, *projects)
+            return list(replies)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                await script(keys=keys, args=args, client=pipe)
+            if projects:
+                pipe.sadd(index, *projects)
+            return list(await pipe.execute())[: len(calls)]
+
+    def _write_call(self, result: StageResult, taxonomy_version: str, now: datetime) -> Call:
         head, tail = _document_parts(result, taxonomy_version, now)
         project_id, stage = result.project_id, result.stage
         announce = orjson.dumps({"project_id": project_id, "stage": stage})[:-1] + b',"version":'

@@ -2,7 +2,8 @@
 
 ``GET /api/projects/{id}/coach/{stage}`` is `get_document`; ``GET /api/projects/{id}/coach``
 is `get_project`. Both return None for what the coach does not know (unknown project, unknown
-stage), so the API can answer 404.
+stage), so the API can answer 404. A project's documents share its hash tag, so `get_project`
+is one ``MGET`` even on a Redis Cluster.
 """
 
 from __future__ import annotations

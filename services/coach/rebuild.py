@@ -6,6 +6,9 @@ project it saw, writing through the same versioned cache write. Because facts me
 whatever their order and however often they come, the result equals the live worker's for the
 same events; a rebuild that finds nothing new bumps no version.
 
+It first moves the keys of the coach's old format (`services.coach.legacy`): running it once is
+the upgrade to per-project hash tags.
+
 Facts are folded in memory and flushed to Redis every `FLUSH_FACTS` facts, so memory stays
 bounded by the state of the projects being folded, not by the size of the history.
 """
@@ -19,7 +22,7 @@ from typing import Any, Final, Protocol
 
 from pydantic import ValidationError
 
-from services.coach import logic
+from services.coach import legacy, logic
 from services.coach.facts import Fact, merge
 from services.coach.handler import CoachStats
 from services.coach.io import CoachStore, Merged, StageResult
@@ -79,6 +82,8 @@ class RebuildReport:
     """Projects whose stages were recomputed."""
     stats: CoachStats = field(default_factory=CoachStats)
     """Cache writes: written / unchanged / stale."""
+    migrated: int = 0
+    """Keys of the old format moved to their per-project-tagged names (`services.coach.legacy`)."""
 
     def to_dict(self) -> dict[str, int]:
         """JSON-ready summary."""
@@ -150,7 +155,7 @@ async def rebuild(
     (run it with the coach worker stopped); documents keep their versions either way.
     """
     folder = _Folder(store, reset, flush_facts)
-    report = RebuildReport()
+    report = RebuildReport(migrated=await legacy.migrate(store, project_id))
     async for source in _each(events):
         found = event_of(source)
         if found is None:

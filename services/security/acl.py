@@ -118,7 +118,8 @@ def _publish(names: Names) -> Grant:
 
 
 def _coach_reads(names: Names) -> Grant:
-    return Grant(("get", "mget", "smembers"), (f"%R~{names.coach_documents_pattern}",))
+    keys = (f"%R~{names.coach_documents_pattern}", f"%R~{names.coach_projects}")
+    return Grant(("get", "mget", "smembers"), keys)
 
 
 def _coach_cache(names: Names) -> tuple[Grant, ...]:

@@ -243,7 +243,7 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) ->
 def test_coach_is_refused_outside_its_keys_and_channel(acl_server: AclServer) -> None:
     coach = acl_server.client("coach")
     refused(lambda: coach.set("runbus:other", "x"))
-    refused(lambda: coach.get("other:coach:7:data"))
+    refused(lambda: coach.get(Names("other").coach_key(7, "data")))
     refused(lambda: coach.publish("runbus:other", "x"))
     refused(lambda: coach.xadd(N.valid, {"__data__": "{}"}))
     refused(lambda: coach.xrange(N.dead))

@@ -70,7 +70,10 @@ def test_every_role_starts_from_nothing_and_stays_in_its_namespace(namespace: st
         assert "~*" not in line and "&*" not in line and "@all" not in line.replace("-@all", "")
         assert "allkeys" not in line and "allchannels" not in line and "allcommands" not in line
         for pattern in re.findall(r"(?:%[RW])?~(\S+?)\)?(?=\s|$)", line):
-            assert pattern.startswith((f"{{{namespace}}}:", f"{namespace}:")), pattern
+            # the namespace, then ":" (a namespace has no ":"), tagged or not
+            assert pattern.startswith((f"{{{namespace}}}:", f"{namespace}:", f"{{{namespace}:")), (
+                pattern
+            )
         for channel in re.findall(r"&(\S+?)\)?(?=\s|$)", line):
             assert channel == Names(namespace).coach_changes
 
@@ -87,7 +90,7 @@ def test_the_dashboard_may_only_read_coach_documents_and_subscribe() -> None:
     commands = {c for g in dashboard.grants for c in g.commands}
     assert commands == {"get", "mget", "smembers", "subscribe", "unsubscribe"}
     keys = {k for g in dashboard.grants for k in g.keys}
-    assert keys == {"%R~runbus:coach:*"}
+    assert keys == {"%R~{runbus:coach:*}:doc:*", "%R~runbus:coach:projects"}
 
 
 def _app() -> typer.Typer:
