@@ -9,6 +9,7 @@ cluster has its own ports and directory, and is killed at the end.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -27,9 +28,18 @@ def _free_port() -> int:
     from tests.conftest import free_port
 
     port = free_port()
-    while port > MAX_NODE_PORT:
+    while port > MAX_NODE_PORT or not _bindable(port + 10000):
         port = free_port()
     return port
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -77,8 +87,29 @@ class RedisClusterFixture:
         """A URL of one node: a cluster client discovers the others."""
         return f"redis://127.0.0.1:{self.nodes[0].port}/0"
 
-    def start(self) -> None:
-        """Start six nodes and create the cluster; wait until every node says it is ok."""
+    def start(self, attempts: int = 3) -> None:
+        """Start six nodes and create the cluster; wait until every node says it is ok.
+
+        A free port's cluster-bus twin (+10000) may be taken by the time a node binds it, so a
+        node that does not come up sends the whole start round again, on other ports.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_nodes()
+                break
+            except AssertionError:
+                self.stop()
+                if attempt == attempts:
+                    raise
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "1",
+             "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+        )  # fmt: skip
+        self.wait_ok()
+
+    def _start_nodes(self) -> None:
         self.nodes = [
             ClusterNodeProcess(port, self.workdir / str(port))
             for port in (_free_port() for _ in range(6))
@@ -87,13 +118,6 @@ class RedisClusterFixture:
             node.start()
         for node in self.nodes:
             _wait(lambda n=node: _pings(n), 20, f"node {node.port} did not start")
-        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
-        subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "1",
-             "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
-        )  # fmt: skip
-        self.wait_ok()
 
     def wait_ok(self, timeout: float = 30.0) -> None:
         """Until every live node reports ``cluster_state:ok`` and sees three masters."""
