@@ -125,6 +125,8 @@ class DeadLetterId:
 
 def parse_dead_letter_id(value: str, field: str = "id") -> DeadLetterId:
     """`value` as a (possibly partition-qualified) dead-letter id; `InvalidStreamId` if not one."""
+    if ":" not in value:  # a plain id is judged (and refused) as the entry id it is
+        return DeadLetterId(check_stream_id(value, field))
     if not _DEAD_LETTER_ID.fullmatch(value):
         shown = value if len(value) <= 60 else value[:57] + "..."
         raise InvalidStreamId(
