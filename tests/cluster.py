@@ -18,11 +18,16 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+#: A cluster node's bus port is its port + 10000, so its port must stay at most 55535.
+_MAX_NODE_PORT = 65535 - 10000
+
 
 def _free_port() -> int:
     from tests.conftest import free_port
 
-    return free_port()
+    while (port := free_port()) > _MAX_NODE_PORT:
+        pass
+    return port
 
 
 @dataclass

@@ -190,7 +190,7 @@ def _line(
 ) -> DeadLetterLine:
     return DeadLetterLine(
         id=entry_id,
-        dead_at=entry_time(entry_id),
+        dead_at=entry_time(entry_id.rpartition(":")[2]),  # a qualified id's entry part
         errors=errors,
         stage=values["stage"],
         source_stream=values["source_stream"],
