@@ -309,12 +309,13 @@ def redrive_command(
     ] = None,
     yes: YesOpt = False,
 ) -> None:
-    """Move matching dead letters back to their partition's incoming stream (after a taxonomy fix).
+    """Move matching dead letters back to the incoming stream (after a taxonomy fix).
 
-    Each is moved at most once, however often this runs: it is deleted from the dead-letter
-    stream and appended to the target in one atomic step. The moved entry carries
-    `redriven_from` and `origin_source_id`. An audit record says who moved what. Without a
-    filter it refuses, unless --all says every dead letter is meant (as the API does).
+    Each goes back to its own partition's incoming stream. Each is moved at most once, however
+    often this runs: it is deleted from the dead-letter stream and appended to the target in one
+    atomic step. The moved entry carries `redriven_from` and `origin_source_id`. An audit record
+    says who moved what. Without a filter it refuses, unless --all says every dead letter is
+    meant (as the API does).
     """
     settings = Settings()
     with refusing_bad_input():
