@@ -6,7 +6,9 @@ stages are those of `shared.pipeline.PIPELINE`. Two sources:
 - the streams themselves (exact, need no cooperation from the services): ``XINFO STREAM``'s
   ``entries-added`` counts every event ever received (incoming stream), accepted (valid stream:
   only the validator writes there) and dead-lettered (dead-letter stream, every stage);
-  ``XINFO GROUPS`` gives each group's lag, pending entries and consumers;
+  ``XINFO GROUPS`` gives each group's lag, pending entries and consumers. With several
+  partitions the totals are summed over them, and the per-stream and per-group series carry a
+  ``partition`` label (with one partition they have none, as before);
 - per-stage counter hashes the stages add to once per batch (`shared.metrics`): dead letters by
   reason code, persisted rows, coach recomputes, entries and batches handled, and the batch
   duration histogram.
@@ -14,7 +16,7 @@ stages are those of `shared.pipeline.PIPELINE`. Two sources:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from shared.metrics import StageMetrics, read_stage_metrics
+from shared.names import Partition
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
 from shared.wire import as_text
@@ -43,6 +46,7 @@ class StreamInfo:
     length: int = 0
     entries_added: int = 0
     groups: tuple[dict[str, Any], ...] = ()
+    partition: int | None = None  #: Its partition's index; None with one partition (no label).
 
 
 @dataclass(frozen=True)
@@ -54,52 +58,80 @@ class Snapshot:
     stages: tuple[StageMetrics, ...] = ()
 
 
+async def _partition_streams(
+    client: aredis.Redis, partition: Partition, label: int | None
+) -> list[StreamInfo]:
+    """One partition's streams, one round trip (its keys share a slot: one node on a cluster)."""
+    kinds = tuple(stream.kind for stream in PIPELINE.streams)
+    async with client.pipeline(transaction=False) as pipe:
+        for kind in kinds:
+            pipe.xinfo_stream(partition.stream(kind))
+            pipe.xinfo_groups(partition.stream(kind))
+        replies = await pipe.execute(raise_on_error=False)
+    streams = []
+    for index, kind in enumerate(kinds):
+        info, groups = replies[2 * index], replies[2 * index + 1]
+        if isinstance(info, Exception) or isinstance(groups, Exception):
+            streams.append(StreamInfo(kind.value, partition=label))
+            continue
+        added = int(info.get("entries-added") or 0)
+        length = int(info.get("length", 0))
+        streams.append(StreamInfo(kind.value, length, added, tuple(groups), label))
+    return streams
+
+
 async def read_snapshot(client: aredis.Redis, settings: Settings) -> Snapshot:
-    """Read the streams, groups and stage counters (two round trips); `up` False if Redis fails."""
+    """Read the streams, groups (a round trip per partition) and stage counters; `up` False if
+    Redis fails."""
     names = settings.names
-    roles = tuple((stream.kind.value, stream.key(names)) for stream in PIPELINE.streams)
+    several = names.partitions > 1
     try:
-        async with client.pipeline(transaction=False) as pipe:
-            for _, stream in roles:
-                pipe.xinfo_stream(stream)
-                pipe.xinfo_groups(stream)
-            replies = await pipe.execute(raise_on_error=False)
+        streams = [
+            info
+            for partition in names.all_partitions
+            for info in await _partition_streams(
+                client, partition, partition.index if several else None
+            )
+        ]
         stages = await read_stage_metrics(client, names, PIPELINE.stage_names)
     except (RedisError, OSError):
         return Snapshot(up=False)
-    streams = []
-    for index, (role, _) in enumerate(roles):
-        info, groups = replies[2 * index], replies[2 * index + 1]
-        if isinstance(info, Exception) or isinstance(groups, Exception):
-            streams.append(StreamInfo(role))
-            continue
-        added = int(info.get("entries-added") or 0)
-        streams.append(StreamInfo(role, int(info.get("length", 0)), added, tuple(groups)))
     return Snapshot(True, tuple(streams), tuple(stages))
 
 
+def _label_values(info: StreamInfo, *values: str) -> list[str]:
+    """Label values of a per-stream series: its stream (and `values`), then its partition when
+    there are several (the label names are those of `_label_names`)."""
+    tail = [] if info.partition is None else [str(info.partition)]
+    return [info.role, *values, *tail]
+
+
+def _label_names(streams: Sequence[StreamInfo], *names: str) -> list[str]:
+    several = any(info.partition is not None for info in streams)
+    return ["stream", *names, *(["partition"] if several else [])]
+
+
 def _stream_families(snapshot: Snapshot) -> Iterator[Metric]:
-    by_role = {s.role: s for s in snapshot.streams}
-    totals = (  # by the stream's role (`StreamKind` value)
+    totals = (  # by the stream's role (`StreamKind` value), summed over the partitions
         ("runbus_events_received", "events", "Events ever added to the incoming stream."),
         ("runbus_events_accepted", "valid", "Events the validator accepted (valid stream)."),
         ("runbus_dead_letters", "dead", "Entries ever dead-lettered, by any stage."),
     )
     for name, role, doc in totals:
         family = CounterMetricFamily(name, doc)
-        family.add_metric([], by_role[role].entries_added if role in by_role else 0)
+        family.add_metric([], sum(s.entries_added for s in snapshot.streams if s.role == role))
         yield family
     length = GaugeMetricFamily(
-        "runbus_stream_length", "Entries in a stream now.", labels=["stream"]
+        "runbus_stream_length", "Entries in a stream now.", labels=_label_names(snapshot.streams)
     )
     for info in snapshot.streams:
-        length.add_metric([info.role], info.length)
+        length.add_metric(_label_values(info), info.length)
     yield length
     yield from _group_families(snapshot.streams)
 
 
-def _group_families(streams: Iterable[StreamInfo]) -> Iterator[Metric]:
-    labels = ["stream", "group"]
+def _group_families(streams: Sequence[StreamInfo]) -> Iterator[Metric]:
+    labels = _label_names(streams, "group")
     lag = GaugeMetricFamily(
         "runbus_group_lag", "Entries not yet delivered to a group.", labels=labels
     )
@@ -109,7 +141,7 @@ def _group_families(streams: Iterable[StreamInfo]) -> Iterator[Metric]:
     consumers = GaugeMetricFamily("runbus_group_consumers", "Consumers in a group.", labels=labels)
     for info in streams:
         for group in info.groups:
-            key = [info.role, as_text(group.get("name"))]
+            key = _label_values(info, as_text(group.get("name")))
             pending.add_metric(key, int(group.get("pending") or 0))
             consumers.add_metric(key, int(group.get("consumers") or 0))
             if group.get("lag") is not None:  # unknown after some deletions: no sample

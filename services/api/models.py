@@ -8,11 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSc
 
 from services.ops.durations import DURATION_SCHEMA
 from services.ops.logic import REASON_FILTER_PATTERN
-from services.ops.stream_ids import STREAM_ID_SCHEMA
+from services.ops.stream_ids import DEAD_LETTER_ID_SCHEMA
 
-#: An id in a request body: the schema shows the rule; the route checks it (422
+#: A dead-letter id in a request body: the schema shows the rule; the route checks it (422
 #: `invalid_stream_id`, the code the CLI prints too).
-BodyStreamId = Annotated[str, WithJsonSchema(STREAM_ID_SCHEMA)]
+BodyStreamId = Annotated[str, WithJsonSchema(DEAD_LETTER_ID_SCHEMA)]
 BodyDuration = Annotated[str | None, WithJsonSchema({"anyOf": [DURATION_SCHEMA, {"type": "null"}]})]
 
 

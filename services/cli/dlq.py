@@ -39,6 +39,7 @@ from services.ops.deadletters import (
 from services.ops.durations import parse_duration
 from services.ops.logic import check_reason_filters, line_of_record, redrive_filter
 from services.ops.models import DeadLetterFilter, DeadLetterRecord, RedriveResult
+from services.ops.partitions import bus_stream
 from services.ops.render import (
     audit_text,
     families_text,
@@ -51,8 +52,9 @@ from services.ops.render import (
     status_view,
 )
 from services.ops.status import bus_status
-from services.ops.stream_ids import check_stream_id
+from services.ops.stream_ids import parse_dead_letter_id
 from shared.connections import async_redis
+from shared.names import StreamKind
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -221,16 +223,22 @@ def stats(as_json: JsonOpt = False) -> None:
 
 
 def show(
-    entry_id: Annotated[str, typer.Argument(help="Dead-letter entry id, e.g. 1700000000000-0.")],
+    entry_id: Annotated[
+        str,
+        typer.Argument(
+            help="Dead-letter id, e.g. 1700000000000-0 (with partitions 3:1700000000000-0)."
+        ),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """One dead letter in full, with its original payload pretty-printed."""
     settings = Settings()
     with refusing_bad_input():
-        check_stream_id(entry_id, "ENTRY_ID")
+        parse_dead_letter_id(entry_id, "ENTRY_ID")
     record = _run(settings, lambda client: get_dead_letter(client, settings.names, entry_id))
     if record is None:
-        typer.echo(f"no dead letter {entry_id} on {settings.names.dead}", err=True)
+        where = bus_stream(settings.names, StreamKind.DEAD)
+        typer.echo(f"no dead letter {entry_id} on {where}", err=True)
         raise typer.Exit(1)
     if as_json:
         _print_json(json_doc(record))
@@ -292,16 +300,22 @@ def redrive_command(
         bool, typer.Option("--dry-run", help="List what would move; move nothing.")
     ] = False,
     to: Annotated[
-        str | None, typer.Option("--to", help="Target stream (default: the incoming stream).")
+        str | None,
+        typer.Option(
+            "--to",
+            help="Target stream (default: the incoming stream of each dead letter's partition; "
+            "only with one partition).",
+        ),
     ] = None,
     yes: YesOpt = False,
 ) -> None:
     """Move matching dead letters back to the incoming stream (after a taxonomy fix).
 
-    Each is moved at most once, however often this runs: it is deleted from the dead-letter
-    stream and appended to the target in one atomic step. The moved entry carries
-    `redriven_from` and `origin_source_id`. An audit record says who moved what. Without a
-    filter it refuses, unless --all says every dead letter is meant (as the API does).
+    Each goes back to its own partition's incoming stream. Each is moved at most once, however
+    often this runs: it is deleted from the dead-letter stream and appended to the target in one
+    atomic step. The moved entry carries `redriven_from` and `origin_source_id`. An audit record
+    says who moved what. Without a filter it refuses, unless --all says every dead letter is
+    meant (as the API does).
     """
     settings = Settings()
     with refusing_bad_input():
@@ -312,7 +326,7 @@ def redrive_command(
             before=_duration(before, "--before"),
             everything=everything,
         )
-    plan = RedrivePlan(settings, flt, to or settings.names.events, rate or None, dry_run, yes)
+    plan = RedrivePlan(settings, flt, to, rate or None, dry_run, yes)
     _run_with_errors(settings, plan.run)
 
 
@@ -322,7 +336,7 @@ class RedrivePlan:
 
     settings: Settings
     flt: DeadLetterFilter
-    target: str
+    target: str | None  #: None: each dead letter's own partition's incoming stream.
     rate: float | None
     dry_run: bool
     yes: bool
@@ -331,13 +345,14 @@ class RedrivePlan:
         """Select, list or confirm, move with a progress bar, report."""
         names, console = self.settings.names, _out()
         check_target(client, names, self.target)
+        where = self.target or bus_stream(names, StreamKind.EVENTS)
         selection = await match_dead_letters(client, names, self.flt)
         ids = selection.ids
-        console.print(selection_summary(selection) + f"; target {self.target}")
+        console.print(selection_summary(selection) + f"; target {where}")
         if self.dry_run:
             for line in await select_dead_letters(client, names, self.flt):
                 console.print(line_text(line))
-        elif ids and not self.yes and not typer.confirm(f"Redrive {len(ids)} to {self.target}?"):
+        elif ids and not self.yes and not typer.confirm(f"Redrive {len(ids)} to {where}?"):
             raise typer.Abort()
         with _progress(disable=self.dry_run or not ids) as bar:
             task = bar.add_task("redrive", total=len(ids))

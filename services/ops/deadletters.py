@@ -1,11 +1,13 @@
-"""Redis I/O on the dead-letter stream: list, follow, show, count, redrive, purge; the audit.
+"""Redis I/O on the dead-letter streams: list, follow, show, count, redrive, purge; the audit.
 
-Reads go through the stream in chunks (XRANGE/XREVRANGE with a count, continuing after the
-last id), so a stream of 100k dead letters never arrives in one reply. A redrive moves each
-dead letter with one Lua call that deletes it and appends it to the target only when the
-delete removed it: a redrive run twice, retried after a lost reply, or run by two operators at
-once moves nothing twice. The dead-letter stream and the default target share the namespace's
-hash tag, so that call is one slot on a Redis Cluster too.
+Reads go through each partition's stream in chunks (XRANGE/XREVRANGE with a count, continuing
+after the last id), so a stream of 100k dead letters never arrives in one reply; lists of
+several partitions merge in time order (`services.ops.partitions`). Every command names one
+key, so a cluster client routes each to its partition's node. A redrive moves each dead letter
+with one Lua call that deletes it and appends it to the target only when the delete removed
+it: a redrive run twice, retried after a lost reply, or run by two operators at once moves
+nothing twice. A dead letter goes back to its own partition's incoming stream, which shares
+the dead-letter stream's hash tag: that call is one slot on a Redis Cluster too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,12 +46,15 @@ from services.ops.models import (
     DeadLetterPage,
     DeadLetterRecord,
     DeadLetterStats,
+    PartitionDeadLetters,
     PurgeResult,
     RedriveResult,
     Selection,
 )
+from services.ops.partitions import Located, bus_stream, by_partition, lookups, merged, shown_id
+from services.ops.stream_ids import DeadLetterId
 from shared.error_codes import code_family
-from shared.names import Names
+from shared.names import Names, StreamKind
 from shared.retry import Backoff
 from shared.wire import DEAD_LETTERS, Fields, as_text, entry_id_key
 
@@ -125,6 +131,34 @@ async def scan(
 # --- reading ------------------------------------------------------------------------------
 
 
+def _record(names: Names, item: Located) -> DeadLetterRecord:
+    partition, entry_id, fields = item
+    record = record_of(entry_id, fields)
+    if names.partitions == 1:
+        return record
+    return record.model_copy(update={"id": shown_id(names, partition, entry_id)})
+
+
+def _line(names: Names, item: Located) -> DeadLetterLine:
+    partition, entry_id, fields = item
+    line = line_of(entry_id, fields)
+    if names.partitions == 1:
+        return line
+    return line.model_copy(update={"id": shown_id(names, partition, entry_id)})
+
+
+def _newest_shown(names: Names, seen: Sequence[tuple[int, str]]) -> str | None:
+    """The newest of (partition, entry id) pairs in merged order, as shown; None if none."""
+    if not seen:
+        return None
+    partition, entry_id, _ = merged(((p, i, {}) for p, i in seen), newest_first=True)[0]
+    return shown_id(names, partition, entry_id)
+
+
+def _cursor(value: str | None, field: str) -> DeadLetterId | None:
+    return None if value is None else stream_ids.parse_dead_letter_id(value, field)
+
+
 async def list_dead_letters(
     client: aredis.Redis,
     names: Names,
@@ -140,65 +174,141 @@ async def list_dead_letters(
 
     Without `after_id`: the newest `limit` matches (older than `before_id` when given), what
     `tail` prints. With `after_id`: the oldest `limit` matches after it (paging forward).
-    `next_after` is the newest id looked at: follow from there and nothing is missed.
+    `next_after` is the newest id looked at: follow from there and nothing is missed. Over
+    several partitions the order is merged time order, ties broken by partition index.
     """
     # Both ids are checked even though `after_id` wins: an ignored bad id is still refused.
-    for value, field in ((after_id, "after_id"), (before_id, "before_id")):
-        if value is not None:
-            stream_ids.check_stream_id(value, field)
+    after_c, before_c = _cursor(after_id, "after_id"), _cursor(before_id, "before_id")
     bounds = window(now or now_utc(), since, None)
     low = bounds[0] if bounds else "-"
-    if after_id is not None:
-        start = stream_ids.after(after_id)
-        if start is None:  # nothing can come after the last possible id
-            return DeadLetterPage(items=[], next_after=after_id, next_before=None)
-        return await _page_forward(client, names, reasons, low, start, limit)
-    high = "+"
-    if before_id is not None:
-        end = stream_ids.before(before_id)
-        if end is None:  # nothing can come before 0-0
-            return DeadLetterPage(items=[], next_after=before_id, next_before=None)
-        high = end
-    items: list[DeadLetterRecord] = []
+    if after_c is not None and after_id is not None:
+        return await _page_forward(client, names, reasons, low, (after_c, after_id), limit)
+    return await _page_backward(client, names, reasons, low, before_c, before_id, limit)
+
+
+async def _backward_one(
+    client: aredis.Redis, stream: str, reasons: Sequence[str], bounds: tuple[str, str], limit: int
+) -> tuple[Entries, str | None]:
+    """The newest `limit` matches of one stream between `bounds`, and the newest id looked at."""
+    items: Entries = []
     newest: str | None = None
-    async for entries in scan(client, names.dead, low, high, reverse=True, first_chunk=limit):
+    async for entries in scan(client, stream, *bounds, reverse=True, first_chunk=limit):
         newest = newest or entries[0][0]
-        items += [record_of(i, f) for i, f in entries if entry_matches(f, reasons)]
+        items += [(i, f) for i, f in entries if entry_matches(f, reasons)]
         if len(items) >= limit:
-            items = items[:limit]
-            break
-    if newest is None and before_id is None:
-        newest = await last_id(client, names.dead)
-    items.reverse()
+            return items[:limit], newest
+    return items, newest
+
+
+async def _page_backward(
+    client: aredis.Redis,
+    names: Names,
+    reasons: Sequence[str],
+    low: str,
+    cursor: DeadLetterId | None,
+    before_id: str | None,
+    limit: int,
+) -> DeadLetterPage:
+    found: list[Located] = []
+    seen: list[tuple[int, str]] = []
+    for partition in names.all_partitions:
+        high = "+" if cursor is None else stream_ids.before_in(cursor, partition.index)
+        if high is None:  # nothing can come before 0-0
+            continue
+        items, newest = await _backward_one(client, partition.dead, reasons, (low, high), limit)
+        found += [(partition.index, i, f) for i, f in items]
+        seen += [(partition.index, newest)] if newest else []
+    if not seen and cursor is None:
+        seen = await _last_ids(client, names)
+    records = [_record(names, item) for item in merged(found, newest_first=True)[:limit]]
+    records.reverse()
     # A full page may have older matches behind it; the next page starts before its oldest.
-    more = limit > 0 and len(items) == limit
+    more = limit > 0 and len(records) == limit
     return DeadLetterPage(
-        items=items, next_after=newest or before_id, next_before=items[0].id if more else None
+        items=records,
+        next_after=_newest_shown(names, seen) or before_id,
+        next_before=records[0].id if more else None,
     )
 
 
-async def _page_forward(
-    client: aredis.Redis, names: Names, reasons: Sequence[str], low: str, start: str, limit: int
-) -> DeadLetterPage:
-    after_id = start.removeprefix("(")
-    if low != "-" and entry_id_key(low) > entry_id_key(after_id):
-        start = low
-    items: list[DeadLetterRecord] = []
-    cursor = after_id
-    async for entries in scan(client, names.dead, start, "+", first_chunk=limit):
+async def _forward_one(
+    client: aredis.Redis, stream: str, reasons: Sequence[str], start: str, limit: int
+) -> tuple[Entries, str | None]:
+    """The oldest `limit` matches of one stream from `start`, and the last id looked at."""
+    items: Entries = []
+    cursor: str | None = None
+    async for entries in scan(client, stream, start, "+", first_chunk=limit):
         for entry_id, fields in entries:
             if entry_matches(fields, reasons):
-                items.append(record_of(entry_id, fields))
+                items.append((entry_id, fields))
             cursor = entry_id
             if len(items) == limit:
-                return DeadLetterPage(items=items, next_after=cursor, next_before=None)
-    return DeadLetterPage(items=items, next_after=cursor, next_before=None)
+                return items, cursor
+    return items, cursor
+
+
+def _later(low: str, start: str) -> str:
+    """The later of the window's low end and the cursor's start (either may be exclusive)."""
+    if low != "-" and entry_id_key(low) > entry_id_key(start.removeprefix("(")):
+        return low
+    return start
+
+
+async def _page_forward(
+    client: aredis.Redis,
+    names: Names,
+    reasons: Sequence[str],
+    low: str,
+    after: tuple[DeadLetterId, str],
+    limit: int,
+) -> DeadLetterPage:
+    cursor, after_id = after
+    found: list[Located] = []
+    seen: list[tuple[int, str]] = []
+    for partition in names.all_partitions:
+        start = stream_ids.after_in(cursor, partition.index)
+        if start is None:  # nothing can come after the last possible id
+            continue
+        items, last = await _forward_one(client, partition.dead, reasons, _later(low, start), limit)
+        found += [(partition.index, i, f) for i, f in items]
+        seen += [(partition.index, last)] if last else []
+    page = merged(found)[:limit]
+    if limit and len(page) == limit:  # the rest of every partition comes after the page's last
+        seen = [(page[-1][0], page[-1][1])]
+    return DeadLetterPage(
+        items=[_record(names, item) for item in page],
+        next_after=_newest_shown(names, seen) or after_id,
+        next_before=None,
+    )
 
 
 async def last_id(client: aredis.Redis, stream: str) -> str | None:
     """The newest entry id of a stream, None when it is empty or absent."""
     reply = await client.xrevrange(stream, "+", "-", count=1)
     return as_text(reply[0][0]) if reply else None
+
+
+async def _last_ids(client: aredis.Redis, names: Names) -> list[tuple[int, str]]:
+    """The newest entry of each partition's dead-letter stream (empty ones left out)."""
+    found = [(p.index, await last_id(client, p.dead)) for p in names.all_partitions]
+    return [(index, entry_id) for index, entry_id in found if entry_id is not None]
+
+
+async def _read_new(
+    client: aredis.Redis, names: Names, cursors: dict[int, str], count: int, block_ms: int
+) -> list[Located]:
+    """One blocking XREAD per partition (a cluster refuses one across slots), merged."""
+
+    async def one(index: int) -> list[Located]:
+        stream = names.partition(index).dead
+        reply: Any = await client.xread({stream: cursors[index]}, count=count, block=block_ms)
+        return [(index, i, f) for _s, raw in reply or () for i, f in _entries(raw)]
+
+    replies = await asyncio.gather(*(one(i) for i in cursors), return_exceptions=True)
+    for reply in replies:  # every read has finished: no call is left running on a failure
+        if isinstance(reply, BaseException):
+            raise reply
+    return merged(item for reply in replies if isinstance(reply, list) for item in reply)
 
 
 async def follow_dead_letters(
@@ -217,13 +327,16 @@ async def follow_dead_letters(
     Blocks in XREAD (no polling) up to `block_ms` at a time, checking `stop` in between; use a
     client without a socket timeout shorter than `block_ms`. While Redis is unreachable it
     retries with backoff (telling `on_outage`) and goes on from the last id it saw, so a
-    restart of Redis neither ends a `tail -f` nor skips what arrived meanwhile.
+    restart of Redis neither ends a `tail -f` nor skips what arrived meanwhile. With several
+    partitions it reads them all at once, keeps a position in each, and yields each round's
+    arrivals in merged time order.
     """
-    cursor = after_id or "0-0"
+    start = _cursor(after_id, "after_id") or DeadLetterId(stream_ids.FIRST_ID)
+    cursors = {p.index: stream_ids.read_after(start, p.index) for p in names.all_partitions}
     failures = 0
     while not stop():
         try:
-            reply: Any = await client.xread({names.dead: cursor}, count=count, block=block_ms)
+            arrived = await _read_new(client, names, cursors, count, block_ms)
         except _OUTAGES as exc:
             if on_outage is not None:
                 on_outage(exc)
@@ -231,47 +344,91 @@ async def follow_dead_letters(
             failures += 1
             continue
         failures = 0
-        for _stream, raw in reply or ():
-            for entry_id, fields in _entries(raw):
-                cursor = entry_id
-                if entry_matches(fields, reasons):
-                    yield record_of(entry_id, fields)
+        for item in arrived:
+            cursors[item[0]] = item[1]
+            if entry_matches(item[2], reasons):
+                yield _record(names, item)
 
 
 async def get_dead_letter(
     client: aredis.Redis, names: Names, entry_id: str
 ) -> DeadLetterRecord | None:
-    """One dead letter in full; None when there is no such entry."""
-    stream_ids.check_stream_id(entry_id)
-    reply = _entries(await client.xrange(names.dead, entry_id, entry_id, count=1))
-    return record_of(*reply[0]) if reply else None
+    """One dead letter in full; None when there is no such entry.
+
+    A plain id with several partitions is looked up in each (the first found is returned).
+    """
+    parsed = stream_ids.parse_dead_letter_id(entry_id)
+    for index in parsed.partitions(names.partitions):
+        stream = names.partition(index).dead
+        reply = _entries(await client.xrange(stream, parsed.entry, parsed.entry, count=1))
+        if reply:
+            return _record(names, (index, *reply[0]))
+    return None
+
+
+async def _partition_stats(
+    client: aredis.Redis, names: Names, index: int, chunk: int
+) -> tuple[PartitionDeadLetters, StatsTally]:
+    stream = names.partition(index).dead
+    tally = StatsTally()
+    oldest: str | None = None
+    newest: str | None = None
+    length = int(await client.xlen(stream))
+    async for entries in scan(client, stream, chunk=chunk):
+        oldest = oldest or entries[0][0]
+        newest = entries[-1][0]
+        for _entry_id, fields in entries:
+            tally.add(fields)
+    share = PartitionDeadLetters(
+        partition=index,
+        stream=stream,
+        length=length,
+        scanned=tally.scanned,
+        by_family=tally.as_dict()["by_family"],
+        oldest_id=None if oldest is None else shown_id(names, index, oldest),
+        newest_id=None if newest is None else shown_id(names, index, newest),
+    )
+    return share, tally
+
+
+def _ends(shares: Sequence[PartitionDeadLetters]) -> tuple[str | None, str | None]:
+    """The oldest and newest dead-letter ids over every partition (merged order), as shown."""
+    ids = [i for share in shares for i in (share.oldest_id, share.newest_id) if i is not None]
+    if not ids:
+        return None, None
+    ordered = sorted(ids, key=lambda shown: stream_ids.parse_dead_letter_id(shown).key)
+    return ordered[0], ordered[-1]
 
 
 async def dead_letter_stats(
     client: aredis.Redis, names: Names, *, now: datetime | None = None, chunk: int = CHUNK
 ) -> DeadLetterStats:
-    """Counts by reason code and by source, ages and length of the dead-letter stream."""
+    """Counts by reason code and by source, ages and length of every dead-letter stream:
+    the totals, and each partition's share."""
     clock = now_utc()
     moment = now or clock
-    tally = StatsTally()
-    oldest: str | None = None
-    newest: str | None = None
-    length = int(await client.xlen(names.dead))
-    async for entries in scan(client, names.dead, chunk=chunk):
-        oldest = oldest or entries[0][0]
-        newest = entries[-1][0]
-        for _entry_id, fields in entries:
-            tally.add(fields)
+    total = StatsTally()
+    shares: list[PartitionDeadLetters] = []
+    for partition in names.all_partitions:
+        share, tally = await _partition_stats(client, names, partition.index, chunk)
+        total.absorb(tally)
+        shares.append(share)
+    oldest, newest = _ends(shares)
     return DeadLetterStats(
-        stream=names.dead,
-        length=length,
+        stream=bus_stream(names, StreamKind.DEAD),
+        length=sum(share.length for share in shares),
         oldest_id=oldest,
-        oldest_age_s=age_s(oldest, moment),
+        oldest_age_s=age_s(_entry_of(oldest), moment),
         newest_id=newest,
-        newest_age_s=age_s(newest, moment),
+        newest_age_s=age_s(_entry_of(newest), moment),
         elapsed_s=(now_utc() - clock).total_seconds(),
-        **tally.as_dict(),
+        partitions=shares,
+        **total.as_dict(),
     )
+
+
+def _entry_of(shown: str | None) -> str | None:
+    return None if shown is None else stream_ids.parse_dead_letter_id(shown).entry
 
 
 async def _matching(
@@ -280,22 +437,26 @@ async def _matching(
     flt: DeadLetterFilter,
     now: datetime | None,
     chunk: int,
-) -> AsyncIterator[Entries]:
-    """The entries matching `flt`, chunk by chunk, oldest first."""
+) -> list[Located]:
+    """The entries matching `flt`: ids in the order given, else oldest first (merged)."""
     since = timedelta(seconds=flt.since_s) if flt.since_s is not None else None
     before = timedelta(seconds=flt.before_s) if flt.before_s is not None else None
     bounds = window(now or now_utc(), since, before)
     if bounds is None:  # older than the epoch: nothing
-        return
+        return []
     low, high = bounds
     if flt.ids:
-        found = await _fetch(client, names.dead, flt.ids)
-        yield [
-            (i, f) for i, f in found if _in_window(i, low, high) and entry_matches(f, flt.reasons)
+        found = await _fetch_located(client, names, lookups(names, flt.ids))
+        return [
+            item
+            for item in found
+            if _in_window(item[1], low, high) and entry_matches(item[2], flt.reasons)
         ]
-        return
-    async for entries in scan(client, names.dead, low, high, chunk=chunk):
-        yield [(i, f) for i, f in entries if entry_matches(f, flt.reasons)]
+    out: list[Located] = []
+    for partition in names.all_partitions:
+        async for entries in scan(client, partition.dead, low, high, chunk=chunk):
+            out += [(partition.index, i, f) for i, f in entries if entry_matches(f, flt.reasons)]
+    return out if names.partitions == 1 else merged(out)
 
 
 async def select_dead_letters(
@@ -307,11 +468,7 @@ async def select_dead_letters(
     chunk: int = CHUNK,
 ) -> list[DeadLetterLine]:
     """Summaries of every dead letter matching `flt`, oldest first (payloads not decoded)."""
-    return [
-        line_of(entry_id, fields)
-        async for entries in _matching(client, names, flt, now, chunk)
-        for entry_id, fields in entries
-    ]
+    return [_line(names, item) for item in await _matching(client, names, flt, now, chunk)]
 
 
 async def match_dead_letters(
@@ -328,12 +485,9 @@ async def match_dead_letters(
     """
     ids: list[str] = []
     families: Counter[str] = Counter()
-    async for entries in _matching(client, names, flt, now, chunk):
-        for entry_id, fields in entries:
-            ids.append(entry_id)
-            families.update(
-                {code_family(c) for c in parse_errors(DEAD_LETTERS.raw(fields, "errors"))}
-            )
+    for partition, entry_id, fields in await _matching(client, names, flt, now, chunk):
+        ids.append(shown_id(names, partition, entry_id))
+        families.update({code_family(c) for c in parse_errors(DEAD_LETTERS.raw(fields, "errors"))})
     counts = [Count(key=k, count=n) for k, n in families.most_common()]
     return Selection(ids=ids, by_family=counts)
 
@@ -346,7 +500,8 @@ def _in_window(entry_id: str, low: str, high: str) -> bool:
 
 
 async def _fetch(client: aredis.Redis, stream: str, ids: Sequence[str]) -> Entries:
-    """The entries with these ids that still exist, in the order given, one round trip."""
+    """The entries of one stream with these ids that still exist, in the order given, one
+    round trip (every command names the one key: one node on a cluster)."""
     stream_ids.check_stream_ids(ids)
     async with client.pipeline(transaction=False) as pipe:
         for entry_id in ids:
@@ -355,11 +510,31 @@ async def _fetch(client: aredis.Redis, stream: str, ids: Sequence[str]) -> Entri
     return [entry for reply in replies for entry in _entries(reply)]
 
 
+async def _fetch_located(
+    client: aredis.Redis, names: Names, pairs: Sequence[tuple[int, str]]
+) -> list[Located]:
+    """The entries at these (partition, entry id) that still exist, in the order given: one
+    round trip per partition."""
+    found: dict[tuple[int, str], Fields] = {}
+    for index, entry_ids in by_partition(pairs).items():
+        for entry_id, fields in await _fetch(client, names.partition(index).dead, entry_ids):
+            found[(index, entry_id)] = fields
+    return [(p, i, found[(p, i)]) for p, i in pairs if (p, i) in found]
+
+
 # --- redrive and purge --------------------------------------------------------------------
 
 
-def check_target(client: aredis.Redis, names: Names, target: str) -> None:
-    """Refuse a redrive target that would loop, or span slots on a cluster."""
+def check_target(client: aredis.Redis, names: Names, target: str | None) -> None:
+    """Refuse a redrive target that would loop, span slots on a cluster, or (with several
+    partitions) gather every partition's dead letters in one stream."""
+    if target is None:
+        return
+    if names.partitions > 1:
+        raise ValueError(
+            f"with {names.partitions} partitions each dead letter goes back to its own "
+            "partition's incoming stream: a redrive takes no target (--to)"
+        )
     if target == names.dead:
         raise ValueError("cannot redrive the dead-letter stream into itself")
     if isinstance(client, aredis.RedisCluster) and hash_tag(target) != names.namespace:
@@ -379,7 +554,8 @@ def _batches(moves: Entries, max_bytes: int = MOVE_BYTES) -> list[Entries]:
     return [batch for batch in out if batch]
 
 
-async def _move(client: aredis.Redis, names: Names, target: str, moves: Entries) -> dict[str, str]:
+async def _move(client: aredis.Redis, streams: tuple[str, str], moves: Entries) -> dict[str, str]:
+    """Move entries of one dead stream to its target (`streams`): dead id -> new id."""
     script = client.register_script(_REDRIVE_LUA)
     moved: dict[str, str] = {}
     for batch in _batches(moves):
@@ -388,7 +564,7 @@ async def _move(client: aredis.Redis, names: Names, target: str, moves: Entries)
             args += [entry_id, len(fields)]
             for name, value in fields.items():
                 args += [name, value]
-        reply = await script(keys=[names.dead, target], args=args)
+        reply = await script(keys=list(streams), args=args)
         pairs = [as_text(value) for value in reply]
         moved.update(zip(pairs[::2], pairs[1::2], strict=True))
     return moved
@@ -410,31 +586,29 @@ async def redrive(
 ) -> RedriveResult:
     """Move the dead letters matching `flt` (or exactly `selected`) back to `target`.
 
-    The result names every reason family of what matched (unknown when `selected` is given
-    as bare ids).
+    The default target is the incoming stream of each dead letter's own partition. The result
+    names every reason family of what matched (unknown when `selected` is given as bare ids).
 
     At most `rate` a second (token bucket). Each moved entry carries ``redriven_from`` and
     ``origin_source_id``. Entries already gone (redriven or purged by someone else) are
     counted as `gone`. Writes one audit record, dry run included.
     """
-    target = target or names.events
     check_target(client, names, target)
     if selected is None:
         selected = await match_dead_letters(client, names, flt, now=now)
     if not isinstance(selected, Selection):
         selected = Selection(ids=list(selected), by_family=[])
-    ids = selected.ids
     result = RedriveResult(
-        target=target,
+        target=target or bus_stream(names, StreamKind.EVENTS),
         dry_run=dry_run,
-        matched=len(ids),
+        matched=len(selected.ids),
         moved=0,
         gone=0,
         by_family=selected.by_family,
     )
     if not dry_run:
         bucket = bucket or (TokenBucket(rate) if rate else None)
-        result = await _redrive_all(client, names, ids, result, bucket, progress)
+        result = await _redrive_all(client, names, selected.ids, (result, target), bucket, progress)
     audit = AuditRecord(
         action="redrive",
         operator=operator,
@@ -442,45 +616,67 @@ async def redrive(
         filter=flt.describe(),
         matched=result.matched,
         count=result.moved,
-        target=target,
+        target=result.target,
         dry_run=dry_run,
     )
     return result.model_copy(update={"audit_id": await write_audit(client, names, audit)})
+
+
+@dataclass
+class _Moves:
+    """What a redrive moved so far: dead id (as shown) -> new id, and where each went."""
+
+    moved: dict[str, str] = field(default_factory=dict)
+    targets: Counter[str] = field(default_factory=Counter)
+    other_source: int = 0
+
+
+async def _move_partition(
+    client: aredis.Redis, names: Names, index: int, entry_ids: Sequence[str], target: str | None
+) -> _Moves:
+    """Move these dead letters of one partition back to its incoming stream (or `target`)."""
+    partition = names.partition(index)
+    destination = target or partition.events
+    found = await _fetch(client, partition.dead, entry_ids)
+    moves = [(i, redrive_fields(shown_id(names, index, i), f)) for i, f in found]
+    done = await _move(client, (partition.dead, destination), moves)
+    out = _Moves({shown_id(names, index, i): new for i, new in done.items()})
+    out.targets[destination] += len(done)
+    out.other_source = sum(
+        1 for i, f in found if i in done and DEAD_LETTERS.field(f, "source_stream") != destination
+    )
+    return out
 
 
 async def _redrive_all(
     client: aredis.Redis,
     names: Names,
     ids: Sequence[str],
-    result: RedriveResult,
+    plan: tuple[RedriveResult, str | None],
     bucket: TokenBucket | None,
     progress: Progress | None,
 ) -> RedriveResult:
+    result, target = plan
     step = min(MOVE_BATCH, bucket.batch) if bucket else MOVE_BATCH
-    moved: dict[str, str] = {}
-    other_source = 0
+    total = _Moves()
     for start in range(0, len(ids), step):
         batch = ids[start : start + step]
         if bucket is not None:
             await bucket.take(len(batch))
-        found = await _fetch(client, names.dead, batch)
-        done = await _move(
-            client, names, result.target, [(i, redrive_fields(i, f)) for i, f in found]
-        )
-        moved.update(done)
-        other_source += sum(
-            1
-            for i, f in found
-            if i in done and DEAD_LETTERS.field(f, "source_stream") != result.target
-        )
+        for index, entry_ids in by_partition(lookups(names, batch)).items():
+            done = await _move_partition(client, names, index, entry_ids, target)
+            total.moved.update(done.moved)
+            total.targets.update(done.targets)
+            total.other_source += done.other_source
         if progress is not None:
             progress(len(batch))
     return result.model_copy(
         update={
-            "moved": len(moved),
-            "gone": len(ids) - len(moved),
-            "moved_ids": moved,
-            "other_source": other_source,
+            "moved": len(total.moved),
+            "gone": len(ids) - len(total.moved),
+            "moved_ids": total.moved,
+            "other_source": total.other_source,
+            "targets": [Count(key=k, count=n) for k, n in sorted(total.targets.items())],
         }
     )
 
@@ -497,15 +693,17 @@ async def purge(
     """Delete the dead letters matching `flt` (or exactly `selected`); writes an audit record.
 
     `flt` must bound the age (`before_s`) or name ids: a purge never deletes everything by
-    accident.
+    accident. Each partition's share is deleted from its own stream.
     """
     if flt.before_s is None and not flt.ids:
         raise ValueError("a purge needs an age (before) or explicit ids")
     if selected is None:
         selected = (await match_dead_letters(client, names, flt, now=now)).ids
     deleted = 0
-    for start in range(0, len(selected), 1000):
-        deleted += int(await client.xdel(names.dead, *selected[start : start + 1000]))
+    for index, entry_ids in by_partition(lookups(names, selected)).items():
+        stream = names.partition(index).dead
+        for start in range(0, len(entry_ids), 1000):
+            deleted += int(await client.xdel(stream, *entry_ids[start : start + 1000]))
     audit = AuditRecord(
         action="purge",
         operator=operator,

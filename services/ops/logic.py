@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from services.ops.errors import InvalidReasonFilter, RedriveFilterRequired
 from services.ops.models import Count, DeadLetterFilter, DeadLetterLine, DeadLetterRecord
 from services.ops.payload import view_values
-from services.ops.stream_ids import check_stream_ids
+from services.ops.stream_ids import check_dead_letter_ids
 from shared.error_codes import code_family
 from shared.models import DeadLetter
 from shared.wire import (
@@ -190,7 +190,7 @@ def _line(
 ) -> DeadLetterLine:
     return DeadLetterLine(
         id=entry_id,
-        dead_at=entry_time(entry_id),
+        dead_at=entry_time(entry_id.rpartition(":")[2]),  # a qualified id's entry part
         errors=errors,
         stage=values["stage"],
         source_stream=values["source_stream"],
@@ -263,7 +263,7 @@ def redrive_filter(
     """
     flt = DeadLetterFilter(
         reasons=check_reason_filters(reasons),
-        ids=check_stream_ids(tuple(ids)),
+        ids=check_dead_letter_ids(tuple(ids)),
         since_s=None if since is None else since.total_seconds(),
         before_s=None if before is None else before.total_seconds(),
     )
@@ -366,6 +366,13 @@ class StatsTally:
         self._errors[DEAD_LETTERS.raw(fields, "errors")] += 1
         self._stages[DEAD_LETTERS.raw(fields, "stage")] += 1
         self._sources[DEAD_LETTERS.raw(fields, "source_stream")] += 1
+
+    def absorb(self, other: StatsTally) -> None:
+        """Add another tally's counts (one partition's) to this one."""
+        self.scanned += other.scanned
+        self._errors.update(other._errors)
+        self._stages.update(other._stages)
+        self._sources.update(other._sources)
 
     def as_dict(self) -> dict[str, Any]:
         """The counts as lists of `Count`, most frequent first."""

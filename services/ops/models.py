@@ -79,11 +79,25 @@ class Count(BaseModel):
     count: int = Field(description="Dead letters having it.")
 
 
-class DeadLetterStats(BaseModel):
-    """Counts and ages of the whole dead-letter stream."""
+class PartitionDeadLetters(BaseModel):
+    """The dead letters of one partition: its stream's length, what the scan counted, ages."""
 
-    stream: str = Field(description="The dead-letter stream.")
+    partition: int = Field(description="Partition index.")
+    stream: str = Field(description="Its dead-letter stream.")
     length: int = Field(description="XLEN of the stream.")
+    scanned: int = Field(description="Dead letters counted by this scan.")
+    by_family: list[Count] = Field(description="Reason-code families, most frequent first.")
+    oldest_id: str | None = Field(description="Oldest dead letter's id.")
+    newest_id: str | None = Field(description="Newest dead letter's id.")
+
+
+class DeadLetterStats(BaseModel):
+    """Counts and ages of the whole bus's dead letters: totals, then each partition's."""
+
+    stream: str = Field(
+        description="The dead-letter stream (with several partitions, the glob of theirs)."
+    )
+    length: int = Field(description="XLEN of the stream (summed over partitions).")
     scanned: int = Field(description="Dead letters counted by this scan.")
     by_family: list[Count] = Field(
         description="Reason-code families (the part before ':'), most frequent first."
@@ -96,6 +110,9 @@ class DeadLetterStats(BaseModel):
     newest_id: str | None = Field(description="Newest dead letter's id.")
     newest_age_s: float | None = Field(description="Its age in seconds.")
     elapsed_s: float = Field(description="Time the scan took.")
+    partitions: list[PartitionDeadLetters] = Field(
+        default_factory=list, description="Each partition's share, in index order."
+    )
 
 
 class DeadLetterFilter(BaseModel):
@@ -129,7 +146,10 @@ class Selection(BaseModel):
 class RedriveResult(BaseModel):
     """What a redrive did (or, with dry_run, would do)."""
 
-    target: str = Field(description="Stream the dead letters were moved to.")
+    target: str = Field(
+        description="Stream the dead letters were moved to (with several partitions, the glob "
+        "of every partition's incoming stream: each goes back to its own partition's)."
+    )
     dry_run: bool = Field(description="True when nothing was moved.")
     matched: int = Field(description="Dead letters that matched the filter.")
     moved: int = Field(description="Dead letters moved by this run.")
@@ -145,6 +165,9 @@ class RedriveResult(BaseModel):
         0, description="Moved entries whose source stream is not the target (check --to)."
     )
     audit_id: str | None = Field(None, description="Id of the audit record written.")
+    targets: list[Count] = Field(
+        default_factory=list, description="Dead letters moved, by target stream."
+    )
 
 
 class PurgeResult(BaseModel):
@@ -201,6 +224,7 @@ class StreamStatus(BaseModel):
     """One stream of the bus (XINFO STREAM)."""
 
     role: str = Field(description="events, valid or dead.")
+    partition: int = Field(0, description="Partition index.")
     name: str = Field(description="Redis key.")
     exists: bool = Field(description="False when the stream is absent.")
     length: int = Field(0, description="Entries in the stream.")
@@ -212,10 +236,36 @@ class StreamStatus(BaseModel):
     error: str | None = Field(None, description="Why it could not be read (e.g. wrong type).")
 
 
+class GroupTotal(BaseModel):
+    """One consumer group summed over every partition's stream of one role."""
+
+    role: str = Field(description="events, valid or dead.")
+    name: str = Field(description="Group name.")
+    pending: int = Field(description="Delivered, not acknowledged, over all partitions.")
+    lag: int | None = Field(description="Not yet delivered; None when a partition cannot tell.")
+    consumers: int = Field(description="Distinct consumer names over all partitions.")
+    missing: int = Field(description="Partitions where the group is absent.")
+
+
+class RoleTotal(BaseModel):
+    """One role's streams (events, valid, dead) summed over every partition."""
+
+    role: str = Field(description="events, valid or dead.")
+    length: int = Field(description="Entries, over all partitions.")
+    missing: int = Field(description="Partitions where the stream is absent.")
+    groups: list[GroupTotal] = Field(default_factory=list, description="Its groups, summed.")
+
+
 class BusStatus(BaseModel):
-    """Every stream, group and consumer of one namespace."""
+    """Every stream, group and consumer of one namespace: each partition's, then totals."""
 
     namespace: str = Field(description="RUNBUS_NAMESPACE.")
     at: datetime = Field(description="When the status was taken.")
-    streams: list[StreamStatus] = Field(description="events, valid, dead.")
-    dead_letters: int = Field(description="Depth of the dead-letter stream.")
+    streams: list[StreamStatus] = Field(
+        description="events, valid, dead (of each partition, in index order)."
+    )
+    dead_letters: int = Field(description="Depth of the dead-letter streams (all partitions).")
+    partitions: int = Field(1, description="RUNBUS_PARTITIONS.")
+    totals: list[RoleTotal] = Field(
+        default_factory=list, description="Each role summed over the partitions."
+    )

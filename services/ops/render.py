@@ -181,8 +181,11 @@ def stats_view(stats: DeadLetterStats) -> RenderableType:
         f" newest {format_age(stats.newest_age_s)} ago",
         (f" (scanned {stats.scanned} in {stats.elapsed_s:.2f}s)", "dim"),
     )
+    parts: list[RenderableType] = [head]
+    if len(stats.partitions) > 1:
+        parts.append(_partitions_table(stats))
     return Group(
-        head,
+        *parts,
         _count_table("dead letters by reason family", stats.by_family),
         _count_table("dead letters by reason code", stats.by_code),
         _count_table("dead letters by stage", stats.by_stage),
@@ -190,8 +193,21 @@ def stats_view(stats: DeadLetterStats) -> RenderableType:
     )
 
 
-def _group_cells(stream: StreamStatus, group: GroupStatus) -> list[str]:
-    name = f"{stream.role}/{group.name}" + ("" if group.expected else " (extra)")
+def _where(status: BusStatus, stream: StreamStatus) -> str:
+    """A stream's role, after its partition's index when there are several (``3/events``)."""
+    return stream.role if status.partitions == 1 else f"{stream.partition}/{stream.role}"
+
+
+def _partitions_table(stats: DeadLetterStats) -> Table:
+    table = _table("dead letters by partition", "partition", "stream", "length", "families")
+    for share in stats.partitions:
+        families = families_text(share.by_family, limit=3)
+        table.add_row(str(share.partition), Text(share.stream), str(share.length), Text(families))
+    return table
+
+
+def _group_cells(where: str, group: GroupStatus) -> list[str]:
+    name = f"{where}/{group.name}" + ("" if group.expected else " (extra)")
     if not group.exists:
         return [name, "absent", "", "", "", "", ""]
     return [
@@ -223,7 +239,7 @@ def _streams_table(status: BusStatus) -> Table:
         cells = [str(stream.length), format_age(stream.first_age_s), format_age(stream.last_age_s)]
         if not stream.exists:
             cells = [stream.error or "absent", "", ""]
-        table.add_row(stream.role, Text(stream.name), *cells)
+        table.add_row(_where(status, stream), Text(stream.name), *cells)
     return table
 
 
@@ -232,15 +248,30 @@ def _groups_tables(status: BusStatus) -> tuple[Table, Table]:
     groups = _table("consumer groups", "group", *columns)
     consumers = _table("consumers", "consumer", "pending", "idle")
     for stream in status.streams:
+        where = _where(status, stream)
         for group in stream.groups:
-            groups.add_row(*_group_cells(stream, group))
+            groups.add_row(*_group_cells(where, group))
             for consumer in group.consumers:
                 consumers.add_row(
-                    Text(f"{stream.role}/{group.name}/{consumer.name}"),
+                    Text(f"{where}/{group.name}/{consumer.name}"),
                     str(consumer.pending),
                     format_age(consumer.idle_ms / 1000),
                 )
     return groups, consumers
+
+
+def _totals_table(status: BusStatus) -> Table:
+    table = _table(
+        f"totals over {status.partitions} partitions", "stream", "group", "length", "lag",
+        "pending", "consumers", "absent in",
+    )  # fmt: skip
+    for total in status.totals:
+        table.add_row(total.role, "", str(total.length), "", "", "", str(total.missing or ""))
+        for group in total.groups:
+            lag = "-" if group.lag is None else str(group.lag)
+            cells = [lag, str(group.pending), str(group.consumers), str(group.missing or "")]
+            table.add_row(total.role, group.name, "", *cells)
+    return table
 
 
 def status_view(status: BusStatus) -> RenderableType:
@@ -249,6 +280,8 @@ def status_view(status: BusStatus) -> RenderableType:
     parts: list[RenderableType] = [_streams_table(status), groups]
     if consumers.row_count:
         parts.append(consumers)
+    if status.partitions > 1:
+        parts.append(_totals_table(status))
     style = "bold red" if status.dead_letters else "green"
     parts.append(Text.assemble(("dead letters: ", "bold"), (str(status.dead_letters), style)))
     return Group(*parts)

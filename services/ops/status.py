@@ -6,6 +6,7 @@ what ops run when something is already wrong.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,14 @@ import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
 from services.ops.logic import age_s, now_utc
-from services.ops.models import BusStatus, ConsumerStatus, GroupStatus, StreamStatus
+from services.ops.models import (
+    BusStatus,
+    ConsumerStatus,
+    GroupStatus,
+    GroupTotal,
+    RoleTotal,
+    StreamStatus,
+)
 from shared.names import Names
 from shared.pipeline import PIPELINE
 from shared.wire import as_text
@@ -87,12 +95,18 @@ async def _groups(
 
 
 async def stream_status(
-    client: aredis.Redis, names: Names, role: str, stream: str, now: datetime
+    client: aredis.Redis,
+    names: Names,
+    role: str,
+    stream: str,
+    now: datetime,
+    partition: int = 0,
 ) -> StreamStatus:
     """One stream: length, first/last entry ages, and its groups (expected ones first)."""
     expected = PIPELINE.groups_of(names, stream)
     absent = StreamStatus(
         role=role,
+        partition=partition,
         name=stream,
         exists=False,
         groups=[GroupStatus(name=g, exists=False, expected=True) for g in expected],
@@ -112,6 +126,7 @@ async def stream_status(
     last = _entry_id(info.get("last-entry"))
     return StreamStatus(
         role=role,
+        partition=partition,
         name=stream,
         exists=True,
         length=int(info.get("length", 0)),
@@ -123,15 +138,62 @@ async def stream_status(
     )
 
 
+def _group_total(role: str, name: str, groups: list[GroupStatus]) -> GroupTotal:
+    present = [g for g in groups if g.exists]
+    lags = [g.lag for g in present]
+    return GroupTotal(
+        role=role,
+        name=name,
+        pending=sum(g.pending for g in present),
+        lag=None if None in lags else sum(g.lag or 0 for g in present),
+        consumers=len({c.name for g in present for c in g.consumers}),
+        missing=len(groups) - len(present),
+    )
+
+
+#: The roles of the bus's streams, in pipeline order.
+_KINDS = tuple(stream.kind for stream in PIPELINE.streams)
+
+
+def role_totals(streams: Sequence[StreamStatus]) -> list[RoleTotal]:
+    """Each role's streams and groups summed over the partitions, in pipeline order."""
+    totals = []
+    for kind in _KINDS:
+        mine = [s for s in streams if s.role == kind.value]
+        groups: dict[str, list[GroupStatus]] = {}
+        for stream in mine:
+            for group in stream.groups:
+                groups.setdefault(group.name, []).append(group)
+        totals.append(
+            RoleTotal(
+                role=kind.value,
+                length=sum(s.length for s in mine),
+                missing=sum(1 for s in mine if not s.exists),
+                groups=[_group_total(kind.value, n, g) for n, g in groups.items()],
+            )
+        )
+    return totals
+
+
 async def bus_status(
     client: aredis.Redis, names: Names, *, now: datetime | None = None
 ) -> BusStatus:
-    """Every stream of the namespace (events, valid, dead) with its groups and consumers."""
+    """Every stream of the namespace (events, valid, dead of each partition) with its groups and
+    consumers, and each role summed over the partitions. One stream at a time: on a cluster
+    each command goes to the node of that partition."""
     moment = now or now_utc()
     streams = [
-        await stream_status(client, names, role, stream, moment)
-        for role, stream in (("events", names.events), ("valid", names.valid), ("dead", names.dead))
+        await stream_status(client, names, kind.value, p.stream(kind), moment, p.index)
+        for p in names.all_partitions
+        for kind in _KINDS
     ]
+    totals = role_totals(streams)
+    dead = next(t for t in totals if t.role == "dead")
     return BusStatus(
-        namespace=names.namespace, at=moment, streams=streams, dead_letters=streams[-1].length
+        namespace=names.namespace,
+        at=moment,
+        streams=streams,
+        dead_letters=dead.length,
+        partitions=names.partitions,
+        totals=totals,
     )

@@ -1,7 +1,8 @@
 """Dead letters and bus status: what ``runbus dlq`` and ``runbus status`` show, over HTTP.
 
 Ids, durations and the redrive guard are checked by `services.ops` (the CLI's checks too);
-the OpenAPI document shows the same rules (`STREAM_ID_SCHEMA`, `DURATION_SCHEMA`).
+the OpenAPI document shows the same rules (`DEAD_LETTER_ID_SCHEMA`, `DURATION_SCHEMA`). With
+several partitions every id returned is qualified by its partition (``3:1700000000000-0``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from services.ops.models import (
     RedriveResult,
 )
 from services.ops.status import bus_status
-from services.ops.stream_ids import STREAM_ID_SCHEMA, check_stream_id
+from services.ops.stream_ids import DEAD_LETTER_ID_SCHEMA, parse_dead_letter_id
 
 # Tags go on each route, not on the router: a router's tags are added to every route's, and
 # /api/status belongs under "status" alone.
@@ -42,11 +43,12 @@ TAGS: list[str | Enum] = ["dead letters"]
 
 
 class _EntryIdPath(Convertor[str]):
-    """A path segment that looks like an entry id (digits-digits): `/dead-letters/redrive`
-    and `/dead-letters/stats` are then never taken for one (GET redrive is a 405, not a 422).
-    The exact domain is checked in the route (422 `invalid_stream_id`)."""
+    """A path segment that looks like a dead-letter id (digits-digits, perhaps after
+    ``digits:``): `/dead-letters/redrive` and `/dead-letters/stats` are then never taken for
+    one (GET redrive is a 405, not a 422). The exact domain is checked in the route (422
+    `invalid_stream_id`)."""
 
-    regex = "[0-9]+-[0-9]+"
+    regex = "(?:[0-9]+:)?[0-9]+-[0-9]+"
 
     def convert(self, value: str) -> str:
         return value
@@ -57,8 +59,10 @@ class _EntryIdPath(Convertor[str]):
 
 register_url_convertor("entry_id", _EntryIdPath())
 
-_ID_TEXT = STREAM_ID_SCHEMA["description"]
-EntryId = Annotated[str | None, Query(json_schema_extra=STREAM_ID_SCHEMA, description=_ID_TEXT)]
+_ID_TEXT = DEAD_LETTER_ID_SCHEMA["description"]
+EntryId = Annotated[
+    str | None, Query(json_schema_extra=DEAD_LETTER_ID_SCHEMA, description=_ID_TEXT)
+]
 
 
 def _duration(value: str | None, name: str) -> timedelta | None:
@@ -119,14 +123,14 @@ async def dead_letters_stats(state: State) -> DeadLetterStats:
 )
 async def dead_letter(
     state: State,
-    entry_id: Annotated[str, Path(json_schema_extra=STREAM_ID_SCHEMA, description=_ID_TEXT)],
+    entry_id: Annotated[str, Path(json_schema_extra=DEAD_LETTER_ID_SCHEMA, description=_ID_TEXT)],
 ) -> DeadLetterRecord:
     """One dead letter in full (original payload as text, or base64 when not UTF-8).
 
-    404 for a path that is not an id at all, 422 `invalid_stream_id` for one out of range."""
-    record = await get_dead_letter(
-        state.redis, state.settings.names, check_stream_id(entry_id, "entry_id")
-    )
+    404 for a path that is not an id at all (or names a partition the bus does not have),
+    422 `invalid_stream_id` for one out of range."""
+    parse_dead_letter_id(entry_id, "entry_id")
+    record = await get_dead_letter(state.redis, state.settings.names, entry_id)
     if record is None:
         raise not_found("dead_letter", entry_id)
     return record
@@ -138,7 +142,8 @@ async def dead_letter(
     responses=responses(400, 401, 413, 422, 503),
 )
 async def redrive_dead_letters(state: State, body: RedriveRequest) -> RedriveResult:
-    """Send matching dead letters back to the incoming stream (after a taxonomy fix).
+    """Send matching dead letters back to their partition's incoming stream (after a taxonomy
+    fix).
 
     Needs the bearer token when one is configured; writes an audit record. A body naming no
     filter is refused (422 `redrive_filter_required`) unless it says ``"all": true``;

@@ -104,3 +104,22 @@ def test_asyncapi_document_names_this_namespaces_streams() -> None:
     schemas = doc["components"]["schemas"]
     assert {"RunEvent", "PulseEvent", "ValidEnvelope", "DeadLetter", "CoachChange"} <= set(schemas)
     assert schemas["RunEvent"]["properties"]["reason_code"]["description"]
+
+
+def test_several_partitions_label_each_stream_and_group_and_sum_the_totals() -> None:
+    group = {"name": b"validator", "pending": 1, "lag": 2, "consumers": 1}
+    snapshot = Snapshot(
+        up=True,
+        streams=(StreamInfo("events", 3, 10, (group,), partition=0),
+                 StreamInfo("events", 4, 5, (group,), partition=1)),
+    )  # fmt: skip
+    text = render(snapshot).decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("runbus_events_received_total", ())] == 15
+    assert samples[("runbus_stream_length", (("partition", "1"), ("stream", "events")))] == 4
+    lag = ("runbus_group_lag", (("group", "validator"), ("partition", "0"), ("stream", "events")))
+    assert samples[lag] == 2
