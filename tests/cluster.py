@@ -19,10 +19,16 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 
+#: A cluster node's bus listens on its port + 10000, so Redis refuses ports above this.
+_MAX_NODE_PORT = 55535
+
+
 def _free_port() -> int:
     from tests.conftest import free_port
 
-    return free_port()
+    while (port := free_port()) > _MAX_NODE_PORT:
+        pass
+    return port
 
 
 @dataclass
