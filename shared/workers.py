@@ -17,14 +17,30 @@ acknowledgements and the janitors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 
 from shared import metrics
 from shared.consumer import BatchHandler, StreamWorker, WorkerMiddleware, default_middleware
 from shared.names import StreamKind
 from shared.settings import Settings
+
+
+async def warm_up(client: aredis.Redis) -> None:
+    """Learn a cluster's topology before commands run concurrently on a fresh client.
+
+    redis-py 8.1's asyncio cluster client, when many commands start at once on a client that
+    has not initialised yet, loses connections under them (``AttributeError ... writelines``,
+    "Connection closed by server"). Initialising first avoids that; if the cluster is not
+    reachable yet, the workers' own retries take over.
+    """
+    if isinstance(client, RedisCluster):
+        with contextlib.suppress(RedisError, OSError):
+            await client.initialize()
 
 
 class PartitionWorkers:
@@ -74,6 +90,7 @@ class PartitionWorkers:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every partition's worker until `stop` is set (or one of them fails)."""
+        await warm_up(self.workers[0].client)
         tasks = [asyncio.create_task(worker.run(stop)) for worker in self.workers]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

@@ -18,7 +18,6 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-
 #: A cluster node's bus listens on its port + 10000, so Redis refuses ports above this.
 _MAX_NODE_PORT = 55535
 

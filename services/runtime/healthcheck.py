@@ -27,6 +27,7 @@ from shared.connections import async_redis
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
 from shared.wire import as_text
+from shared.workers import warm_up
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ async def worker_views(settings: Settings, service: str) -> dict[int, WorkerView
     partitions = settings.names.all_partitions
     client = async_redis(settings, socket_timeout=3.0)
     try:
+        await warm_up(client)  # before the partitions' reads run concurrently
         views = await asyncio.gather(
             *(_view(client, p.stream(stage.reads), stage.group, mine) for p in partitions)
         )

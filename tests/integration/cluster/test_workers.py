@@ -43,11 +43,10 @@ from tests.integration.cluster.workers import (
 
 pytestmark = pytest.mark.integration
 
+BAD_STAGE = {"project_id": 7, "run_id": "r", "stage": "nope", "severity": "info",
+             "ts": "2026-05-01T12:00:00Z"}  # fmt: skip
 INVALID = {
-    "invalid_stage:nope": orjson.dumps(
-        {"project_id": 7, "run_id": "r", "stage": "nope", "severity": "info",
-         "ts": "2026-05-01T12:00:00Z"}
-    ),  # fmt: skip
+    "invalid_stage:nope": orjson.dumps(BAD_STAGE),
     "malformed_json": b'{"project_id": 1, "run_id": ',
 }
 
@@ -163,9 +162,13 @@ async def test_two_validator_processes_share_every_partitions_work(
         total = 0
         for rnd in range(10):
             for p in names.all_partitions:
-                xadd_all(client, p.events, [brewslm("r", f"e-{rnd}-{p.index}-{i}") for i in range(5)])
-                total += 5
-            await eventually(lambda: sum(routed(client, p) for p in names.all_partitions) == total)
+                xadd_all(
+                    client, p.events, [brewslm("r", f"e-{rnd}-{p.index}-{i}") for i in range(5)]
+                )
+            total += 5 * len(names.all_partitions)
+            await eventually(
+                lambda n=total: sum(routed(client, p) for p in names.all_partitions) == n
+            )
     finally:
         stop.set()
         a, b = await asyncio.gather(first, second)
