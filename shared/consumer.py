@@ -15,7 +15,7 @@ new ones). What it cannot express:
   subscriber (and exits the app); a restart creates the group at ``$`` by default, after every
   entry the stream already holds.
 
-Here:
+Here (one worker per stream; a stage process runs one per partition, `shared.workers`):
 
 - entries are read in batches (``XREADGROUP COUNT n``) and acknowledged in one call per batch;
 - at start, and after any failure, the consumer re-reads its own pending entries before new
