@@ -15,7 +15,7 @@ new ones). What it cannot express:
   subscriber (and exits the app); a restart creates the group at ``$`` by default, after every
   entry the stream already holds.
 
-Here:
+Here (one worker per stream; a stage process runs one per partition, `shared.workers`):
 
 - entries are read in batches (``XREADGROUP COUNT n``) and acknowledged in one call per batch;
 - at start, and after any failure, the consumer re-reads its own pending entries before new
@@ -49,6 +49,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared import __version__, metrics
 from shared.logging import get_logger
 from shared.models import DeadLetter
+from shared.names import Names, Partition, StreamKind
 from shared.pipeline import PIPELINE
 from shared.retry import Backoff, OutageLog
 from shared.settings import Settings
@@ -191,6 +192,8 @@ class BatchContext:
     """The running totals of what this worker's batches reported (process-local)."""
     counts: metrics.BatchCounts | None = None
     """What the batch in progress reported so far; None between batches."""
+    partition: Partition = field(kw_only=True)
+    """The partition `stream` belongs to: its entries move only to this partition's streams."""
 
     def count(self, name: str, amount: int = 1) -> None:
         """Add to a named counter of the batch in progress (``n:<name>`` in the metrics)."""
@@ -244,7 +247,7 @@ class BatchContext:
             hint=hint_of(unwrapped),
         )
         self._dead_lettered(entry, errors)
-        return Move(entry, self.settings.names.dead, dead_letter_fields(letter))
+        return Move(entry, self.partition.dead, dead_letter_fields(letter))
 
     async def dead_letter(self, rejects: Sequence[tuple[Entry, list[str], str]]) -> int:
         """Dead-letter entries: for each, XACK it and, only if that acknowledged it, XADD."""
@@ -255,10 +258,12 @@ BatchHandler = Callable[[list[Entry], BatchContext], Awaitable[None]]
 
 
 class StreamWorker:
-    """Runs one consumer of one group on one stream until `stop` is set.
+    """Runs one consumer of one group on one stream (of one partition) until `stop` is set.
 
     `middleware` sees every batch (default: `metrics.MetricsMiddleware`, the stage's counters
-    hash); pass a list to replace it, e.g. ``[MetricsMiddleware(), mine]``.
+    hash); pass a list to replace it, e.g. ``[MetricsMiddleware(), mine]``. `partition` is the
+    one `stream` belongs to (found from the name when not given; partition 0 for a stream of
+    no partition); `totals` may be shared by the workers of one stage process.
     """
 
     def __init__(
@@ -272,8 +277,11 @@ class StreamWorker:
         handler: BatchHandler,
         consumer: str | None = None,
         middleware: Sequence[WorkerMiddleware] | None = None,
+        partition: Partition | None = None,
+        totals: metrics.Totals | None = None,
     ) -> None:
         self.client = client
+        self.partition = partition or partition_holding(settings.names, stream)
         self.settings = settings
         self.stream = stream
         self.group = group
@@ -285,13 +293,21 @@ class StreamWorker:
         self._claims = 0  # bumped by the janitor: a recovery pass must not miss its claims
         self._failures = 0
         self._group_ready = False
-        self._outage = OutageLog(log, "redis_unavailable", "redis_recovered", stage=stage)
-        self.totals = metrics.Totals()
+        self._outage = OutageLog(
+            log, "redis_unavailable", "redis_recovered", stage=stage, **self._where
+        )
+        self.totals = totals if totals is not None else metrics.Totals()
         self.ctx = BatchContext(
             client, settings, stream, group, self.consumer, stage,
             client.register_script(_MOVE_LUA), self._middleware, self.totals,
+            partition=self.partition,
         )  # fmt: skip
         self._claim = client.register_script(_CLAIM_LUA)
+
+    @property
+    def _where(self) -> dict[str, int]:
+        """The log field naming this worker's partition (none with a single partition)."""
+        return {"partition": self.partition.index} if self.settings.partitions > 1 else {}
 
     @property
     def batches(self) -> int:
@@ -313,7 +329,10 @@ class StreamWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in hand is finished first."""
-        log.info("worker_started", stream=self.stream, group=self.group, consumer=self.consumer)
+        log.info(
+            "worker_started",
+            stream=self.stream, group=self.group, consumer=self.consumer, **self._where,
+        )  # fmt: skip
         background = [
             asyncio.create_task(
                 self._every(self.settings.janitor_interval_s, self.claim_idle, stop)
@@ -327,7 +346,7 @@ class StreamWorker:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            log.info("worker_stopped", consumer=self.consumer, batches=self.batches)
+            log.info("worker_stopped", consumer=self.consumer, batches=self.batches, **self._where)
 
     async def _step(self, stop: asyncio.Event) -> None:
         try:
@@ -357,7 +376,7 @@ class StreamWorker:
             await self._failed(exc, stop)
 
     async def _failed(self, exc: Exception, stop: asyncio.Event) -> None:
-        log.error("batch_failed", stage=self.stage, error=repr(exc))
+        log.error("batch_failed", stage=self.stage, error=repr(exc), **self._where)
         delay = HANDLER_BACKOFF.delay(self._failures)
         self._failures += 1
         self._recovering = True
@@ -402,7 +421,9 @@ class StreamWorker:
         if exceeded:
             msg = f"delivered more than {limit} times to {self.stage} without being handled"
             await self.ctx.dead_letter([(e, [ATTEMPTS_EXCEEDED], msg) for e in exceeded])
-            log.warning("entries_dead_lettered", code=ATTEMPTS_EXCEEDED, count=len(exceeded))
+            log.warning(
+                "entries_dead_lettered", code=ATTEMPTS_EXCEEDED, count=len(exceeded), **self._where
+            )
             entries = [e for e in entries if e.deliveries <= limit]
         if entries:
             await self._batch(entries)
@@ -443,7 +464,7 @@ class StreamWorker:
             if cursor == "0-0":
                 break
         if claimed:
-            log.info("claimed_idle_entries", stage=self.stage, count=claimed)
+            log.info("claimed_idle_entries", stage=self.stage, count=claimed, **self._where)
             self._claims += 1
             self._recovering = True
         return claimed
@@ -462,6 +483,14 @@ class StreamWorker:
                 await job()
             except Exception as exc:  # the main loop reports outages; keep the job alive
                 log.debug("background_job_failed", job=job.__name__, error=repr(exc))
+
+
+def partition_holding(names: Names, stream: str) -> Partition:
+    """The partition one of whose streams is `stream`; partition 0 if none is (a test's own)."""
+    for partition in names.all_partitions:
+        if stream in (partition.stream(kind) for kind in StreamKind):
+            return partition
+    return names.partition(0)
 
 
 def default_middleware() -> list[WorkerMiddleware]:

@@ -1,7 +1,8 @@
 """Hosting a stream worker as a FastStream app: resources open in startup hooks, drain on stop.
 
 Every stage of `shared.pipeline.PIPELINE` is a `WorkerSpec`: its entry there (which stream it
-reads, as which group), how to open its resources, and the batch handler built from them.
+reads, as which group), how to open its resources, and the batch handler built from them. A
+stage process reads that stream in every partition (`shared.workers.PartitionWorkers`).
 `build_app` turns a spec into a FastStream app (FastStream owns the process lifecycle and
 signals); `run_worker` runs the same spec without FastStream, for tests and the in-process
 supervisor.
@@ -24,16 +25,17 @@ from faststream import FastStream
 from faststream.redis import RedisBroker
 
 from shared.connections import async_redis
-from shared.consumer import BatchHandler, StreamWorker
+from shared.consumer import BatchHandler
 from shared.logging import get_logger, library_logger
 from shared.pipeline import Stage
 from shared.settings import Settings
+from shared.workers import PartitionWorkers
 
 log = get_logger("runbus.service")
 
 #: Opens the stage's resources and yields its batch handler; closes them on exit. The stop
 #: event lets a handler that retries internally (the persister, database down) give up.
-Task = asyncio.Task[StreamWorker]
+Task = asyncio.Task[PartitionWorkers]
 HandlerFactory = Callable[
     [Settings, aredis.Redis, asyncio.Event], AbstractAsyncContextManager[BatchHandler]
 ]
@@ -56,29 +58,32 @@ class WorkerSpec:
         """The consumer group the stage reads as."""
         return self.stage.group
 
-    def stream(self, settings: Settings) -> str:
-        """The stream the stage reads, under the settings' namespace."""
-        return settings.names.stream(self.stage.reads)
+    def streams(self, settings: Settings) -> tuple[str, ...]:
+        """The streams the stage reads (one per partition), under the settings' namespace."""
+        return settings.names.streams(self.stage.reads)
 
 
 async def run_worker(
     spec: WorkerSpec, settings: Settings, stop: asyncio.Event, consumer: str | None = None
-) -> StreamWorker:
-    """Run the stage until `stop` is set; returns the finished worker (for its counters)."""
+) -> PartitionWorkers:
+    """Run the stage on every partition until `stop` is set; returns the finished workers.
+
+    One client (one connection pool) and one handler serve every partition's worker.
+    """
     client = async_redis(settings)
     try:
         async with spec.handler(settings, client, stop) as handler:
-            worker = StreamWorker(
+            workers = PartitionWorkers(
                 client,
                 settings,
-                stream=spec.stream(settings),
+                reads=spec.stage.reads,
                 group=spec.group,
                 stage=spec.name,
                 handler=handler,
                 consumer=consumer,
             )
-            await worker.run(stop)
-            return worker
+            await workers.run(stop)
+            return workers
     finally:
         await client.aclose()
 

@@ -12,9 +12,10 @@ from faststream import FastStream
 from services.coach.handler import CoachHandler, CoachStats
 from services.coach.io import CoachStore
 from shared import service
-from shared.consumer import BatchHandler, StreamWorker
+from shared.consumer import BatchHandler
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
+from shared.workers import PartitionWorkers
 
 
 def spec(stats: CoachStats | None = None) -> service.WorkerSpec:
@@ -35,7 +36,7 @@ async def run_coach(
     stop: asyncio.Event,
     consumer: str | None = None,
     stats: CoachStats | None = None,
-) -> StreamWorker:
+) -> PartitionWorkers:
     """Run the coach until `stop` is set; returns the finished worker (for its counters)."""
     return await service.run_worker(spec(stats), settings, stop, consumer)
 

@@ -19,10 +19,11 @@ from faststream import FastStream
 from services.history import open_store
 from services.persister.io import Persister
 from shared import service
-from shared.consumer import BatchHandler, StreamWorker
+from shared.consumer import BatchHandler
 from shared.logging import get_logger
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
+from shared.workers import PartitionWorkers
 
 log = get_logger("runbus.persister")
 
@@ -54,7 +55,7 @@ def spec() -> service.WorkerSpec:
 
 async def run_persister(
     settings: Settings, stop: asyncio.Event, consumer: str | None = None
-) -> StreamWorker:
+) -> PartitionWorkers:
     """Run the persister until `stop` is set; returns the finished worker."""
     return await service.run_worker(spec(), settings, stop, consumer)
 

@@ -8,9 +8,9 @@ from faststream import FastStream
 
 from services.validator.io import validate_batch
 from shared import service
-from shared.consumer import StreamWorker
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
+from shared.workers import PartitionWorkers
 
 
 def spec() -> service.WorkerSpec:
@@ -23,7 +23,7 @@ def spec() -> service.WorkerSpec:
 
 async def run_validator(
     settings: Settings, stop: asyncio.Event, consumer: str | None = None
-) -> StreamWorker:
+) -> PartitionWorkers:
     """Run the validator until `stop` is set."""
     return await service.run_worker(spec(), settings, stop, consumer)
 

@@ -1,4 +1,8 @@
-"""The validator's effects: one atomic Lua move per batch to the valid or dead-letter stream."""
+"""The validator's effects: one atomic Lua move per batch to the valid or dead-letter stream.
+
+A batch comes from one partition's incoming stream and moves to that partition's valid or
+dead stream: the three share a hash tag, so the move is one single-slot script call.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ log = get_logger("runbus.validator")
 async def validate_batch(batch: list[Entry], ctx: BatchContext) -> None:
     """Judge every entry, then move them all (ack + append) in one atomic call."""
     settings = ctx.settings
-    taxonomy, limit, valid = settings.taxonomy, settings.max_event_bytes, settings.names.valid
+    taxonomy, limit, valid = settings.taxonomy, settings.max_event_bytes, ctx.partition.valid
     now = datetime.now(UTC)
     moves: list[Move] = []
     rejected = 0

@@ -22,7 +22,9 @@ ENTRIES = [Entry(f"{i}-0", {b"__data__": b"{}"}, 1) for i in range(10)]
 
 def context(client: aredis.Redis, stage: str) -> BatchContext:
     settings = Settings(namespace=NAMES.namespace, _env_file=None)  # type: ignore[call-arg]
-    return BatchContext(client, settings, NAMES.events, "g", "c", stage, mover=None)
+    return BatchContext(
+        client, settings, NAMES.events, "g", "c", stage, mover=None, partition=NAMES.partition(0)
+    )
 
 
 async def test_the_middleware_flushes_what_the_batch_reported() -> None:

@@ -18,9 +18,10 @@ def test_every_declared_stage_is_bound_in_start_order() -> None:
 @pytest.mark.parametrize("name", PIPELINE.stage_names)
 def test_each_spec_reads_its_declared_stream_as_its_declared_group(name: str) -> None:
     declared, spec = PIPELINE.stage(name), STAGES[name]()
-    settings = Settings(namespace="topo")
+    settings = Settings(namespace="topo", partitions=4)
     assert spec.stage == declared and spec.name == name
-    assert spec.stream(settings) == settings.names.stream(declared.reads)
+    every = tuple(p.stream(declared.reads) for p in settings.names.all_partitions)
+    assert spec.streams(settings) == every and len(set(every)) == 4
     assert spec.group == declared.group
 
 

@@ -72,11 +72,11 @@ def test_the_healthcheck_command_accepts_every_deployed_service(
 ) -> None:
     asked: list[str] = []
 
-    async def verdict(settings: Settings, name: str, max_idle_s: float) -> bool:
+    async def verdict(settings: Settings, name: str, max_idle_s: float) -> tuple[bool, list[str]]:
         asked.append(name)
-        return True
+        return True, []
 
-    monkeypatch.setattr(healthcheck, "healthy", verdict)
+    monkeypatch.setattr(healthcheck, "check", verdict)
     assert healthcheck.main(healthcheck_test(service)[4:]) == 0
     assert asked == [service] and capsys.readouterr().out.strip() == f"{service}: healthy"
 
