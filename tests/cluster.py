@@ -19,10 +19,17 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 
+#: A cluster node also listens on its port + 10000 (the cluster bus): ports above refuse to start.
+MAX_NODE_PORT = 55535
+
+
 def _free_port() -> int:
     from tests.conftest import free_port
 
-    return free_port()
+    port = free_port()
+    while port > MAX_NODE_PORT:
+        port = free_port()
+    return port
 
 
 @dataclass
