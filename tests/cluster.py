@@ -18,7 +18,6 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-
 #: A cluster node also listens on its port + 10000 (the cluster bus): ports above refuse to start.
 MAX_NODE_PORT = 55535
 
