@@ -21,6 +21,9 @@ install: $(STAMP) ## Create .venv and install the locked dependencies
 run: $(STAMP) ## Run the whole system in the foreground (Ctrl-C drains and stops)
 	@$(VENV)/bin/runbus run all --ensure-redis
 
+run-cluster: $(STAMP) ## Start (or reuse) a local 6-node Redis Cluster (var/cluster, ports 7000-7005), then the whole system on it (12 partitions)
+	@RUNBUS_REDIS_CLUSTER=true RUNBUS_PARTITIONS=$${RUNBUS_PARTITIONS:-12} RUNBUS_REDIS_URL=$${RUNBUS_CLUSTER_URL:-redis://127.0.0.1:7000/0} $(VENV)/bin/runbus run all --ensure-cluster
+
 test: $(STAMP) ## Install, then run the unit and integration tests (short fault variants included)
 	@bash scripts/ensure-services.sh
 	@bash scripts/ensure-browser.sh
@@ -71,6 +74,9 @@ docs-settings: $(STAMP) ## Regenerate the settings table of docs/reference/setti
 up: ## docker compose up (needs a Docker engine)
 	docker compose up -d --build
 
+up-cluster: ## docker compose, profile cluster: six Redis nodes, the cluster job, every service on it
+	docker compose --profile cluster up -d --build cluster-validator cluster-persister cluster-coach cluster-api
+
 down: ## docker compose down
 	docker compose down
 
@@ -80,4 +86,4 @@ compose-check: $(STAMP) ## Validate compose.yaml against the Compose spec (offli
 clean: ## Remove the environment and local state
 	rm -rf $(VENV) var/*.db var/*.db-* var/redis
 
-.PHONY: help install run test test-faults test-fuzz test-api-fuzz test-unit lint fmt bench bench-quick docs docs-serve docs-settings up down compose-check clean
+.PHONY: help install run run-cluster up-cluster test test-faults test-fuzz test-api-fuzz test-unit lint fmt bench bench-quick docs docs-serve docs-settings up down compose-check clean

@@ -4,7 +4,8 @@
 `shared.pipeline.PIPELINE`. ``runbus run all`` starts one supervised child process per service
 (process-per-stage is where the throughput is), prints where the API and its docs are, forwards
 SIGINT/SIGTERM to the children, waits for them to drain, and exits 0. ``--ensure-redis`` (what
-``make run`` passes) starts a local redis-server when none answers at the default URL. It
+``make run`` passes) starts a local redis-server when none answers at the default URL;
+``--ensure-cluster`` (what ``make run-cluster`` passes) a local six-node Redis Cluster. It
 refuses to start (exit 2, one line) when the API port is taken, and prints its banner only once
 its own API answers. A worker whose loop dies logs the error and exits 1, so a supervisor
 restarts it.
@@ -17,7 +18,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
@@ -25,7 +26,12 @@ from services.runtime.logic import API, SERVICES
 from shared.logging import configure_logging
 from shared.settings import REPO_ROOT, Settings
 
+if TYPE_CHECKING:
+    from services.runtime.local_cluster import LocalCluster
+
 ALL: Final = "all"
+#: Where ``--ensure-cluster`` keeps its nodes' files, one directory per port.
+CLUSTER_DIR: Final = REPO_ROOT / "var" / "cluster"
 
 #: Services `runbus run` can start: each `PIPELINE` stage, the API, or all of them. (Built from
 #: the declaration, so mypy cannot list its members: code compares its values.)
@@ -49,6 +55,14 @@ def run(
             help="all: start a local redis-server (files under var/redis) if none answers.",
         ),
     ] = False,
+    ensure_cluster: Annotated[
+        bool,
+        typer.Option(
+            "--ensure-cluster",
+            help="all: start (or reuse) a local 6-node Redis Cluster on the URL's port and "
+            "the next five (files under var/cluster); needs RUNBUS_REDIS_CLUSTER=true.",
+        ),
+    ] = False,
     validators: Annotated[
         int, typer.Option(min=1, max=64, help="all: validator processes to run.")
     ] = 1,
@@ -63,7 +77,11 @@ def run(
     name = str(service)
     if name == ALL:
         code = run_all(
-            settings, ensure_redis=ensure_redis, validators=validators, redis_dir=redis_dir
+            settings,
+            ensure_redis=ensure_redis,
+            ensure_cluster=ensure_cluster,
+            validators=validators,
+            redis_dir=redis_dir,
         )
         raise typer.Exit(code)
     if name == API:
@@ -89,10 +107,12 @@ def run_all(
     settings: Settings,
     *,
     ensure_redis: bool = False,
+    ensure_cluster: bool = False,
     validators: int = 1,
     redis_dir: Path = REPO_ROOT / "var" / "redis",
 ) -> int:
     """Supervise every service until SIGINT/SIGTERM; the exit code."""
+    from services.runtime.local_cluster import ClusterUnavailable
     from services.runtime.local_redis import LocalRedis, RedisUnavailable
     from services.runtime.local_redis import ensure_redis as start_redis
     from services.runtime.logic import port_taken_message
@@ -103,17 +123,29 @@ def run_all(
         reason = taken.strerror or str(taken)
         say(port_taken_message(settings.api_host, settings.api_port, reason), err=True)
         return 2
-    local = LocalRedis()
-    if ensure_redis:
-        try:
+    local: LocalRedis | LocalCluster = LocalRedis()
+    try:
+        if ensure_cluster:
+            local = _local_cluster(settings)
+        elif ensure_redis:
             local = start_redis(settings, redis_dir)
-        except RedisUnavailable as exc:
-            say(f"runbus: {exc}", err=True)
-            return 2
+    except (RedisUnavailable, ClusterUnavailable) as exc:
+        say(f"runbus: {exc}", err=True)
+        return 2
     try:
         return asyncio.run(_supervise(settings, validators))
     finally:
         local.stop()  # after the services drained: they acknowledge into it
+
+
+def _local_cluster(settings: Settings) -> LocalCluster:
+    """The local cluster of ``--ensure-cluster``; the children must talk to it as a cluster."""
+    from services.runtime.local_cluster import ClusterUnavailable, ensure_cluster
+
+    if not settings.redis_cluster:
+        # The children read the environment: a flag here could not switch them to a cluster.
+        raise ClusterUnavailable("--ensure-cluster needs RUNBUS_REDIS_CLUSTER=true")
+    return ensure_cluster(settings.redis_url, CLUSTER_DIR)
 
 
 async def _supervise(settings: Settings, validators: int) -> int:

@@ -1,4 +1,4 @@
-"""`runbus acl render`: the least-privilege Redis ACL file, for any namespace."""
+"""`runbus acl render`: the least-privilege Redis ACL file, for any namespace and partitions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from services.security.acl import read_passwords, render, write_secret
+from shared.names import MAX_PARTITIONS
 from shared.settings import Settings
 
 acl_app = typer.Typer(help="Least-privilege Redis ACL users.", no_args_is_help=True)
@@ -30,17 +31,37 @@ def render_command(
     generate: Annotated[
         bool, typer.Option("--generate", help="Create missing password files (random, 0600).")
     ] = False,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=MAX_PARTITIONS, help="Partitions (default: RUNBUS_PARTITIONS or 1)."
+        ),
+    ] = None,
+    cluster: Annotated[
+        bool | None,
+        typer.Option(
+            "--cluster/--no-cluster",
+            help="For Redis Cluster nodes: clients may map the slots (default: "
+            "RUNBUS_REDIS_CLUSTER).",
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (0600) instead of stdout.")
     ] = None,
 ) -> None:
-    """Print the Redis ACL file: one user per role, passwords as SHA-256, default user off."""
+    """Print the Redis ACL file: one user per role, passwords as SHA-256, default user off.
+
+    Every partition's streams are named explicitly; the same file loads on every cluster node.
+    """
     if generate and passwords_dir is None:
         raise typer.BadParameter("--generate needs --passwords-dir")
-    ns = namespace or Settings().namespace
+    settings = Settings()
+    ns = namespace or settings.namespace
+    count = settings.partitions if partitions is None else partitions
+    on_cluster = settings.redis_cluster if cluster is None else cluster
     passwords = read_passwords(passwords_dir, generate) if passwords_dir else {}
     try:
-        text = render(ns, passwords)
+        text = render(ns, passwords, count, on_cluster)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     if output is None:

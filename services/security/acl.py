@@ -29,20 +29,24 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from shared.names import COACH_GROUP, Names
+from shared.names import COACH_GROUP, Names, StreamKind
 from shared.pipeline import PIPELINE, Stage
 
 #: Namespaces that are safe inside ACL glob patterns (no ``*?[]\``, no spaces, no colon).
 NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ADMIN = "admin"
 #: Connection housekeeping every role has: redis-py's health check sends PING.
-_CONNECTION = "ping"
+_CONNECTION = ("ping",)
+#: What a Redis Cluster client needs besides: redis-py's cluster client maps the slots with
+#: CLUSTER SLOTS (on connect and after every MOVED), and learns each command's key positions
+#: with COMMAND (COMMAND GETKEYS for commands whose keys move, e.g. XREADGROUP). All read-only.
+_CLUSTER_CONNECTION = ("cluster|slots", "command")
 #: What a stage needs on the stream it consumes as a group (``shared.consumer.StreamWorker``).
 _CONSUME = (
     "xreadgroup",
@@ -102,19 +106,38 @@ def check_namespace(namespace: str) -> str:
     return namespace
 
 
+def _keys(prefix: str, keys: Iterable[str]) -> tuple[str, ...]:
+    """ACL key patterns: each key named exactly (`prefix` ``~``, ``%R~`` or ``%W~``)."""
+    return tuple(f"{prefix}{key}" for key in keys)
+
+
+def _moves(names: Names, stage: Stage) -> tuple[str, ...]:
+    """Every partition's input and outputs of `stage`, partition by partition."""
+    kinds = (stage.reads, *stage.writes)
+    return tuple(p.stream(kind) for p in names.all_partitions for kind in kinds)
+
+
 def _consume(names: Names, stage: Stage) -> tuple[Grant, ...]:
-    """A pipeline stage: consume its input as its group, move entries atomically to its outputs."""
-    source, sinks = names.stream(stage.reads), tuple(names.stream(k) for k in stage.writes)
+    """A pipeline stage: consume its input as its group, move entries atomically to its outputs.
+
+    One selector per grant names every partition's streams: a selector listing the keys of
+    several partitions lets a script declare keys of two partitions, but that grants nothing the
+    user could not do with one command per key (the commands inside are checked one by one), and
+    a cluster refuses such a script anyway (CROSSSLOT). The line stays one selector per grant
+    however many partitions there are.
+    """
+    sinks = tuple(p.stream(k) for p in names.all_partitions for k in stage.writes)
     return (
-        Grant(_CONSUME, (f"~{source}",)),
-        Grant(_SCRIPTS, tuple(f"~{k}" for k in (source, *sinks))),
-        Grant(("xadd",), tuple(f"%W~{k}" for k in sinks)),
+        Grant(_CONSUME, _keys("~", names.streams(stage.reads))),
+        Grant(_SCRIPTS, _keys("~", _moves(names, stage))),
+        Grant(("xadd",), _keys("%W~", sinks)),
         Grant(("hincrby", "hincrbyfloat"), (f"~{names.metrics(stage.name)}",)),
     )
 
 
 def _publish(names: Names) -> Grant:
-    return Grant(("xadd",), (f"%W~{names.events}",))
+    """XADD to every partition's incoming stream (any partition is accepted)."""
+    return Grant(("xadd",), _keys("%W~", names.streams(StreamKind.EVENTS)))
 
 
 def _coach_reads(names: Names) -> Grant:
@@ -151,15 +174,17 @@ def _stage_role(names: Names, stage: Stage) -> Role:
 
 
 def _dead_letters(names: Names) -> tuple[Grant, ...]:
-    """Read, redrive (to the incoming stream only) and purge dead letters; the audit stream."""
-    dead, audit = names.dead, names.redrive_audit
-    streams = (*(s.key(names) for s in PIPELINE.streams), audit)
+    """Read, redrive (each to its partition's incoming stream) and purge dead letters; audit."""
+    dead, events = names.streams(StreamKind.DEAD), names.streams(StreamKind.EVENTS)
+    audit = names.redrive_audit
+    streams = (*(p.stream(s.kind) for p in names.all_partitions for s in PIPELINE.streams), audit)
+    redrives = (key for p in names.all_partitions for key in (p.dead, p.events))
     return (
-        Grant(_STATUS, tuple(f"%R~{s}" for s in streams)),
-        Grant(("xrange", "xrevrange", "xread"), (f"%R~{dead}", f"%R~{audit}")),
-        Grant(("xdel",), (f"~{dead}",)),
-        Grant(_SCRIPTS, (f"~{dead}", f"~{names.events}")),
-        Grant(("xadd",), (f"%W~{names.events}", f"%W~{audit}")),
+        Grant(_STATUS, _keys("%R~", streams)),
+        Grant(("xrange", "xrevrange", "xread"), _keys("%R~", (*dead, audit))),
+        Grant(("xdel",), _keys("~", dead)),
+        Grant(_SCRIPTS, _keys("~", redrives)),
+        Grant(("xadd",), _keys("%W~", (*events, audit))),
     )
 
 
@@ -193,15 +218,26 @@ def _auth(password: SecretStr | None) -> str:
     return f"on {password_hash(password)}" if password is not None else "off resetpass"
 
 
-def user_line(role: Role, password: SecretStr | None) -> str:
-    """One ACL file line: the user, reset to PING only, then one selector per grant."""
-    parts = [f"user {role.name}", _auth(password), f"resetkeys resetchannels -@all +{_CONNECTION}"]
+def user_line(role: Role, password: SecretStr | None, cluster: bool = False) -> str:
+    """One ACL file line: the user, reset to PING (and cluster discovery), then its selectors."""
+    connection = (*_CONNECTION, *(_CLUSTER_CONNECTION if cluster else ()))
+    parts = [f"user {role.name}", _auth(password), "resetkeys resetchannels -@all"]
+    parts += [f"+{command}" for command in connection]
     parts += [f"({g.rules()})" for g in role.grants]
     return " ".join(parts)
 
 
-def render(namespace: str, passwords: Mapping[str, SecretStr] | None = None) -> str:
-    """The ACL file for `namespace`; roles without a password are rendered ``off``."""
+def render(
+    namespace: str,
+    passwords: Mapping[str, SecretStr] | None = None,
+    partitions: int = 1,
+    cluster: bool = False,
+) -> str:
+    """The ACL file for `namespace` in `partitions` (for a Redis Cluster's nodes: `cluster`).
+
+    Roles without a password are rendered ``off``. The same file loads on every node of a
+    cluster: each node checks the rules of the commands it is sent, whatever slots it owns.
+    """
     passwords = passwords or {}
     unknown = set(passwords) - {*ROLE_NAMES, ADMIN}
     if unknown:
@@ -209,7 +245,8 @@ def render(namespace: str, passwords: Mapping[str, SecretStr] | None = None) -> 
     lines = ["user default off resetpass resetkeys resetchannels -@all"]
     admin = passwords.get(ADMIN)
     lines.append(f"user {ADMIN} {_auth(admin)} resetkeys resetchannels ~* &* +@all")
-    lines += [user_line(role, passwords.get(role.name)) for role in roles(Names(namespace))]
+    users = roles(Names(namespace, partitions))
+    lines += [user_line(role, passwords.get(role.name), cluster) for role in users]
     return "\n".join(lines) + "\n"
 
 

@@ -31,10 +31,25 @@ def healthcheck_test(service: str) -> list[str]:
     return ["CMD", "python", "-m", healthcheck.__name__, service]
 
 
-def deployed() -> dict[str, dict[str, Any]]:
-    """compose.yaml's runbus containers (those built from this repository), by service."""
+#: compose.yaml's profile running the services on a Redis Cluster, and its services' prefix.
+CLUSTER = "cluster"
+
+
+def compose_services() -> dict[str, dict[str, Any]]:
     services: dict[str, dict[str, Any]] = yaml.safe_load(COMPOSE.read_text())["services"]
-    return {name: svc for name, svc in services.items() if "build" in svc}
+    return services
+
+
+def deployed(profile: str | None = None) -> dict[str, dict[str, Any]]:
+    """compose.yaml's runbus containers (built from this repository) of a profile, by service.
+
+    No profile: the default deployment (services without a profile).
+    """
+    return {
+        name: svc
+        for name, svc in compose_services().items()
+        if "build" in svc and svc.get("profiles", [None]) == [profile]
+    }
 
 
 def test_run_all_starts_every_stage_in_start_order_then_the_api() -> None:
@@ -64,6 +79,39 @@ def test_compose_deploys_one_container_per_service_with_its_command_and_healthch
     for name, svc in containers.items():
         assert svc["command"] == ["runbus", "run", name]
         assert svc["healthcheck"]["test"] == healthcheck_test(name)
+
+
+def test_the_cluster_profile_deploys_every_service_on_the_cluster_with_partitions() -> None:
+    containers = deployed(CLUSTER)
+    assert sorted(containers) == sorted(f"{CLUSTER}-{name}" for name in EXPECTED)
+    for name in EXPECTED:
+        svc = containers[f"{CLUSTER}-{name}"]
+        assert svc["command"] == ["runbus", "run", name]
+        assert svc["healthcheck"]["test"] == healthcheck_test(name)
+        env = svc["environment"]
+        assert env["RUNBUS_REDIS_CLUSTER"] == "true"
+        assert env["RUNBUS_PARTITIONS"] == "${RUNBUS_PARTITIONS:-12}"
+        assert env["RUNBUS_REDIS_URL"].startswith("redis://redis-node-1:")
+        # Started once the cluster exists, never on the single-node Redis
+        ready = svc["depends_on"]["redis-cluster-create"]["condition"]
+        assert ready == "service_completed_successfully" and "redis" not in svc["depends_on"]
+    # The single-node deployment is not part of the profile
+    assert all(deployed()[name].get("profiles") is None for name in EXPECTED)
+
+
+def test_the_cluster_profile_has_six_cluster_nodes_and_a_job_creating_3_plus_3() -> None:
+    services = compose_services()
+    nodes = sorted(
+        n for n, s in services.items() if "--cluster-enabled yes" in str(s.get("command"))
+    )
+    assert nodes == [f"redis-node-{i}" for i in range(1, 7)]
+    assert all(services[n]["profiles"] == [CLUSTER] for n in nodes)
+    job = services["redis-cluster-create"]
+    assert job["profiles"] == [CLUSTER] and job["restart"] == "no"
+    assert job["depends_on"] == {n: {"condition": "service_healthy"} for n in nodes}
+    script = job["command"][-1]
+    assert "--cluster create" in script and "--cluster-replicas 1 --cluster-yes" in script
+    assert "for n in 1 2 3 4 5 6" in script
 
 
 @pytest.mark.parametrize("service", EXPECTED)
