@@ -65,7 +65,7 @@ _STATUS = ("xinfo|stream", "xinfo|groups", "xinfo|consumers", "xlen", "xpending"
 #: The coach's cache scripts and transactions (services/coach/io.py).
 _COACH_COMMANDS = (
     "get", "set", "del", "exists", "mget", "hget", "hgetall", "hset", "hdel", "hincrby",
-    "sadd", "srem", "smembers", "multi", "exec", "discard", "watch", "unwatch",
+    "sadd", "srem", "smembers",
 )  # fmt: skip
 
 
