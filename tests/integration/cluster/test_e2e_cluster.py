@@ -41,6 +41,7 @@ from tests.integration.cluster.story import (
     invalid_partition,
     law,
     misplaced,
+    pending,
     quiescent,
     snapshot,
     suggestions,
@@ -127,7 +128,10 @@ async def until_quiescent(
     deadline = asyncio.get_running_loop().time() + 60
     while not await asyncio.to_thread(quiescent, client, settings.names):
         alive()
-        assert asyncio.get_running_loop().time() < deadline, "not quiescent within 60 s"
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(
+                f"not quiescent in 60 s: pending {pending(client, settings.names)}"
+            )
         await asyncio.sleep(0.1)
 
 
