@@ -42,8 +42,15 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 import redis.asyncio as aredis
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ClusterError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import __version__, metrics
@@ -68,7 +75,15 @@ from shared.wire import (
 log = get_logger("runbus.consumer")
 
 ATTEMPTS_EXCEEDED = "delivery_attempts_exceeded"
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+#: Redis unreachable, or a cluster reconfiguring: wait (`REDIS_BACKOFF`) and read again. A
+#: cluster client raises the cluster ones once its own retries ran out mid-failover or
+#: mid-resharding: CLUSTERDOWN, a slot no master covers yet, TRYAGAIN (a multi-key command
+#: while its slot migrates), MOVED/ASK (`AskError`) or a redirect TTL exhausted (`ClusterError`).
+#: Several are `ResponseError`s: `_step` catches these first.
+_TRANSIENT = (
+    RedisConnectionError, RedisTimeoutError, OSError, ClusterError, ClusterDownError,
+    SlotNotCoveredError, TryAgainError, AskError,
+)  # fmt: skip
 #: Redis unreachable: the next read waits up to 100 ms, doubling per failure, at most 5 s.
 REDIS_BACKOFF: Final = Backoff(base_s=0.1, cap_s=5.0)
 #: The handler raised (its entries stay pending): the re-read waits up to 100 ms, doubling,
@@ -359,18 +374,18 @@ class StreamWorker:
             self._failures = 0
             if recovering and not handled and claims == self._claims:
                 self._recovering = False
+        except _TRANSIENT as exc:
+            self._outage.down(exc)
+            self._group_ready = False
+            await sleep_unless_stopped(stop, REDIS_BACKOFF.delay(self._failures))
+            self._failures += 1
+            self._recovering = True
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 await self._failed(exc, stop)
                 return
             log.warning("group_missing_recreating", stream=self.stream, group=self.group)
             await self.ensure_group()
-            self._recovering = True
-        except _TRANSIENT as exc:
-            self._outage.down(exc)
-            self._group_ready = False
-            await sleep_unless_stopped(stop, REDIS_BACKOFF.delay(self._failures))
-            self._failures += 1
             self._recovering = True
         except Exception as exc:  # the handler failed: its entries stay pending
             await self._failed(exc, stop)

@@ -206,6 +206,15 @@ async def wait_recovered(
     raise AssertionError("no event of the partitions hit was persisted within 45 s")
 
 
+async def wait_published(load: SteadyLoad, count: int, alive: Callable[[], None]) -> None:
+    """Until the producer published `count` events (the stages checked alive meanwhile)."""
+    deadline = time.monotonic() + 30
+    while load.count < count:
+        alive()
+        assert time.monotonic() < deadline, "the producer stalled"
+        await asyncio.sleep(0.05)
+
+
 def quiescent(client: RedisCluster, settings: Settings, load: SteadyLoad) -> bool:
     """Every valid event stored and every group empty of pending entries."""
     if not load.ids(valid=True) <= set(history_ids(settings)):

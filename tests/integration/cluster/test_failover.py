@@ -24,6 +24,7 @@ from tests.integration.cluster.churn import (
     live_settings,
     partitions_on,
     running_stages,
+    wait_published,
     wait_quiescent,
     wait_recovered,
     wait_replicas_synced,
@@ -67,14 +68,3 @@ async def test_a_killed_master_loses_and_duplicates_nothing(
     # and the coach cache equals a rebuild from the history (read through a live node)
     await check_coach_equals_rebuild(live_settings(private_cluster, settings))
     client.close()
-
-
-async def wait_published(load: SteadyLoad, count: int, alive: object) -> None:
-    """Until the producer published `count` events (the stages checked alive meanwhile)."""
-    import asyncio
-
-    deadline = time.monotonic() + 30
-    while load.count < count:
-        alive()  # type: ignore[operator]
-        assert time.monotonic() < deadline, "the producer stalled"
-        await asyncio.sleep(0.05)
