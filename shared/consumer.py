@@ -374,20 +374,21 @@ class StreamWorker:
             self._failures = 0
             if recovering and not handled and claims == self._claims:
                 self._recovering = False
-        except _TRANSIENT as exc:
+        except Exception as exc:  # an outage, a lost group, or the handler failed
+            await self._on_error(exc, stop)
+
+    async def _on_error(self, exc: Exception, stop: asyncio.Event) -> None:
+        if is_transient(exc):
             self._outage.down(exc)
             self._group_ready = False
             await sleep_unless_stopped(stop, REDIS_BACKOFF.delay(self._failures))
             self._failures += 1
             self._recovering = True
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                await self._failed(exc, stop)
-                return
+        elif isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
             log.warning("group_missing_recreating", stream=self.stream, group=self.group)
             await self.ensure_group()
             self._recovering = True
-        except Exception as exc:  # the handler failed: its entries stay pending
+        else:  # the handler failed: its entries stay pending
             await self._failed(exc, stop)
 
     async def _failed(self, exc: Exception, stop: asyncio.Event) -> None:
@@ -498,6 +499,27 @@ class StreamWorker:
                 await job()
             except Exception as exc:  # the main loop reports outages; keep the job alive
                 log.debug("background_job_failed", job=job.__name__, error=repr(exc))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Redis unreachable or a cluster reconfiguring (`_TRANSIENT`): wait it out and read again.
+
+    Also redis-py's own AttributeError: its asyncio cluster client (8.1), refreshing the topology
+    after a MOVED or a lost node, disconnects in the background the connections it thought idle,
+    one of which another task may just have taken; that command then fails inside redis-py with
+    ``'NoneType' object has no attribute 'writelines'``. Only when raised in redis-py's code: an
+    AttributeError of a handler is a bug, not an outage.
+    """
+    if isinstance(exc, _TRANSIENT):
+        return True
+    return isinstance(exc, AttributeError) and _raised_in_redis(exc)
+
+
+def _raised_in_redis(exc: BaseException) -> bool:
+    tb, module = exc.__traceback__, ""
+    while tb is not None:
+        module, tb = str(tb.tb_frame.f_globals.get("__name__", "")), tb.tb_next
+    return module.split(".")[0] == "redis"
 
 
 def partition_holding(names: Names, stream: str) -> Partition:

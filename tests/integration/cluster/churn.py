@@ -185,10 +185,10 @@ def first_persisted_after(
     """When (monotonic) the first event published after `since` on a `hit` partition was
     persisted: None while none is. Polled, so the time is that of the poll that saw it."""
     names, stored = settings.names, history_ids(settings)
-    for at, doc in load.sent:
-        if at > since and names.partition_for(doc["run_id"]).index in hit:
-            if doc["event_id"] in stored:
-                return time.monotonic()
+    for at, doc in list(load.sent):
+        hits = at > since and names.partition_for(doc["run_id"]).index in hit
+        if hits and doc["event_id"] in stored:
+            return time.monotonic()
     return None
 
 
@@ -216,13 +216,28 @@ async def wait_published(load: SteadyLoad, count: int, alive: Callable[[], None]
 
 
 def quiescent(client: RedisCluster, settings: Settings, load: SteadyLoad) -> bool:
-    """Every valid event stored and every group empty of pending entries."""
+    """Every valid event stored; every group read its whole stream and holds nothing pending."""
     if not load.ids(valid=True) <= set(history_ids(settings)):
         return False
     return all(
-        pending(client, p.stream(stage.reads), stage.group) == 0
+        caught_up(client, p.stream(stage.reads), stage.group)
         for p in settings.names.all_partitions for stage in PIPELINE.stages
     )  # fmt: skip
+
+
+def caught_up(client: RedisCluster, stream: str, group: str) -> bool:
+    """`group` was delivered `stream`'s last entry and acknowledged everything delivered.
+
+    Nothing pending alone is not enough: a group that lags behind (the coach, after an outage)
+    holds nothing pending either.
+    """
+    last = client.xinfo_stream(stream)["last-generated-id"]
+    groups = {g["name"].decode(): g for g in client.xinfo_groups(stream)}
+    return (
+        group in groups
+        and groups[group]["last-delivered-id"] == last
+        and (pending(client, stream, group) == 0)
+    )
 
 
 async def wait_quiescent(
@@ -279,9 +294,11 @@ async def check_coach_equals_rebuild(settings: Settings) -> None:
         )
         assert report.projects == set(PROJECTS)
         for project in PROJECTS:
-            assert await _state(client, settings.names, project) == await _state(
-                other, fresh.names, project
-            ), f"project {project}: the coach state differs from the rebuild"
+            mine = await _state(client, settings.names, project)
+            theirs = await _state(other, fresh.names, project)
+            assert mine == theirs, f"project {project}: the coach state differs from the " + (
+                f"rebuild: {_differences(mine, theirs)}"
+            )
             for stage in COACH_STAGES:
                 assert await _suggestions(client, settings.names, project, stage) == (
                     await _suggestions(other, fresh.names, project, stage)
@@ -290,6 +307,14 @@ async def check_coach_equals_rebuild(settings: Settings) -> None:
         await history.close()
         await client.aclose()
         await other.aclose()
+
+
+def _differences(mine: dict[bytes, bytes], theirs: dict[bytes, bytes]) -> list[str]:
+    return [
+        f"{key!r}: cache {mine.get(key)!r}, rebuild {theirs.get(key)!r}"
+        for key in sorted(mine.keys() | theirs.keys())
+        if mine.get(key) != theirs.get(key)
+    ]
 
 
 async def _state(client: Any, names: Names, project: int) -> dict[bytes, bytes]:

@@ -72,7 +72,9 @@ async def test_a_cluster_error_is_waited_out_as_an_outage(
     with capture_logs() as logs:
         await _run_until(worker, lambda: len(handled) == 3)
     # then the error was an outage (a warning, then its end), not a failed batch
-    events = [(e["event"], e["log_level"]) for e in logs if e["event"].startswith(("redis", "batch"))]
+    events = [
+        (e["event"], e["log_level"]) for e in logs if e["event"].startswith(("redis", "batch"))
+    ]
     assert events == [("redis_unavailable", "warning"), ("redis_recovered", "info")]
     assert sync_client.xpending(stream, group)["pending"] == 0
 
