@@ -84,6 +84,8 @@ _TRANSIENT = (
     RedisConnectionError, RedisTimeoutError, OSError, ClusterError, ClusterDownError,
     SlotNotCoveredError, TryAgainError, AskError,
 )  # fmt: skip
+#: The error of a blocking read whose stream was deleted (by MIGRATE, while its slot moves).
+_UNBLOCKED = "UNBLOCKED"
 #: Redis unreachable: the next read waits up to 100 ms, doubling per failure, at most 5 s.
 REDIS_BACKOFF: Final = Backoff(base_s=0.1, cap_s=5.0)
 #: The handler raised (its entries stay pending): the re-read waits up to 100 ms, doubling,
@@ -509,9 +511,15 @@ def is_transient(exc: BaseException) -> bool:
     one of which another task may just have taken; that command then fails inside redis-py with
     ``'NoneType' object has no attribute 'writelines'``. Only when raised in redis-py's code: an
     AttributeError of a handler is a bug, not an outage.
+
+    And ``UNBLOCKED the stream key no longer exists``: a blocking read whose stream was just
+    deleted, which is what ``MIGRATE`` does to the source node's copy while a slot moves; the
+    next read follows the slot (and recreates the group only if the stream is really gone).
     """
     if isinstance(exc, _TRANSIENT):
         return True
+    if isinstance(exc, ResponseError):
+        return str(exc).startswith(_UNBLOCKED)
     return isinstance(exc, AttributeError) and _raised_in_redis(exc)
 
 

@@ -1,7 +1,8 @@
 """Stories: the errors of a cluster reconfiguring are an outage to wait out, not a failed batch.
 
 A cluster client raises CLUSTERDOWN, TRYAGAIN, MOVED/ASK, "slot not covered" or a redirect
-TTL exhausted once its own retries ran out mid-failover or mid-resharding. A worker treats them
+TTL exhausted once its own retries ran out mid-failover or mid-resharding; a blocked read whose
+stream ``MIGRATE`` just took away fails with UNBLOCKED. A worker treats them
 as Redis being unavailable: one warning when the outage starts, one line when it ends, the
 Redis backoff, its group checked again; its entries are then handled as usual.
 """
@@ -20,6 +21,7 @@ from redis.exceptions import (
     ClusterDownError,
     ClusterError,
     MovedError,
+    ResponseError,
     SlotNotCoveredError,
     TryAgainError,
 )
@@ -37,6 +39,7 @@ CLUSTER_ERRORS = [
     AskError("3999 127.0.0.1:6381"),
     SlotNotCoveredError('Slot "3999" not covered by the cluster.'),
     ClusterError("TTL exhausted."),
+    ResponseError("UNBLOCKED the stream key no longer exists"),
 ]
 
 

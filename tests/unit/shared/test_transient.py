@@ -30,6 +30,11 @@ def test_connection_and_cluster_errors_are_transient_a_plain_response_error_is_n
     assert not is_transient(ResponseError("WRONGTYPE"))
 
 
+def test_a_blocked_read_whose_stream_migrated_away_is_transient() -> None:
+    assert is_transient(ResponseError("UNBLOCKED the stream key no longer exists"))
+    assert not is_transient(ResponseError("NOGROUP No such key or consumer group"))
+
+
 def test_an_attribute_error_is_transient_only_when_redis_py_raised_it() -> None:
     # given redis-py's asyncio cluster client failing on a connection closed under it
     assert is_transient(caught(raised_in("redis.asyncio.connection")))
