@@ -42,8 +42,15 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 import redis.asyncio as aredis
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ClusterError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import __version__, metrics
@@ -68,7 +75,17 @@ from shared.wire import (
 log = get_logger("runbus.consumer")
 
 ATTEMPTS_EXCEEDED = "delivery_attempts_exceeded"
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+#: Redis unreachable, or a cluster reconfiguring: wait (`REDIS_BACKOFF`) and read again. A
+#: cluster client raises the cluster ones once its own retries ran out mid-failover or
+#: mid-resharding: CLUSTERDOWN, a slot no master covers yet, TRYAGAIN (a multi-key command
+#: while its slot migrates), MOVED/ASK (`AskError`) or a redirect TTL exhausted (`ClusterError`).
+#: Several are `ResponseError`s: `_step` catches these first.
+_TRANSIENT = (
+    RedisConnectionError, RedisTimeoutError, OSError, ClusterError, ClusterDownError,
+    SlotNotCoveredError, TryAgainError, AskError,
+)  # fmt: skip
+#: The error of a blocking read whose stream was deleted (by MIGRATE, while its slot moves).
+_UNBLOCKED = "UNBLOCKED"
 #: Redis unreachable: the next read waits up to 100 ms, doubling per failure, at most 5 s.
 REDIS_BACKOFF: Final = Backoff(base_s=0.1, cap_s=5.0)
 #: The handler raised (its entries stay pending): the re-read waits up to 100 ms, doubling,
@@ -359,20 +376,21 @@ class StreamWorker:
             self._failures = 0
             if recovering and not handled and claims == self._claims:
                 self._recovering = False
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                await self._failed(exc, stop)
-                return
-            log.warning("group_missing_recreating", stream=self.stream, group=self.group)
-            await self.ensure_group()
-            self._recovering = True
-        except _TRANSIENT as exc:
+        except Exception as exc:  # an outage, a lost group, or the handler failed
+            await self._on_error(exc, stop)
+
+    async def _on_error(self, exc: Exception, stop: asyncio.Event) -> None:
+        if is_transient(exc):
             self._outage.down(exc)
             self._group_ready = False
             await sleep_unless_stopped(stop, REDIS_BACKOFF.delay(self._failures))
             self._failures += 1
             self._recovering = True
-        except Exception as exc:  # the handler failed: its entries stay pending
+        elif isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+            log.warning("group_missing_recreating", stream=self.stream, group=self.group)
+            await self.ensure_group()
+            self._recovering = True
+        else:  # the handler failed: its entries stay pending
             await self._failed(exc, stop)
 
     async def _failed(self, exc: Exception, stop: asyncio.Event) -> None:
@@ -483,6 +501,33 @@ class StreamWorker:
                 await job()
             except Exception as exc:  # the main loop reports outages; keep the job alive
                 log.debug("background_job_failed", job=job.__name__, error=repr(exc))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Redis unreachable or a cluster reconfiguring (`_TRANSIENT`): wait it out and read again.
+
+    Also redis-py's own AttributeError: its asyncio cluster client (8.1), refreshing the topology
+    after a MOVED or a lost node, disconnects in the background the connections it thought idle,
+    one of which another task may just have taken; that command then fails inside redis-py with
+    ``'NoneType' object has no attribute 'writelines'``. Only when raised in redis-py's code: an
+    AttributeError of a handler is a bug, not an outage.
+
+    And ``UNBLOCKED the stream key no longer exists``: a blocking read whose stream was just
+    deleted, which is what ``MIGRATE`` does to the source node's copy while a slot moves; the
+    next read follows the slot (and recreates the group only if the stream is really gone).
+    """
+    if isinstance(exc, _TRANSIENT):
+        return True
+    if isinstance(exc, ResponseError):
+        return str(exc).startswith(_UNBLOCKED)
+    return isinstance(exc, AttributeError) and _raised_in_redis(exc)
+
+
+def _raised_in_redis(exc: BaseException) -> bool:
+    tb, module = exc.__traceback__, ""
+    while tb is not None:
+        module, tb = str(tb.tb_frame.f_globals.get("__name__", "")), tb.tb_next
+    return module.split(".")[0] == "redis"
 
 
 def partition_holding(names: Names, stream: str) -> Partition:
