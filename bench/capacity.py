@@ -125,7 +125,8 @@ def inputs_from(raw: Results) -> Inputs | None:
     )
     if not all(cpu.get(s) for s in PIPELINE.stage_names) or not producer or not shard:
         return None
-    one = next((r for r in dig(raw, "cluster", "node") or [] if r.get("partitions") == 1), {})
+    nodes: list[Results] = dig(raw, "cluster", "node") or []
+    one = next((r for r in nodes if r.get("partitions") == 1), {})
     ingest = [r.get("history_eps") or 0 for r in (dig(raw, "cluster", "cluster") or [])]
     return Inputs(
         stage_cpu_us={s: float(cpu[s]) for s in PIPELINE.stage_names},

@@ -149,7 +149,7 @@ def _summary(sus: dict[str, Any], pg_us: float | None) -> dict[str, Any]:
     keep = ("eps", "history_eps", "coach_eps", "seconds", "drained", "lost", "drain_s")
     found = {k: sus.get(k) for k in keep}
     found["producer_eps"] = (sus.get("producer") or {}).get("eps")
-    found["cpu_us_per_event"] = sus.get("cpu_us_per_event") | {"postgres": pg_us}
+    found["cpu_us_per_event"] = (sus.get("cpu_us_per_event") or {}) | {"postgres": pg_us}
     found["stages"] = sus.get("stages")
     return found
 
