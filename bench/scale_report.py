@@ -24,11 +24,33 @@ def _eps_of(raw: Results, where: str, partitions: int) -> Any:
     return next((r.get("eps") for r in runs if r.get("partitions") == partitions), None)
 
 
+def _total_cpu(run: Results) -> float | None:
+    cpu = run.get("cpu_us_per_event") or {}
+    found = [cpu.get(s) for s in PIPELINE.stage_names]
+    return None if None in found else sum(float(v) for v in found if v is not None)
+
+
+def partition_cost(runs: list[Results]) -> float | None:
+    """CPU µs per event the stages spend per extra partition: the slope from fewest to most P."""
+    known: list[tuple[int, float]] = []
+    for run in runs:
+        total = _total_cpu(run)
+        if total is not None:
+            known.append((int(run["partitions"]), total))
+    known.sort()
+    if len(known) < 2 or known[0][0] == known[-1][0]:
+        return None
+    (p0, c0), (p1, c1) = known[0], known[-1]
+    return round((c1 - c0) / (p1 - p0), 2)
+
+
 def headline(raw: Results) -> Results:
     """Headline keys of the cluster part (None where it did not run)."""
     clustered = dig(raw, "cluster", "cluster") or []
     top = max(clustered, key=lambda r: int(r["partitions"])) if clustered else {}
     return {
+        "partition_cost_cpu_us_cluster": partition_cost(clustered),
+        "partition_cost_cpu_us_node": partition_cost(dig(raw, "cluster", "node") or []),
         "e2e_node_p1_eps": _eps_of(raw, "node", 1),
         "e2e_node_p4_eps": _eps_of(raw, "node", 4),
         "e2e_cluster_eps": top.get("eps"),
@@ -61,7 +83,9 @@ def cluster_table(raw: Results) -> list[str]:
         f"CPU in µs per event; redis = the masters. Limit 1 on one master: "
         f"{_cell(part.get('shard_limit_xadd_eps'))} ev/s; one producer through the cluster "
         f"client: {_cell(part.get('producer_cluster_eps'))} ev/s; cluster start "
-        f"{_cell(part.get('start_s'), 1)} s.",
+        f"{_cell(part.get('start_s'), 1)} s. One more partition costs the stages "
+        f"{_cell(partition_cost(dig(raw, 'cluster', 'cluster') or []), 2)} µs/event on the "
+        f"cluster, {_cell(partition_cost(dig(raw, 'cluster', 'node') or []), 2)} on one node.",
     ]
     return lines
 

@@ -14,7 +14,7 @@ import pytest
 from bench import capacity
 from bench.capacity import Inputs, at, inputs_from, model
 from bench.markdown import render
-from bench.scale_report import headline
+from bench.scale_report import headline, partition_cost
 from shared.pipeline import PIPELINE
 
 CPU = {"validator": 50.0, "persister": 100.0, "coach": 25.0}
@@ -114,3 +114,13 @@ def test_the_model_is_in_the_report_at_both_rates() -> None:
     text = render(_raw(), {"capacity_model": doc})
     assert "| 100k ev/s | 5 / 10 / 3 | 3 | 4 (16 partitions) | 25 |" in text
     assert "| 3+3 cluster, P=12 | 5,000 |" in text
+
+
+def test_the_cost_of_one_more_partition_is_the_cpu_slope_from_fewest_to_most() -> None:
+    # Given stages spending 175 µs/event at P=3 and 184 at P=12 (listed out of order)
+    runs = [_run(12, 1, {"validator": 54.0, "persister": 105.0, "coach": 25.0}), _run(3, 1, CPU)]
+    # Then one more partition costs (184 - 175) / 9 = 1 µs per event
+    assert partition_cost(runs) == 1.0
+    # And one run, or runs without CPU figures, give no slope
+    assert partition_cost(runs[:1]) is None
+    assert partition_cost([_run(3, 1, {}), _run(12, 1, {})]) is None
