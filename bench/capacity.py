@@ -2,7 +2,8 @@
 
 Inputs (all measured in the same run, in ``latest.json`` under ``capacity_model.inputs``):
 
-- CPU µs per event of each stage (`shared.pipeline.PIPELINE`), on the cluster at its largest P;
+- CPU µs per event of each stage (`shared.pipeline.PIPELINE`) on the cluster: the lowest of its
+  runs (one per P; the cost of a partition is flat, and a shared machine's load only adds);
 - the producer's rate: one process through a cluster client over P partitions;
 - a shard's ceiling: the lower of limit 1 on one master (one process's pipelined XADD) and
   1e6 / the Redis masters' CPU µs per event of the whole pipeline (a master runs on one core);
@@ -102,9 +103,14 @@ def at(inputs: Inputs, rate: float) -> dict[str, Any]:
     }
 
 
-def _largest(runs: Any) -> Results:
-    found = [r for r in runs or [] if isinstance(r, dict) and r.get("cpu_us_per_event")]
-    return max(found, key=lambda r: int(r["partitions"])) if found else {}
+def lowest_cpu(runs: Any) -> dict[str, float]:
+    """Each process's lowest CPU µs per event over the runs (other load only ever adds to it)."""
+    found: dict[str, float] = {}
+    for run in runs or []:
+        for name, value in (run.get("cpu_us_per_event") or {}).items():
+            if value is not None and value > 0:
+                found[name] = min(float(value), found.get(name, float(value)))
+    return found
 
 
 def _dlq_scan_eps(raw: Results) -> float | None:
@@ -117,8 +123,7 @@ def _dlq_scan_eps(raw: Results) -> float | None:
 
 def inputs_from(raw: Results) -> Inputs | None:
     """The model's inputs from a run's raw results; None when the cluster part did not run."""
-    top = _largest(dig(raw, "cluster", "cluster"))
-    cpu = top.get("cpu_us_per_event") or {}
+    cpu = lowest_cpu(dig(raw, "cluster", "cluster"))
     producer, shard = (
         dig(raw, "cluster", "producer_cluster_eps"),
         dig(raw, "cluster", "shard_limit_xadd_eps"),

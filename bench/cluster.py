@@ -11,7 +11,8 @@ PostgreSQL schema (the history at scale), validator, persister and coach run as 
 
 Besides the pipeline's figures, it measures what the capacity model (`bench.capacity`) needs:
 limit 1 on one master of the cluster (a shard's ceiling), the producer's rate through a cluster
-client over P partitions, and the CPU of the Redis masters and of PostgreSQL per event.
+client over P partitions, and the CPU of the Redis masters and of the PostgreSQL backends serving
+the persister (`bench.pgcpu`) per event.
 """
 
 from __future__ import annotations
@@ -20,19 +21,18 @@ import asyncio
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import redis
 import redis.asyncio as aredis
 from redis.crc import key_slot
 
-from bench import limits, pipeline
+from bench import limits, pgcpu, pipeline
 from bench.env import REDIS_URL, Workspace
 from bench.plan import Plan
 from bench.probes import History, open_history
 from bench.producer import BATCH, Options, connect, publish
-from bench.services import ServiceGroup, cpu_s
+from bench.services import ServiceGroup
 from bench.stats import rounded
 from services.runtime.local_cluster import MAX_PORT, NODES, LocalCluster, ensure_cluster
 from services.runtime.logic import redis_port
@@ -126,19 +126,6 @@ def producer_rate(url: str, namespace: str, partitions: int, count: int) -> floa
         client.close()
 
 
-def postgres_cpu_s() -> float:
-    """CPU seconds every local PostgreSQL process has used so far (server and backends)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if stat.read_text().strip() != "postgres":
-                continue
-        except OSError:
-            continue
-        total += cpu_s(int(stat.parent.name)) or 0.0
-    return total
-
-
 def _client(target: Target) -> aredis.Redis:
     if target.cluster:
         return aredis.RedisCluster.from_url(target.redis_url)  # type: ignore[return-value]
@@ -171,10 +158,11 @@ async def sustained_on(
         history = await open_history(url)
         p = pipeline.Pipeline(services.names, client, history, services.pids)
         p.redis_url, p.cluster, p.redis_ports = target.redis_url, target.cluster, target.cpu_ports
-        pg_before = postgres_cpu_s()
+        persister = services.pids["persister"]
+        pg_before = await pgcpu.backend_cpu(persister)
         sus = await pipeline.sustained(p, plan.scale_s, plan.warmup_s, "c-")
-        rows = p.valid or 1
-        pg_us = rounded((postgres_cpu_s() - pg_before) / rows * 1e6, 1)
+        pg_s = pgcpu.spent(pg_before, await pgcpu.backend_cpu(persister))
+        pg_us = rounded(pg_s / (p.valid or 1) * 1e6, 1)
     finally:
         if history is not None:
             await history.close()

@@ -40,7 +40,7 @@ def _run(partitions: int, eps: float, cpu: dict[str, float]) -> dict[str, Any]:
 
 
 def _raw() -> dict[str, Any]:
-    small = CPU | {"redis": 90.0, "postgres": 30.0}
+    small = {s: 2 * v for s, v in CPU.items()} | {"redis": 90.0, "postgres": 30.0}
     large = CPU | {"redis": 40.0, "postgres": 20.0}
     return {
         "cluster": {
@@ -87,10 +87,10 @@ def test_a_shard_is_bounded_by_limit_1_when_redis_cpu_was_not_measured() -> None
     assert _inputs().shard_eps == 25_000
 
 
-def test_the_inputs_come_from_the_largest_cluster_run_and_the_one_partition_node_run() -> None:
+def test_the_inputs_are_the_lowest_cpu_of_the_cluster_runs_and_the_p1_node_coach_rate() -> None:
     inputs = inputs_from(_raw())
     assert inputs is not None
-    # Then the CPU figures are P=12's (not P=3's), the hot project the P=1 node coach rate
+    # Then each CPU figure is the lowest of the cluster runs, the hot project the P=1 coach rate
     assert inputs.stage_cpu_us == CPU
     assert (inputs.redis_us_per_event, inputs.postgres_us_per_row) == (40.0, 20.0)
     assert inputs.hot_project_eps == 7_000
