@@ -130,7 +130,7 @@ def rerender(directory: Path = RESULTS) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; 0 when every part ran."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="under a minute; skips the 1M parts")
+    parser.add_argument("--quick", action="store_true", help="about two minutes, no 1M parts")
     parser.add_argument(
         "--no-10m", action="store_true", help="never try 10M history rows (PostgreSQL)"
     )
