@@ -90,11 +90,16 @@ def seq_of(prefix: str, eid: str) -> int:
     return int(eid[len(prefix) :])
 
 
+def run_of(seq: int, prefix: str, *, probe: bool = False) -> str:
+    """Run id of event `seq` (what a producer routes it by to a partition)."""
+    return f"{prefix}probe" if probe else f"{prefix}run-{seq // RUN_EVENTS}"
+
+
 def _document(seq: int, prefix: str, ts: str, invalid: bool, probe: bool) -> Doc:
     template = _INVALID if invalid else _IMPORT if probe else TEMPLATES[seq % len(TEMPLATES)]
     doc = template()
     project = PROBE_PROJECT if probe else seq % PROJECTS
-    run = f"{prefix}probe" if probe else f"{prefix}run-{seq // RUN_EVENTS}"
+    run = run_of(seq, prefix, probe=probe)
     doc |= {"event_id": event_id(prefix, seq), "run_id": run, "project_id": project}
     doc["created_at" if doc["dialect"] == "pulse" else "ts"] = ts
     return doc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import scale_report
 from bench.report import Results, dig
 
 BACKENDS = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
@@ -169,9 +170,13 @@ def render(raw: Results, head: Results) -> str:
     ]
     for label, value in _limits(raw) + _pipeline(raw, head) + _growth(raw) + _memory(raw):
         lines.append(f"| {label} | {value} |")
-    cpu = cpu_table(raw)
-    if cpu:
-        lines += ["", *cpu]
+    for table in (
+        cpu_table(raw),
+        scale_report.cluster_table(raw),
+        scale_report.capacity_table(head),
+    ):
+        if table:
+            lines += ["", *table]
     lines += ["", "| Target | Measured | Status |", "|---|---|---|"]
     for row in head.get("targets", []):
         digits = 3 if row["key"].startswith("ratio") else 0 if row["key"].endswith("eps") else 1

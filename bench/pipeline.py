@@ -28,11 +28,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 import redis.asyncio as aredis
 
 from bench.env import REDIS_URL
 from bench.events import seq_of
-from bench.probes import History, Keyset, coached, probe_fact
+from bench.probes import History, Keyset, coached, dead_letters, probe_fact
 from bench.services import PIPELINE, cpu_s
 from bench.stats import rate, rounded, summary_ms
 from services.runtime.supervisor import die_with_parent
@@ -56,6 +57,10 @@ class Pipeline:
     pids: dict[str, int] = field(default_factory=dict)
     valid: int = 0
     invalid: int = 0
+    redis_url: str = REDIS_URL
+    cluster: bool = False
+    redis_ports: tuple[int, ...] = ()
+    """Every Redis server whose CPU counts (empty: the one `client` talks to)."""
 
 
 @dataclass(frozen=True)
@@ -73,14 +78,15 @@ async def snapshot(p: Pipeline) -> Snap:
     began = time.monotonic()
     rows = await p.history.count()
     coach = await coached(p.client, p.names)
-    dead = int(await p.client.xlen(p.names.dead))
+    dead = await dead_letters(p.client, p.names)
     return Snap((began + time.monotonic()) / 2, rows, coach, dead)
 
 
-def spawn_producer(names: Names, seconds: float, **options: Any) -> subprocess.Popen[bytes]:
-    """Start `bench.producer` in its own process."""
-    argv = [sys.executable, "-m", "bench.producer", "--redis-url", REDIS_URL]
-    argv += ["--namespace", names.namespace, "--seconds", str(seconds)]
+def spawn_producer(p: Pipeline, seconds: float, **options: Any) -> subprocess.Popen[bytes]:
+    """Start `bench.producer` in its own process, publishing to `p`'s partitions."""
+    argv = [sys.executable, "-m", "bench.producer", "--redis-url", p.redis_url]
+    argv += ["--namespace", p.names.namespace, "--seconds", str(seconds)]
+    argv += ["--partitions", str(p.names.partitions)] + (["--cluster"] if p.cluster else [])
     for key, value in options.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
     return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, preexec_fn=die_with_parent)
@@ -126,9 +132,24 @@ async def drain(p: Pipeline, timeout: float) -> dict[str, Any]:
 async def cpu_now(p: Pipeline, producer: int) -> dict[str, float]:
     """CPU seconds used so far by each service, the producer, and the Redis server."""
     found = {name: cpu_s(pid) for name, pid in (*p.pids.items(), ("producer", producer))}
-    info = await p.client.info("cpu")
-    found["redis"] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    if p.redis_ports:
+        found["redis"] = sum(redis_cpu_s(port) for port in p.redis_ports)
+    else:
+        found["redis"] = _cpu_of(await p.client.info("cpu"))
     return {name: value for name, value in found.items() if value is not None}
+
+
+def _cpu_of(info: dict[str, Any]) -> float:
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def redis_cpu_s(port: int) -> float:
+    """CPU seconds the Redis server on a loopback port has used so far."""
+    client = redis.Redis(port=port)
+    try:
+        return _cpu_of(client.info("cpu"))
+    finally:
+        client.close()
 
 
 def cpu_per_event(
@@ -174,7 +195,7 @@ async def sustained(
     p: Pipeline, seconds: float, warmup: float, prefix: str, invalid_every: int = 0
 ) -> dict[str, Any]:
     """Flat-out load for `warmup` + `seconds`; rates measured over the last `seconds`."""
-    proc = spawn_producer(p.names, warmup + seconds + 1, prefix=prefix, invalid_every=invalid_every)
+    proc = spawn_producer(p, warmup + seconds + 1, prefix=prefix, invalid_every=invalid_every)
     try:
         await asyncio.sleep(warmup)
         cpu_before, counts_before = await cpu_now(p, proc.pid), await stage_counts(p)
@@ -256,7 +277,7 @@ async def latency(p: Pipeline, offered: float, seconds: float, prefix: str) -> d
     """Probe latencies with `offered` events/s for `seconds`."""
     every = max(1, round(offered / PROBES_PER_S))
     counts_before = await stage_counts(p)
-    proc = spawn_producer(p.names, seconds, rate=offered, probe_every=every, prefix=prefix)
+    proc = spawn_producer(p, seconds, rate=offered, probe_every=every, prefix=prefix)
     probes = Probes(prefix)
     deadline = time.monotonic() + seconds + 60
     result: dict[str, Any] | None = None

@@ -26,6 +26,15 @@ class Plan:
     backlog: int | None
     backlog_s: float
     budget_s: float
+    scale_s: float
+    node_partitions: tuple[int, ...]
+    cluster_partitions: tuple[int, ...]
+
+    @property
+    def cluster_estimate_s(self) -> float:
+        """About how long the cluster part takes: each sustained run, with start-up and drain."""
+        runs = len(self.node_partitions) + len(self.cluster_partitions)
+        return 10.0 + runs * (self.warmup_s + self.scale_s + 10.0)
 
     @classmethod
     def full(cls, *, with_10m: bool = True) -> Plan:
@@ -48,11 +57,14 @@ class Plan:
             backlog=1_000_000,
             backlog_s=40.0,
             budget_s=600.0,
+            scale_s=15.0,
+            node_partitions=(1, 4),
+            cluster_partitions=(3, 6, 12),
         )
 
     @classmethod
     def small(cls) -> Plan:
-        """`make bench-quick`: under a minute; the 1M-row and 1M-backlog parts are skipped."""
+        """`make bench-quick`: about two minutes (a third of it the cluster part); no 1M parts."""
         return cls(
             quick=True,
             limit_events=20_000,
@@ -71,4 +83,7 @@ class Plan:
             backlog=None,
             backlog_s=0.0,
             budget_s=60.0,
+            scale_s=4.0,
+            node_partitions=(1, 4),
+            cluster_partitions=(3, 12),
         )

@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from bench.events import PROBE_FACT, PROBE_PROJECT
 from services.history.postgres import schema_of
-from shared.names import Names
+from shared.names import Names, StreamKind
 from shared.pipeline import PIPELINE
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -119,9 +119,15 @@ async def group_done(client: aredis.Redis, stream: str, group: str) -> int:
 
 
 async def stage_done(client: aredis.Redis, names: Names, stage: str) -> int:
-    """Entries of its stream one `PIPELINE` stage has read and acknowledged."""
+    """Entries of its streams (every partition's) one `PIPELINE` stage read and acknowledged."""
     declared = PIPELINE.stage(stage)
-    return await group_done(client, names.stream(declared.reads), declared.group)
+    done = [await group_done(client, s, declared.group) for s in names.streams(declared.reads)]
+    return sum(done)
+
+
+async def dead_letters(client: aredis.Redis, names: Names) -> int:
+    """Entries of every partition's dead-letter stream."""
+    return sum([int(await client.xlen(stream)) for stream in names.streams(StreamKind.DEAD)])
 
 
 async def coached(client: aredis.Redis, names: Names) -> int:

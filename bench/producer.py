@@ -1,6 +1,8 @@
 """The load generator, a process of its own: ``python -m bench.producer --namespace NS ...``.
 
-Two modes, both pipelined XADD of `bench.events` bodies to ``{ns}:events``:
+Two modes, both pipelined XADD of `bench.events` bodies to the incoming stream of each event's
+partition (by its run id, as every runbus producer routes; ``--partitions``, one by default),
+through a cluster client with ``--cluster``:
 
 - flat out (``--rate 0``): batches of 1000 as fast as the pipeline absorbs them, i.e. keeping
   at most ``--max-inflight`` events published but not yet finished (stored by the persister and
@@ -23,9 +25,10 @@ from dataclasses import dataclass
 from types import FrameType
 
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
-from bench.events import body, now_iso
+from bench.events import body, now_iso, run_of
 from shared.names import Names, StreamKind
 from shared.pipeline import PIPELINE
 from shared.wire import DATA_FIELD
@@ -39,6 +42,8 @@ class Options:
 
     redis_url: str
     namespace: str
+    partitions: int
+    cluster: bool
     seconds: float
     rate: float
     max_inflight: int
@@ -55,37 +60,44 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
     _stopped = True
 
 
-def finished(client: redis.Redis, names: Names) -> int:
-    """Events the pipeline finished: acked by every reader of the valid stream, or dead-lettered."""
+def _acked(client: redis.Redis, stream: str) -> int:
+    """Entries of one valid stream acked by every one of its readers."""
     try:
-        groups = client.xinfo_groups(names.stream(StreamKind.VALID))
+        groups = client.xinfo_groups(stream)
     except ResponseError:
         groups = []
     acked = {g["name"].decode(): int(g["entries-read"] or 0) - int(g["pending"]) for g in groups}
-    stored = min(acked.get(stage.group, 0) for stage in PIPELINE.readers(StreamKind.VALID))
-    return stored + int(client.xlen(names.dead))
+    return min(acked.get(stage.group, 0) for stage in PIPELINE.readers(StreamKind.VALID))
 
 
-def _publish(client: redis.Redis, opts: Options, first: int, count: int) -> None:
-    stream = Names(opts.namespace).events
+def finished(client: redis.Redis, names: Names) -> int:
+    """Events the pipeline finished: acked by every reader of the valid stream, or dead-lettered."""
+    stored = sum(_acked(client, stream) for stream in names.streams(StreamKind.VALID))
+    return stored + sum(int(client.xlen(stream)) for stream in names.streams(StreamKind.DEAD))
+
+
+def publish(client: redis.Redis, opts: Options, first: int, count: int) -> None:
+    """Pipelined XADD of events `first`.. `first + count - 1`, each to its run's partition."""
+    names = Names(opts.namespace, opts.partitions)
     pipe = client.pipeline(transaction=False)
     for seq in range(first, first + count):
         invalid = opts.invalid_every > 0 and seq % opts.invalid_every == 0
         probe = opts.probe_every > 0 and seq % opts.probe_every == 0
         # Each event its own time, as real ones have: nothing downstream may cache on it.
         data = body(seq, opts.prefix, now_iso(), invalid=invalid, probe=probe)
+        stream = names.partition_for(run_of(seq, opts.prefix, probe=probe)).events
         pipe.xadd(stream, {DATA_FIELD: data})
     pipe.execute()
 
 
 def flat_out(client: redis.Redis, opts: Options) -> int:
     """Publish in batches, never more than `max_inflight` ahead of the pipeline."""
-    names = Names(opts.namespace)
+    names = Names(opts.namespace, opts.partitions)
     end = time.monotonic() + opts.seconds
     before = finished(client, names)  # earlier phases' events, already through
     sent = 0
     while not _stopped and time.monotonic() < end:
-        _publish(client, opts, sent, BATCH)
+        publish(client, opts, sent, BATCH)
         sent += BATCH
         while not _stopped and time.monotonic() < end:
             if sent - (finished(client, names) - before) <= opts.max_inflight:
@@ -106,15 +118,24 @@ def paced(client: redis.Redis, opts: Options) -> int:
         if due <= 0:
             time.sleep(0.0005)
             continue
-        _publish(client, opts, sent, due)
+        publish(client, opts, sent, due)
         sent += due
     return sent
+
+
+def connect(url: str, cluster: bool) -> redis.Redis:
+    """A blocking client of one node, or of a cluster (typed as one node's, as runbus does)."""
+    if cluster:
+        return RedisCluster.from_url(url)  # type: ignore[return-value]
+    return redis.Redis.from_url(url)
 
 
 def _options(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench.producer", description=__doc__)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--namespace", required=True)
+    parser.add_argument("--partitions", type=int, default=1)
+    parser.add_argument("--cluster", action="store_true", help="a Redis Cluster client")
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--rate", type=float, default=0.0, help="events/s; 0: flat out")
     parser.add_argument("--max-inflight", type=int, default=20 * BATCH)
@@ -128,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the producer; prints its result as JSON."""
     signal.signal(signal.SIGTERM, _on_term)
     opts = _options(argv)
-    client = redis.Redis.from_url(opts.redis_url)
+    client = connect(opts.redis_url, opts.cluster)
     began = time.monotonic()
     try:
         sent = paced(client, opts) if opts.rate > 0 else flat_out(client, opts)

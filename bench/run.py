@@ -1,7 +1,8 @@
 """``python -m bench.run [--quick]``: every measurement, in order, then the report.
 
 Order matters: the limits are measured first, on a quiet machine, then each history backend end
-to end, then cost growth, then memory under a backlog. A part that fails is reported (``errors``
+to end, then cost growth, then the cluster part (single node vs a local 3+3 Redis Cluster, and
+the capacity model's inputs), then memory under a backlog. A part that fails is reported (``errors``
 in the JSON, exit code 1) and the others still run. Whatever happens — an error, Ctrl-C,
 SIGTERM — spawned processes are stopped and the run's keys, schemas and files are removed.
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 import redis
 
-from bench import growth, limits, memory
+from bench import capacity, cluster, growth, limits, memory, scale_report
 from bench.backends import run_backend
 from bench.env import REDIS_URL, Workspace, machine
 from bench.markdown import render
@@ -33,7 +34,7 @@ from bench.report import headline, verdicts
 from shared.names import Names
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("limits", "sqlite", "postgres", "run_detail", "dead_letter_reads", "backlog")
+PARTS = ("limits", "sqlite", "postgres", "run_detail", "dead_letter_reads", "cluster", "backlog")
 
 Part = Callable[[], Any]
 
@@ -57,13 +58,14 @@ def _run_detail(plan: Plan, ws: Workspace, deadline: float) -> Any:
     return {"sqlite": sqlite, "postgres": postgres}
 
 
-#: Seconds kept for the parts after the run-detail one (dead-letter reads, backlog).
+#: Seconds kept for the parts after the run-detail one (dead-letter reads, backlog), besides
+#: the cluster part's own estimate.
 RESERVE_S = 120.0
 
 
 def parts(plan: Plan, ws: Workspace, began: float) -> dict[str, Part]:
     """Every part of the run, in order."""
-    deadline = began + plan.budget_s - RESERVE_S
+    deadline = began + plan.budget_s - RESERVE_S - plan.cluster_estimate_s
     found: dict[str, Part] = {
         "limits": lambda: _limits(plan, ws),
         "sqlite": lambda: asyncio.run(run_backend(ws, plan, "sqlite")),
@@ -72,6 +74,7 @@ def parts(plan: Plan, ws: Workspace, began: float) -> dict[str, Part]:
         "dead_letter_reads": lambda: asyncio.run(
             growth.dead_letter_reads(ws.namespace("dlq"), plan.dead_letters, plan.cli_rounds)
         ),
+        "cluster": lambda: cluster.run(ws, plan),
     }
     if plan.backlog:
         count = plan.backlog
@@ -127,7 +130,7 @@ def rerender(directory: Path = RESULTS) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; 0 when every part ran."""
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="under a minute; skips the 1M parts")
+    parser.add_argument("--quick", action="store_true", help="about two minutes, no 1M parts")
     parser.add_argument(
         "--no-10m", action="store_true", help="never try 10M history rows (PostgreSQL)"
     )
@@ -147,12 +150,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw, errors = measure(plan, ws, args.only, began)
     finally:
         ws.clean()
-    head = headline(raw) | {
-        "machine": about | {"load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
-        "quick": plan.quick,
-        "started_at": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "duration_s": round(time.monotonic() - began, 1),
-    }
+    head = (
+        headline(raw)
+        | scale_report.headline(raw)
+        | {
+            "machine": about | {"load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
+            "quick": plan.quick,
+            "started_at": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "duration_s": round(time.monotonic() - began, 1),
+        }
+    )
+    head["capacity_model"] = capacity.model(raw)
     head["targets"] = verdicts(head)
     head["errors"] = errors
     markdown = render(raw, head)

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from bench.env import REDIS_URL, RUNBUS
@@ -34,9 +35,9 @@ from shared.pipeline import PIPELINE as DECLARED
 PIPELINE: tuple[str, ...] = DECLARED.stage_names
 
 
-def _group_of(names: Names, service: str) -> tuple[str, str]:
+def _groups_of(names: Names, service: str) -> list[tuple[str, str]]:
     stage = DECLARED.stage(service)
-    return names.stream(stage.reads), stage.group
+    return [(stream, stage.group) for stream in names.streams(stage.reads)]
 
 
 def _has_group(client: redis.Redis, stream: str, group: str) -> bool:
@@ -51,13 +52,25 @@ def _has_group(client: redis.Redis, stream: str, group: str) -> bool:
 class ServiceGroup:
     """Every stage of one namespace, one process each."""
 
-    def __init__(self, namespace: str, database_url: str, log_dir: Path) -> None:
-        self.names = Names(namespace)
+    def __init__(
+        self,
+        namespace: str,
+        database_url: str,
+        log_dir: Path,
+        *,
+        redis_url: str = REDIS_URL,
+        partitions: int = 1,
+        cluster: bool = False,
+    ) -> None:
+        self.names = Names(namespace, partitions)
+        self.redis_url, self.cluster = redis_url, cluster
         self.env = dict(os.environ)
         self.env.update(
             RUNBUS_NAMESPACE=namespace,
             RUNBUS_DATABASE_URL=database_url,
-            RUNBUS_REDIS_URL=REDIS_URL,
+            RUNBUS_REDIS_URL=redis_url,
+            RUNBUS_PARTITIONS=str(partitions),
+            RUNBUS_REDIS_CLUSTER=str(cluster).lower(),
             RUNBUS_LOG_LEVEL="WARNING",
             RUNBUS_LOG_JSON="true",
         )
@@ -89,20 +102,26 @@ class ServiceGroup:
         return time.monotonic() - began
 
     def _wait_ready(self, deadline: float) -> None:
-        client = redis.Redis.from_url(REDIS_URL)
+        client = self._client()
         try:
             waiting = set(PIPELINE)
             while waiting:
                 self._check_alive()
-                waiting = {s for s in waiting if not _has_group(client, *self._group(s))}
+                waiting = {s for s in waiting if not self._joined(client, s)}
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"services not started in time: {sorted(waiting)}")
                 time.sleep(0.1)
         finally:
             client.close()
 
-    def _group(self, service: str) -> tuple[str, str]:
-        return _group_of(self.names, service)
+    def _client(self) -> redis.Redis:
+        if self.cluster:
+            return RedisCluster.from_url(self.redis_url)  # type: ignore[return-value]
+        return redis.Redis.from_url(self.redis_url)
+
+    def _joined(self, client: redis.Redis, service: str) -> bool:
+        """The service's group exists on every partition's stream it reads."""
+        return all(_has_group(client, *group) for group in _groups_of(self.names, service))
 
     def _check_alive(self) -> None:
         for name, proc in self.procs.items():
