@@ -57,7 +57,7 @@ bench: $(STAMP) ## Full benchmark (about ten minutes), writes bench/results/late
 	@bash scripts/ensure-services.sh
 	@$(PY) -m bench.run
 
-bench-quick: $(STAMP) ## Quick benchmark (under a minute)
+bench-quick: $(STAMP) ## Quick benchmark (about two minutes, with the cluster part)
 	@bash scripts/ensure-services.sh
 	@$(PY) -m bench.run --quick
 
