@@ -53,7 +53,8 @@ async def test_a_batch_rolled_back_by_a_deadlock_is_run_again_not_surfaced(pg_ur
         # When the store inserts [Y, X] (it holds Y, waits for X) and the other inserts Y
         batch = asyncio.create_task(store.insert_batch([y, x]))
         await eventually(lambda: _blocked_by(watcher, other.get_server_pid()), timeout=10)
-        await stage_and_insert(other, records_of([y]))  # the deadlock: the store is rolled back
+        # (the deadlock: PostgreSQL rolls the store's transaction back)
+        await asyncio.wait_for(stage_and_insert(other, records_of([y])), 30)
         await transaction.commit()
         # Then the store's batch is run again and finds both events stored: no error
         assert await asyncio.wait_for(batch, 30) == 0
