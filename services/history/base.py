@@ -33,6 +33,15 @@ class StoreRejected(HistoryError):
     """The database refused the data itself: the same rows would fail again."""
 
 
+class HistoryInUse(HistoryError):
+    """Another persister already writes this SQLite file: this one must not start.
+
+    The message starts with `code`, a stable token operators and tests can match.
+    """
+
+    code = "history_in_use"
+
+
 class InvalidCursor(InputError):
     """A cursor that this store did not hand out (or that was altered)."""
 

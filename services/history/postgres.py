@@ -1,7 +1,9 @@
 """The PostgreSQL backend (asyncpg): monthly range partitions on event time, append-only.
 
 - A batch is one transaction: binary COPY into a session-local staging table, then one
-  ``INSERT ... SELECT ... ON CONFLICT (event_id, ts) DO NOTHING`` into the history.
+  ``INSERT ... SELECT ... ON CONFLICT (event_id, ts) DO NOTHING`` into the history. Any number
+  of persisters may insert at once; a transaction PostgreSQL rolls back for a conflict between
+  them (a deadlock) is run again at once.
 - Partitions: `history_ensure_month` (SECURITY DEFINER, so the INSERT/SELECT-only service role
   may call it) creates ``history_pYYYYMM``; the store creates the months ahead on first use and
   the months a batch touches, caching the ones it knows.
@@ -66,6 +68,9 @@ _MIGRATION_LOCK = 0x52554E42  # "RUNB": one migrator at a time per database
 #: SQLSTATE classes meaning "this data is wrong": 22 data exception, 23 integrity violation.
 _REJECT_CLASSES = ("22", "23")
 _BEFORE_ALL = (TS_MIN - timedelta(days=1), 0)
+#: Runs of a statement that can lose a race with another persister (a deadlock rolled back,
+#: a partition created meanwhile) before the error goes to the caller.
+RACE_ATTEMPTS = 5
 
 
 def schema_of(url: str) -> str | None:
@@ -218,7 +223,11 @@ class PostgresHistoryStore:
     async def _migrate(self, conn: Conn) -> list[int]:
         schema = self.schema or await conn.fetchval("SELECT current_schema()") or "public"
         if not await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", schema):
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+            # Under the lock: persisters starting together would race even IF NOT EXISTS
+            # (a unique violation on the catalog).
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
         applied: list[int] = []
         for migration in migrations.migrations("postgres"):
             async with conn.transaction():
@@ -256,9 +265,7 @@ class PostgresHistoryStore:
         missing = sorted(months - self._known_months)
         if not missing:
             return
-        await self._with(
-            lambda c: c.execute("SELECT history_ensure_month(m) FROM unnest($1::date[]) m", missing)
-        )
+        await self._with(lambda c: _ensure_months(c, missing))
         self._known_months.update(missing)
 
     # --- writes -------------------------------------------------------------------------
@@ -385,11 +392,50 @@ class PostgresHistoryStore:
         return int(await self._with(lambda c: c.fetchval("SELECT count(*) FROM history")))
 
 
+async def _ensure_months(conn: Conn, months: list[date]) -> None:
+    """`history_ensure_month` for each month; run again when another session won a race.
+
+    The function re-checks under an advisory lock, but a statement that waited there still
+    has the catalog as it was when it began: it tries to create the partition another
+    persister has just created (42P07). A new statement sees it.
+    """
+    attempt = 1
+    while True:
+        try:
+            await conn.execute("SELECT history_ensure_month(m) FROM unnest($1::date[]) m", months)
+            return
+        except asyncpg.DuplicateTableError:
+            if attempt >= RACE_ATTEMPTS:
+                raise
+            attempt += 1
+
+
 async def _copy_insert(conn: Conn, records: list[Record]) -> int:
-    async with conn.transaction():
-        await conn.execute(_STAGE)
-        await conn.copy_records_to_table("history_stage", records=records, columns=COLUMNS)
-        status = await conn.execute(_INSERT)
+    """The batch in one transaction, run again at once when PostgreSQL rolls it back.
+
+    Persisters inserting the same events in different orders (redeliveries, duplicates) can
+    deadlock on the unique index; PostgreSQL ends that by rolling one back (SQLSTATE class 40),
+    and the rerun finds those rows stored. Not an outage: no backoff, nothing logged.
+    """
+    attempt = 1
+    while True:
+        try:
+            async with conn.transaction():
+                return await stage_and_insert(conn, records)
+        except asyncpg.TransactionRollbackError:
+            if attempt >= RACE_ATTEMPTS:
+                raise  # then an outage to the caller: retried with backoff
+            attempt += 1
+
+
+async def stage_and_insert(conn: Conn | asyncpg.Connection[Any], records: list[Record]) -> int:
+    """The batch's statements, in the caller's transaction: stage (COPY), then move the new rows.
+
+    Returns the rows newly inserted.
+    """
+    await conn.execute(_STAGE)
+    await conn.copy_records_to_table("history_stage", records=records, columns=COLUMNS)
+    status = await conn.execute(_INSERT)
     return int(status.rsplit(" ", 1)[-1])
 
 

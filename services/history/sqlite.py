@@ -4,20 +4,29 @@ The stdlib ``sqlite3`` module blocks, so every call runs in ``asyncio.to_thread`
 connection, serialised by a lock (one connection cannot run two transactions at once). A batch
 is one ``executemany`` inside one transaction. Triggers refuse UPDATE and DELETE; the only
 delete they let through is `prune`'s, gated by a cutoff row written in the same transaction.
+
+One persister per file: `persister_lock` holds an exclusive ``flock`` on the sibling file
+``<db>.persister.lock`` for the persister's lifetime, so a second persister on the same file is
+refused (`HistoryInUse`) instead of contending for SQLite's single writer lock. Readers (API,
+CLI) never take it. The kernel drops the lock with the process, even on SIGKILL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from services.history import migrations
 from services.history.base import (
+    HistoryInUse,
     HistoryRow,
     Page,
     ProjectFilter,
@@ -115,6 +124,47 @@ def _switch_to_wal(conn: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)  # a backoff in a worker thread, not a synchronisation
+
+
+#: The persister's lock file is the database's path plus this.
+LOCK_SUFFIX = ".persister.lock"
+
+
+def lock_path(db: Path | str) -> Path:
+    """The lock file of a database file: ``<db>.persister.lock`` beside it."""
+    db = Path(db)
+    return db.with_name(db.name + LOCK_SUFFIX)
+
+
+@contextlib.contextmanager
+def persister_lock(db: Path | str) -> Iterator[Path]:
+    """Hold the one-persister lock of `db` (yields the lock file); `HistoryInUse` if held.
+
+    ``flock`` locks belong to the open file, so a second persister in the same process is
+    refused too. The file stays behind (unlinking it would let a newcomer lock a fresh inode
+    while the holder keeps the old one); it holds the holder's pid, for the refusal message.
+    """
+    path = lock_path(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _in_use(db, path, os.pread(fd, 32, 0)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _in_use(db: Path | str, path: Path, holder: bytes) -> HistoryInUse:
+    pid = holder.decode(errors="replace").strip() or "unknown"
+    return HistoryInUse(
+        f"{HistoryInUse.code}: another persister (pid {pid}) writes {db} (it holds {path}); "
+        "run one persister per SQLite file, or several on PostgreSQL"
+    )
 
 
 class SqliteHistoryStore:

@@ -1,10 +1,11 @@
 """The persister service: its `PIPELINE` entry's stream, read as its group (FastStream app).
 
-The startup hook (`shared.service.build_app`) starts a task that opens the history store
-(migrating it when ``migrate_on_start``) and runs a `StreamWorker` whose handler is
-`Persister.handle`; the shutdown hook sets the stop event and awaits that task, which finishes
-the batch in hand (or gives up retrying an unavailable database, leaving the batch pending) and
-closes the store.
+The startup hook (`shared.service.build_app`) starts a task that takes the history's writer
+lock (`services.history.sole_writer`: a second persister on one SQLite file fails at once with
+``history_in_use``), opens the history store (migrating it when ``migrate_on_start``) and runs
+a `StreamWorker` whose handler is `Persister.handle`; the shutdown hook sets the stop event and
+awaits that task, which finishes the batch in hand (or gives up retrying an unavailable
+database, leaving the batch pending) and closes the store.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aredis
 from faststream import FastStream
 
-from services.history import open_store
+from services.history import open_store, sole_writer
 from services.persister.io import Persister
 from shared import service
 from shared.consumer import BatchHandler
@@ -35,20 +36,22 @@ def spec() -> service.WorkerSpec:
     async def resources(
         settings: Settings, client: aredis.Redis, stop: asyncio.Event
     ) -> AsyncIterator[BatchHandler]:
-        store = open_store(settings)
-        persister = Persister(store, settings, stop)
-        try:
-            await persister.start()
-            yield persister.handle
-        finally:
-            await store.close()
-            log.info(
-                "persister_closed",
-                inserted=persister.inserted,
-                duplicates=persister.duplicates,
-                rejected=persister.rejected,
-                malformed=persister.malformed,
-            )
+        # Held until the store is closed: refused now rather than retried like an outage.
+        with sole_writer(settings.database_url):
+            store = open_store(settings)
+            persister = Persister(store, settings, stop)
+            try:
+                await persister.start()
+                yield persister.handle
+            finally:
+                await store.close()
+                log.info(
+                    "persister_closed",
+                    inserted=persister.inserted,
+                    duplicates=persister.duplicates,
+                    rejected=persister.rejected,
+                    malformed=persister.malformed,
+                )
 
     return service.WorkerSpec(PIPELINE.stage("persister"), handler=resources)
 
