@@ -89,9 +89,16 @@ def as_text(value: bytes | str | None) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def derived_event_id(source_id: str) -> str:
-    """The event id given to an event that arrived without one: stable across redelivery."""
-    return f"evt-{source_id}"
+def derived_event_id(source_id: str, partition: int | None = None) -> str:
+    """The event id given to an event that arrived without one: stable across redelivery.
+
+    Entry ids are unique only within a stream, so on a bus of several partitions the id names
+    the partition too (``evt-3:1700000000000-0``, as dead-letter ids do); ``partition`` is None
+    on a single-partition bus, whose ids stay ``evt-<entry id>``.
+    """
+    if partition is None:
+        return f"evt-{source_id}"
+    return f"evt-{partition}:{source_id}"
 
 
 def envelope_body(envelope: ValidEnvelope) -> bytes:

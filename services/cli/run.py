@@ -66,6 +66,9 @@ def run(
     validators: Annotated[
         int, typer.Option(min=1, max=64, help="all: validator processes to run.")
     ] = 1,
+    cluster_dir: Annotated[
+        Path, typer.Option(help="--ensure-cluster: where the local nodes keep their files.")
+    ] = CLUSTER_DIR,
     redis_dir: Annotated[
         Path, typer.Option(help="--ensure-redis: where the local Redis keeps its files.")
     ] = REPO_ROOT / "var" / "redis",
@@ -82,6 +85,7 @@ def run(
             ensure_cluster=ensure_cluster,
             validators=validators,
             redis_dir=redis_dir,
+            cluster_dir=cluster_dir,
         )
         raise typer.Exit(code)
     if name == API:
@@ -110,6 +114,7 @@ def run_all(
     ensure_cluster: bool = False,
     validators: int = 1,
     redis_dir: Path = REPO_ROOT / "var" / "redis",
+    cluster_dir: Path = CLUSTER_DIR,
 ) -> int:
     """Supervise every service until SIGINT/SIGTERM; the exit code."""
     from services.runtime.local_cluster import ClusterUnavailable
@@ -126,7 +131,7 @@ def run_all(
     local: LocalRedis | LocalCluster = LocalRedis()
     try:
         if ensure_cluster:
-            local = _local_cluster(settings)
+            local = _local_cluster(settings, cluster_dir)
         elif ensure_redis:
             local = start_redis(settings, redis_dir)
     except (RedisUnavailable, ClusterUnavailable) as exc:
@@ -138,14 +143,14 @@ def run_all(
         local.stop()  # after the services drained: they acknowledge into it
 
 
-def _local_cluster(settings: Settings) -> LocalCluster:
+def _local_cluster(settings: Settings, workdir: Path) -> LocalCluster:
     """The local cluster of ``--ensure-cluster``; the children must talk to it as a cluster."""
     from services.runtime.local_cluster import ClusterUnavailable, ensure_cluster
 
     if not settings.redis_cluster:
         # The children read the environment: a flag here could not switch them to a cluster.
         raise ClusterUnavailable("--ensure-cluster needs RUNBUS_REDIS_CLUSTER=true")
-    return ensure_cluster(settings.redis_url, CLUSTER_DIR)
+    return ensure_cluster(settings.redis_url, workdir)
 
 
 async def _supervise(settings: Settings, validators: int) -> int:

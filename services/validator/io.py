@@ -20,10 +20,12 @@ async def validate_batch(batch: list[Entry], ctx: BatchContext) -> None:
     settings = ctx.settings
     taxonomy, limit, valid = settings.taxonomy, settings.max_event_bytes, ctx.partition.valid
     now = datetime.now(UTC)
+    # Entry ids repeat across partitions: a derived event id must name its partition.
+    partition = ctx.partition.index if settings.partitions > 1 else None
     moves: list[Move] = []
     rejected = 0
     for entry in batch:
-        verdict = judge(entry.id, entry.fields, taxonomy, limit, now)
+        verdict = judge(entry.id, entry.fields, taxonomy, limit, now, partition)
         if isinstance(verdict, Valid):
             moves.append(Move(entry, valid, verdict.fields))
         else:

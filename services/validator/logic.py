@@ -36,9 +36,14 @@ Verdict = Valid | Invalid
 
 
 def judge(
-    entry_id: str, fields: Fields, taxonomy: Taxonomy, max_bytes: int, now: datetime
+    entry_id: str,
+    fields: Fields,
+    taxonomy: Taxonomy,
+    max_bytes: int,
+    now: datetime,
+    partition: int | None = None,
 ) -> Verdict:
-    """Decode, validate and wrap one entry. Never raises."""
+    """Decode, validate and wrap one entry (of `partition`, on a partitioned bus). Never raises."""
     raw = fields.get(DATA_FIELD)
     if raw is None:
         return Invalid(["schema_violation:__data__"], "the entry has no __data__ field")
@@ -54,18 +59,24 @@ def judge(
     # Any producer can add fields: only an entry id may name the origin, or the derived event
     # id would break its pattern (and every downstream reader of the envelope).
     source = origin.decode() if origin and _ENTRY_ID.fullmatch(origin) else entry_id
-    return Valid({DATA_FIELD: envelope(result.event, source, entry_id, taxonomy.version, now)})
+    doc = envelope(result.event, source, entry_id, taxonomy.version, now, partition)
+    return Valid({DATA_FIELD: doc})
 
 
 def envelope(
-    event: Event, origin_id: str, entry_id: str, taxonomy_version: str, now: datetime
+    event: Event,
+    origin_id: str,
+    entry_id: str,
+    taxonomy_version: str,
+    now: datetime,
+    partition: int | None = None,
 ) -> bytes:
     """The valid-stream body: the normalized event with its id, taxonomy version and times.
 
     An event without an id gets one derived from the entry id it first had on the incoming
     stream (kept across redrives), so any redelivery maps to the same id.
     """
-    event_id = event.event_id or derived_event_id(origin_id)
+    event_id = event.event_id or derived_event_id(origin_id, partition)
     head = orjson.dumps(
         {
             "event_id": event_id,

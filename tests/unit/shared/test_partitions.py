@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from shared.names import CLUSTER_SLOTS, Names, StreamKind, partition_of
+from shared.wire import derived_event_id
 
 
 def test_one_partition_keeps_the_single_partition_names() -> None:
@@ -51,3 +52,10 @@ def test_partition_counts_out_of_range_are_refused() -> None:
         Names("ns", 0)
     with pytest.raises(IndexError):
         Names("ns", 4).partition(4)
+
+
+def test_a_derived_event_id_names_its_partition_only_on_a_partitioned_bus() -> None:
+    # entry ids repeat across partitions' streams; one partition keeps the old ids
+    assert derived_event_id("1700000000000-0") == "evt-1700000000000-0"
+    assert derived_event_id("1700000000000-0", 3) == "evt-3:1700000000000-0"
+    assert derived_event_id("1-0", 3) != derived_event_id("1-0", 4)
