@@ -18,7 +18,6 @@ the persister (`bench.pgcpu`) per event.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +33,13 @@ from bench.probes import History, open_history
 from bench.producer import BATCH, Options, connect, publish
 from bench.services import ServiceGroup
 from bench.stats import rounded
-from services.runtime.local_cluster import MAX_PORT, NODES, LocalCluster, ensure_cluster
+from services.runtime.local_cluster import (
+    MAX_PORT,
+    NODES,
+    LocalCluster,
+    ensure_cluster,
+    node_ports_free,
+)
 from services.runtime.logic import redis_port
 from shared.names import Names
 
@@ -53,20 +58,10 @@ class Target:
     """Redis servers whose CPU counts as the bus's (the masters on a cluster)."""
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_block(count: int = NODES, start: int = FIRST_PORT) -> int:
     """First port of `count` consecutive free ports whose cluster-bus twins (+10000) are free."""
     for first in range(start, MAX_PORT - count, count):
-        ports = range(first, first + count)
-        if all(_bindable(p) and _bindable(p + 10000) for p in ports):
+        if node_ports_free(first, count):
             return first
     raise RuntimeError("no six free consecutive loopback ports for the cluster")
 

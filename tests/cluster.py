@@ -9,7 +9,6 @@ cluster has its own ports and directory, and is killed at the end.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -19,8 +18,7 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-#: A cluster node also listens on its port + 10000 (the cluster bus): ports above refuse to start.
-MAX_NODE_PORT = 55535
+from services.runtime.local_cluster import BUS_OFFSET, MAX_PORT, port_free
 
 
 def _free_port() -> int:
@@ -28,18 +26,9 @@ def _free_port() -> int:
     from tests.conftest import free_port
 
     port = free_port()
-    while port > MAX_NODE_PORT or not _bindable(port + 10000):
+    while port > MAX_PORT or not port_free(port + BUS_OFFSET):
         port = free_port()
     return port
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass

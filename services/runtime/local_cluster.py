@@ -12,6 +12,7 @@ process started are stopped after the services (they acknowledge into it while d
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -30,8 +31,9 @@ from shared.logging import get_logger
 log = get_logger("runbus.runtime")
 
 NODES = 6
-#: Each node also listens on its port + 10000 (the cluster bus), which must be a valid port.
-MAX_PORT = 65535 - 10000
+#: Each node also listens on its port + this (the cluster bus), which must be a valid port.
+BUS_OFFSET = 10000
+MAX_PORT = 65535 - BUS_OFFSET
 #: A failed master's replica takes over after this long (Redis's default is 15 s).
 NODE_TIMEOUT_MS = 5000
 HOW_TO_GET_A_CLUSTER = (
@@ -65,6 +67,24 @@ class LocalCluster:
         if self.procs:
             log.info("local_cluster_stopped", ports=list(self.ports))
         self.procs = []
+
+
+def port_free(port: int) -> bool:
+    """True when nothing listens on loopback `port` (it can be bound now)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def node_ports_free(first: int, count: int = NODES) -> bool:
+    """True when `count` nodes could listen from `first` on: their ports and their bus ports."""
+    ports = range(first, first + count)
+    return first + count - 1 <= MAX_PORT and all(
+        port_free(p) and port_free(p + BUS_OFFSET) for p in ports
+    )
 
 
 def cluster_ports(url: str) -> tuple[int, ...]:

@@ -7,7 +7,6 @@ tmp_path, never the machine's Redis nor ``var/cluster``.
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from services.runtime.local_cluster import (
     cluster_info,
     ensure_cluster,
     is_ok,
+    node_ports_free,
 )
 from shared.names import Names
 from shared.settings import Settings
@@ -33,15 +33,6 @@ pytestmark = pytest.mark.integration
 EPHEMERAL = 32768
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def consecutive_free_ports() -> int:
     """The first of six consecutive free ports whose cluster-bus ports are free too.
 
@@ -50,8 +41,7 @@ def consecutive_free_ports() -> int:
     """
     for _ in range(200):
         first = random.randint(10000, EPHEMERAL - 10000 - NODES)
-        ports = range(first, first + NODES)
-        if all(_free(p) and _free(p + 10000) for p in ports):
+        if node_ports_free(first):
             return first
     raise AssertionError("no six consecutive free ports")
 
