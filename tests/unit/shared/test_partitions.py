@@ -59,3 +59,13 @@ def test_a_derived_event_id_names_its_partition_only_on_a_partitioned_bus() -> N
     assert derived_event_id("1700000000000-0") == "evt-1700000000000-0"
     assert derived_event_id("1700000000000-0", 3) == "evt-3:1700000000000-0"
     assert derived_event_id("1-0", 3) != derived_event_id("1-0", 4)
+
+
+def test_a_copy_of_the_settings_derives_its_names_again() -> None:
+    from shared.settings import Settings
+
+    settings = Settings(namespace="copy")
+    assert settings.names.partitions == 1  # cached on the original
+    copy = settings.model_copy(update={"partitions": 4, "namespace": "other"})
+    assert (copy.names.namespace, copy.names.partitions) == ("other", 4)
+    assert settings.names.partitions == 1
