@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.api import errors
 from services.api.routes import coach, dead_letters, docs, events, health, history
 from services.api.state import ApiState
+from services.api.ui import routes as dashboard
 from shared import __version__
 from shared.logging import get_logger
 from shared.settings import Settings
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (history, coach, events, dead_letters, health, docs):
         app.include_router(module.router)
     app.include_router(dead_letters.write_router)
+    dashboard.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_event_bytes * BODY_LIMIT_FACTOR)
     _with_event_schemas(app)
     return app
