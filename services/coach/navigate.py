@@ -2,8 +2,9 @@
 
 Params come from the coach, whose rules read event payloads: they are hostile text. So every
 value is URL-quoted whole (``/``, ``:``, ``?``, ``#`` included: a value is one path segment or
-one query value, never structure), a value that is a dot segment (``.``, ``..``) is refused
-(browsers resolve it even percent-encoded), and the result must be an absolute http(s) URL.
+one query value, never structure), a value that is empty or a dot segment (``.``, ``..``) is
+refused (browsers resolve those even percent-encoded), and the result must be an absolute
+http(s) URL.
 The template is the operator's; only plain ``{name}`` placeholders are filled (no attribute,
 index, conversion or format spec: `str.format` would let a template reach into objects).
 """
@@ -32,7 +33,7 @@ def _text(value: Any) -> str | None:
 
 def _quoted(value: Any) -> str | None:
     text = _text(value)
-    if text is None or text in DOT_SEGMENTS:
+    if not text or text in DOT_SEGMENTS:  # empty: the URL would lose a segment (a//b)
         return None
     try:
         return quote(text, safe="")
@@ -73,7 +74,8 @@ def navigate_url(template: str | None, project_id: int, stage: str, action: Acti
 
     None without a template, for another action kind, when the template names a placeholder
     that neither the request (`project_id`, `stage`) nor the action's params have, when a value
-    is not a scalar or is a dot segment, and when the result is not an absolute http(s) URL.
+    is not a scalar, is empty or is a dot segment, and when the result is not an absolute
+    http(s) URL.
     `project_id` and `stage` are the server's own: a param of that name does not replace them.
     """
     if template is None or not isinstance(action, NavigateAction):

@@ -85,7 +85,7 @@ def test_the_api_writes_action_requests_and_only_the_platform_consumes_them(
     admin = acl_server.client(ADMIN)
 
     def allowed(role: str, *cmd: str) -> bool:
-        return command(admin, "ACL", "DRYRUN", role, *cmd) == b"OK"
+        return bool(command(admin, "ACL", "DRYRUN", role, *cmd) == b"OK")
 
     capped = ("XADD", N.actions, "MAXLEN", "~", "100000", "*", "__data__", "{}")
     # Then the API may append (capped) and read the newest back, not consume nor trim
