@@ -681,6 +681,15 @@ async def _redrive_all(
     )
 
 
+def check_purge(flt: DeadLetterFilter) -> None:
+    """The purge guard (ValueError): the filter bounds the age (`before_s`) or names ids.
+
+    A preview of a purge applies it too, so it never shows a purge that would be refused.
+    """
+    if flt.before_s is None and not flt.ids:
+        raise ValueError("a purge needs an age (before) or explicit ids")
+
+
 async def purge(
     client: aredis.Redis,
     names: Names,
@@ -693,10 +702,9 @@ async def purge(
     """Delete the dead letters matching `flt` (or exactly `selected`); writes an audit record.
 
     `flt` must bound the age (`before_s`) or name ids: a purge never deletes everything by
-    accident. Each partition's share is deleted from its own stream.
+    accident (`check_purge`). Each partition's share is deleted from its own stream.
     """
-    if flt.before_s is None and not flt.ids:
-        raise ValueError("a purge needs an age (before) or explicit ids")
+    check_purge(flt)
     if selected is None:
         selected = (await match_dead_letters(client, names, flt, now=now)).ids
     deleted = 0

@@ -112,6 +112,12 @@ def render(request: Request, template: str, context: Mapping[str, Any]) -> str:
     return environment().get_template(template).render({**base, **context})
 
 
+def partial(request: Request) -> bool:
+    """True for an htmx update of a section (not a history restore, which wants the page)."""
+    headers = request.headers
+    return headers.get("hx-request") == "true" and headers.get("hx-history-restore-request") is None
+
+
 def page(request: Request, template: str, code: int = 200, **context: Any) -> HTMLResponse:
     """A full page (or an htmx fragment: any template) with HTTP status `code` and the security
     headers."""
