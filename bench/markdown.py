@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import scale_report
+from bench import dashboard_report, scale_report
 from bench.report import Results, dig
 
 BACKENDS = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
@@ -174,12 +174,14 @@ def render(raw: Results, head: Results) -> str:
         cpu_table(raw),
         scale_report.cluster_table(raw),
         scale_report.capacity_table(head),
+        dashboard_report.render_table(raw),
+        dashboard_report.live_table(raw),
     ):
         if table:
             lines += ["", *table]
     lines += ["", "| Target | Measured | Status |", "|---|---|---|"]
     for row in head.get("targets", []):
-        digits = 3 if row["key"].startswith("ratio") else 0 if row["key"].endswith("eps") else 1
+        digits = 3 if "ratio" in row["key"] else 0 if row["key"].endswith("eps") else 1
         lines.append(f"| {row['target']} | {num(row['measured'], '', digits)} | {row['status']} |")
     if head.get("errors"):
         lines += ["", "Errors:", *(f"- {k}: {v}" for k, v in head["errors"].items())]
