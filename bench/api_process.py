@@ -48,6 +48,7 @@ class ApiProcess:
         self.env = api_env(namespace, database_url, redis_url, self.port)
         self.log_path = log_dir / f"{namespace}-api.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.began = 0.0
 
     @property
     def base_url(self) -> str:
@@ -63,7 +64,12 @@ class ApiProcess:
 
     def start(self) -> float:
         """Spawn it and wait until ``/readyz`` answers 200; seconds it took."""
-        began = time.monotonic()
+        self.spawn()
+        return self.wait_ready()
+
+    def spawn(self) -> None:
+        """Spawn it (`wait_ready` waits for it): other work can go on while it starts."""
+        self.began = time.monotonic()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -76,8 +82,11 @@ class ApiProcess:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
-        self._wait_ready(began + START_TIMEOUT_S)
-        return time.monotonic() - began
+
+    def wait_ready(self) -> float:
+        """Wait until ``/readyz`` answers 200; seconds since it was spawned."""
+        self._wait_ready(self.began + START_TIMEOUT_S)
+        return time.monotonic() - self.began
 
     def _wait_ready(self, deadline: float) -> None:
         while not self._ready():

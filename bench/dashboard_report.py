@@ -54,7 +54,8 @@ def page_row(label: str, doc: Results) -> str:
     server = doc.get("server") or {}
     status = server.get("status")
     if status != "ok":
-        what = "absent (404)" if status == "absent" else f"error {server.get('code')}"
+        what = {"absent": "absent (404)", None: "not measured"}.get(status)
+        what = what or f"error {server.get('code')}"
         return f"| {label} `{doc.get('path')}` | {what} | — | — |"
     browser = doc.get("browser") or {}
     times = " / ".join(_ms(server.get(k)) for k in ("first_ms", "p50_ms", "p95_ms"))

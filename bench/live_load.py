@@ -4,18 +4,19 @@ asks of Redis meanwhile.
 In one sitting, on SQLite and the part's own redis-server (so INFO commandstats counts only
 this part's clients):
 
-1. validator, persister and coach start (`bench.services.ServiceGroup`); an idle window (no
-   load) counts the commands the services send on their own (blocking reads);
-2. ``runbus run api`` starts on the same namespace: an idle window, then a sustained phase
+1. validator, persister and coach start (`bench.services.ServiceGroup`), and ``runbus run
+   api`` on the same namespace: an idle window (no load), then a sustained phase
    (`bench.pipeline.sustained`: flat out, events/s through validator -> persister + coach),
    no dashboard open;
-3. one dashboard opens (`bench.viewers`, a separate process): an idle window — the live hub's
+2. one dashboard opens (`bench.viewers`, a separate process): an idle window — the live hub's
    loops start with their first subscriber;
-4. N dashboards: an idle window, then the same sustained phase;
-5. the dashboards closed, the no-dashboard phase once more: how far its two runs lie apart is
-   the noise the N-dashboard figure is judged against (its ratio is to their mean).
+3. N dashboards: an idle window, then the same sustained phase;
+4. the dashboards closed, the no-dashboard phase once more: how far its two runs lie apart is
+   the noise the N-dashboard figure is judged against (its ratio is to their mean);
+5. the API stopped: an idle window counts the commands the services send on their own
+   (blocking reads).
 
-The API's commands/s in an idle window are all commands/s minus the services' own (step 1);
+The API's commands/s in an idle window are all commands/s minus the services' own (step 5);
 live updates cost the same per process whatever the number of clients when the figure with one
 dashboard equals the figure with N. In the sustained phases, every command counts (the
 producer's and the services' scale with the events, so they are also given per event), and the
@@ -216,7 +217,6 @@ async def _phases(
         "eps_ratio": ratio(live.get("eps"), mean_eps(none, again)),
         "noise": spread(none.get("eps"), again.get("eps")),
         "idle": idle,
-        "api_commands_per_s": api_commands(idle),
         "viewers": tally,
     }
 
@@ -229,13 +229,17 @@ async def run(ws: Workspace, plan: Plan, redis_url: str) -> dict[str, Any]:
     client, aclient = redis.Redis.from_url(redis_url), aredis.Redis.from_url(redis_url)
     history: History | None = None
     try:
+        api.spawn()  # it starts while the services do (processes: no thread spawns anything)
         services.start()
-        idle = {"services": await idle_window(client, plan.ui_idle_s, services.pids)}
-        api.start()
+        api.wait_ready()
         history = await open_history(url)
         p = pipeline.Pipeline(Names(namespace), aclient, history, services.pids)
         p.redis_url = redis_url
-        return await _phases(p, plan, client, api, idle)
+        found = await _phases(p, plan, client, api, {})
+        api.stop()
+        found["idle"]["services"] = await idle_window(client, plan.ui_idle_s, services.pids)
+        found["api_commands_per_s"] = api_commands(found["idle"])
+        return found
     finally:
         if history is not None:
             await history.close()

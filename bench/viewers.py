@@ -120,26 +120,29 @@ async def sse(client: httpx.AsyncClient, path: str, tally: Tally) -> None:
         await asyncio.sleep(1.0)
 
 
+async def _get(client: httpx.AsyncClient, path: str, tally: Tally) -> bool:
+    began = time.perf_counter()
+    try:
+        ok = (await client.get(path, timeout=REQUEST_TIMEOUT_S)).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    tally.polls += 1
+    tally.poll_s.append(time.perf_counter() - began)
+    tally.errors += 0 if ok else 1
+    return ok
+
+
 async def poll(
     client: httpx.AsyncClient, path: str, every_s: float, offset_s: float, tally: Tally
 ) -> None:
-    """GET `path` every `every_s` seconds, starting after `offset_s`."""
+    """Load `path` (the page opens), then GET it every `every_s` s from `offset_s` on."""
+    if await _get(client, path, tally):
+        tally.opened += 1
     await asyncio.sleep(offset_s)
-    opened = False
     while True:
-        began = time.perf_counter()
-        try:
-            response = await client.get(path, timeout=REQUEST_TIMEOUT_S)
-            ok = response.status_code == 200
-        except httpx.HTTPError:
-            ok = False
-        spent = time.perf_counter() - began
-        tally.polls += 1
-        tally.poll_s.append(spent)
-        tally.errors += 0 if ok else 1
-        if ok and not opened:
-            tally.opened, opened = tally.opened + 1, True
-        await asyncio.sleep(max(0.0, every_s - spent))
+        began = time.monotonic()
+        await _get(client, path, tally)
+        await asyncio.sleep(max(0.0, every_s - (time.monotonic() - began)))
 
 
 def _tasks(
