@@ -20,6 +20,7 @@ from services.api.routes.history import ProjectId
 from services.api.state import State
 from services.api.ui.access import Access, require_ui_read
 from services.api.ui.project_view import (
+    ActionOutcome,
     Strip,
     Timeline,
     TimelineQuery,
@@ -63,13 +64,15 @@ def _wants_timeline_only(request: Request) -> bool:
     )
 
 
-@router.get("/projects/{project_id}")
-async def project(request: Request, state: State, project_id: ProjectId, _: ReadUi) -> Response:
-    """The coach strips and the filtered timeline; 404 when neither knows the project."""
+async def project_page(
+    request: Request,
+    state: State,
+    project_id: int,
+    outcomes: dict[str, ActionOutcome] | None = None,
+) -> Response:
+    """The whole page (a strip shows its click's outcome when `outcomes` has its stage)."""
     query = TimelineQuery.of(dict(request.query_params))
     timeline = await _timeline(state, project_id, query)
-    if _wants_timeline_only(request):
-        return page(request, "project_timeline.html", project_id=project_id, timeline=timeline)
     docs = await get_project(state.redis, state.settings.names, project_id)
     if docs is None and timeline is None:
         raise not_found("project", project_id)
@@ -77,12 +80,23 @@ async def project(request: Request, state: State, project_id: ProjectId, _: Read
         request,
         "project.html",
         project_id=project_id,
-        strips=strips(project_id, docs),
+        strips=strips(project_id, docs, outcomes),
         timeline=timeline,
         choices=filter_choices(state.settings.taxonomy),
-        query=query.values,
+        filters=query.values,
         live_url=None,
     )
+
+
+@router.get("/projects/{project_id}")
+async def project(request: Request, state: State, project_id: ProjectId, _: ReadUi) -> Response:
+    """The coach strips and the filtered timeline; 404 when neither knows the project. An
+    htmx update of the timeline (``HX-Target: timeline``) gets the timeline only."""
+    if _wants_timeline_only(request):
+        query = TimelineQuery.of(dict(request.query_params))
+        timeline = await _timeline(state, project_id, query)
+        return page(request, "project_timeline.html", project_id=project_id, timeline=timeline)
+    return await project_page(request, state, project_id)
 
 
 @router.get("/projects/{project_id}/coach/{stage}")

@@ -152,10 +152,14 @@ class Strip:
         return f"/ui/projects/{self.project_id}/coach/{self.stage}"
 
 
-def strips(project_id: int, docs: dict[str, CoachDocument] | None) -> list[Strip]:
-    """One strip per coach stage, in coach-stage order."""
-    found = docs or {}
-    return [Strip(project_id, stage, found.get(stage)) for stage in COACH_STAGES]
+def strips(
+    project_id: int,
+    docs: dict[str, CoachDocument] | None,
+    outcomes: dict[str, ActionOutcome] | None = None,
+) -> list[Strip]:
+    """One strip per coach stage, in coach-stage order (with a click's outcome, if any)."""
+    found, done = docs or {}, outcomes or {}
+    return [Strip(project_id, s, found.get(s), done.get(s)) for s in COACH_STAGES]
 
 
 def filter_choices(taxonomy: Taxonomy) -> dict[str, tuple[str, ...]]:
