@@ -20,10 +20,10 @@ import orjson
 import redis.asyncio as aredis
 from playwright.async_api import Page, expect
 
-from shared.models import COACH_STAGES, CoachDocument, Suggestion
+from shared.models import COACH_STAGES, ActionRequest, CoachDocument, Suggestion
 from shared.names import Names
-from shared.wire import DATA_FIELD
-from tests.browser.conftest import BROWSER_TESTS, PageWatch, screenshot
+from shared.wire import DATA_FIELD, parse_action
+from tests.browser.conftest import BROWSER_TESTS, PageWatch, screenshot, sign_in
 from tests.conftest import REDIS_URL
 from tests.live_api import LiveApi
 from tests.live_bus import LiveBus
@@ -184,4 +184,41 @@ async def test_read_only_shows_no_buttons_and_refuses_the_action_route(
         live_api.url("/ui/projects/5/coach/gold_set/actions"), data={"version": 1, "index": 0}
     )
     assert reply.status_code == 403 and 'data-error="read_only"' in reply.text
+    watch.assert_offline_and_clean()
+
+
+async def actions_of(names: Names, project_id: int) -> list[ActionRequest]:
+    """The action requests on the actions stream for `project_id` (XRANGE, whole stream)."""
+    client = aredis.Redis.from_url(REDIS_URL)
+    try:
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange(names.actions)  # type: ignore[assignment]
+    finally:
+        await client.aclose()
+    found = [parse_action(fields) for _id, fields in entries]
+    return [a for a in found if a.project_id == project_id]
+
+
+async def test_a_click_on_an_action_records_exactly_one_request(
+    live_bus: LiveBus, watched_page: tuple[Page, PageWatch]
+) -> None:
+    page, watch = watched_page
+    # given a signed-in operator on a project's page
+    project_id = await own_project(live_bus, 21)
+    await sign_in(page, live_bus, who="grace")
+    await page.goto(live_bus.url(f"/ui/projects/{project_id}"))
+    strip = page.locator("#strip-cleaning")
+    button = strip.get_by_role("button", name="Open the review queue")
+    version = int(await strip.get_attribute("data-version") or "0")
+    # when they click the cleaning strip's action button
+    await button.click()
+    # then the strip confirms it, and the actions stream holds exactly that one request
+    confirmation = strip.locator(".confirmation")
+    await expect(confirmation).to_be_visible(timeout=WAIT_MS)
+    [made] = await actions_of(live_bus.names, project_id)
+    assert await confirmation.get_attribute("data-request-id") == made.request_id
+    assert (made.who, made.stage, made.version, made.index) == ("grace", "cleaning", version, 0)
+    assert (made.kind, made.label, made.title) == (
+        "navigate", "Open the review queue", "21 rows waiting for review")  # fmt: skip
+    assert made.params == {"target": "review-queue"}
+    await expect(confirmation).to_contain_text(made.request_id)
     watch.assert_offline_and_clean()

@@ -10,7 +10,7 @@ page and the API accept the same parameters and refuse the same ones with the sa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlencode
 
 from services.history.base import Page, ProjectFilter
@@ -21,7 +21,7 @@ from services.history.params import (
     check_limit,
     project_filter,
 )
-from shared.models import COACH_STAGES, CoachDocument
+from shared.models import COACH_STAGES, ActionRequest, CoachDocument
 from shared.taxonomy import STAGES, Taxonomy
 
 #: The timeline's query parameters, exactly those of ``GET /api/projects/{id}/events``.
@@ -113,7 +113,7 @@ class ActionOutcome:
     """What a click on a strip's action button did, shown in that strip."""
 
     outcome: Outcome
-    request: Any = None  # ActionRequest (services.coach.actions): typed when it lands
+    request: ActionRequest | None = None
     #: The version the user saw (for a stale click).
     seen: int | None = None
 

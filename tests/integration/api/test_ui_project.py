@@ -14,9 +14,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+import redis.asyncio as aredis
 from markupsafe import escape
 
-from shared.models import COACH_STAGES, CoachDocument, Suggestion
+from shared.models import COACH_STAGES, ActionRequest, CoachDocument, Suggestion
+from shared.settings import Settings
+from shared.wire import parse_action
 from tests.integration.history.factory import at, brewslm, pulse
 
 pytestmark = pytest.mark.integration
@@ -28,10 +31,10 @@ HOSTILE = "<script>alert(1)</script>\u202egnp.exe\x00"
 def doc(
     stage: str, *suggestions: Suggestion, project_id: int = 7, version: int = 3
 ) -> CoachDocument:
-    return CoachDocument(
-        project_id=project_id, stage=stage, version=version,  # type: ignore[arg-type]
-        computed_at=datetime(2026, 3, 1, tzinfo=UTC), source_id="1-0", taxonomy_version="t",
-        suggestions=list(suggestions),
+    return CoachDocument.model_validate(
+        {"project_id": project_id, "stage": stage, "version": version, "source_id": "1-0",
+         "computed_at": datetime(2026, 3, 1, tzinfo=UTC), "taxonomy_version": "t",
+         "suggestions": list(suggestions)}
     )  # fmt: skip
 
 
@@ -179,3 +182,85 @@ async def test_hostile_history_and_coach_text_render_as_inert_text(
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;\\u202egnp.exe\\u0000"
     assert html.count(escaped) >= 5  # title, body, label, summary, run id (and the payload)
     assert "/ui/runs/%3Cscript%3E" in html
+
+
+# --- action buttons -------------------------------------------------------------------------
+
+MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
+TOKEN = "project-token"
+HX = {"HX-Request": "true"}
+
+
+async def signed_in(make_client: MakeClient, **overrides: object) -> tuple[httpx.AsyncClient, str]:
+    client = await make_client(api_token=TOKEN, **overrides)
+    await client.post("/ui/login", data={"token": TOKEN, "who": "ada", "next": "/ui"})
+    found = re.search(r'data-csrf="([^"]+)"', (await client.get("/ui")).text)
+    assert found, "not signed in"
+    return client, found.group(1)
+
+
+async def requests_on_stream(client: aredis.Redis, settings: Settings) -> list[ActionRequest]:
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange(settings.names.actions)  # type: ignore[assignment]
+    return [parse_action(fields) for _id, fields in entries]
+
+
+async def test_signed_in_a_click_records_one_request_and_confirms_it_in_the_strip(
+    make_client: MakeClient, seed_coach: SeedCoach, async_client: aredis.Redis, settings: Settings
+) -> None:
+    # given a signed-in operator and a navigate suggestion, with a URL template configured
+    template = "https://platform.example/p/{project_id}/{target}"
+    client, csrf = await signed_in(make_client, action_url_template=template)
+    await seed_coach(doc("gold_set", suggestion("first"), suggestion("Top up", label="Add rows")))
+    html = (await client.get("/ui/projects/7")).text
+    gold = strip_of(html, "gold_set")
+    assert gold.count("<button") == 2 and 'name="index" value="1"' in gold
+    # when the second button is clicked (htmx posts the form with the CSRF header)
+    reply = await client.post(
+        "/ui/projects/7/coach/gold_set/actions",
+        data={"version": "3", "index": "1"}, headers={**HX, "X-CSRF-Token": csrf},
+    )  # fmt: skip
+    # then exactly one request, built from the cache, and the strip confirms it with its URL
+    assert reply.status_code == 200 and reply.text.lstrip().startswith('<section class="strip')
+    [made] = await requests_on_stream(async_client, settings)
+    assert (made.who, made.project_id, made.stage, made.version, made.index) == (
+        "ada", 7, "gold_set", 3, 1)  # fmt: skip
+    assert (made.kind, made.label, made.title) == ("navigate", "Add rows", "Top up")
+    assert f'data-request-id="{made.request_id}"' in reply.text
+    assert 'href="https://platform.example/p/7/x"' in reply.text and 'target="_blank"' in reply.text
+    # a form posted without htmx gets the whole page, the confirmation in its strip
+    plain = await client.post(
+        "/ui/projects/7/coach/gold_set/actions", data={"version": "3", "index": "0", "csrf": csrf}
+    )
+    assert plain.status_code == 200 and "<h1>Project 7</h1>" in plain.text
+    assert "confirmation" in strip_of(plain.text, "gold_set")
+    assert len(await requests_on_stream(async_client, settings)) == 2
+
+
+async def test_a_stale_click_records_nothing_and_refreshes_the_strip(
+    make_client: MakeClient, seed_coach: SeedCoach, async_client: aredis.Redis, settings: Settings
+) -> None:
+    client, csrf = await signed_in(make_client)
+    await seed_coach(doc("eval", suggestion("newer"), version=9))
+    headers = {**HX, "X-CSRF-Token": csrf}
+    url = "/ui/projects/7/coach/eval/actions"
+    stale = await client.post(url, data={"version": "8", "index": "0"}, headers=headers)
+    assert stale.status_code == 200 and 'data-outcome="suggestion_changed"' in stale.text
+    assert 'data-version="9"' in stale.text and "newer" in stale.text
+    missing = await client.post(url, data={"version": "9", "index": "5"}, headers=headers)
+    assert missing.status_code == 404 and 'data-error="suggestion_not_found"' in missing.text
+    bad = await client.post(url, data={"version": "x", "index": "0"}, headers=headers)
+    assert bad.status_code == 422 and "<html" not in bad.text
+    assert await requests_on_stream(async_client, settings) == []
+
+
+async def test_without_a_session_the_action_route_refuses(
+    http: httpx.AsyncClient, make_client: MakeClient, seed_coach: SeedCoach
+) -> None:
+    await seed_coach(doc("eval", suggestion("s")))
+    form = {"version": "3", "index": "0"}
+    read_only = await http.post("/ui/projects/7/coach/eval/actions", data=form)
+    assert read_only.status_code == 403 and 'data-error="read_only"' in read_only.text
+    anonymous = await make_client(api_token=TOKEN)
+    refused = await anonymous.post("/ui/projects/7/coach/eval/actions", data=form)
+    assert refused.status_code == 403 and 'data-error="login_required"' in refused.text
+    assert "<button" not in strip_of((await anonymous.get("/ui/projects/7")).text, "eval")
