@@ -94,7 +94,9 @@ async def test_every_coach_strip_shows_what_the_api_serves(
                 [s["action"]["label"] for s in expected]
             )
             assert await strip.get_attribute("data-version") == str(api[stage]["version"])
-    await expect(page.locator("#timeline-rows tbody tr").first).to_be_visible()
+    # the docs' picture: the strips and the first rows of the timeline
+    await page.goto(live_bus.url(f"/ui/projects/{live_bus.projects[0]}?limit=12"))
+    await expect(page.locator("#timeline-rows tbody tr")).to_have_count(12)
     await screenshot(page, "project")
     watch.assert_offline_and_clean()
 

@@ -20,6 +20,7 @@ from services.api.routes.history import ProjectId
 from services.api.state import State
 from services.api.ui.access import Access, require_ui_read
 from services.api.ui.project_view import (
+    LIVE_STREAM,
     ActionOutcome,
     Strip,
     Timeline,
@@ -84,7 +85,7 @@ async def project_page(
         timeline=timeline,
         choices=filter_choices(state.settings.taxonomy),
         filters=query.values,
-        live_url=None,
+        live_url=f"/ui/projects/{project_id}/live" if LIVE_STREAM else None,
     )
 
 

@@ -28,11 +28,20 @@ from shared.taxonomy import STAGES, Taxonomy
 TIMELINE_PARAMS = ("stage", "severity", "reason", "event_type", "since", "until", "cursor", "limit")
 #: The filters among them (the form's fields; paging is the cursor and the limit).
 FILTER_PARAMS = TIMELINE_PARAMS[:6]
-#: How a strip learns that its document changed: the page's event stream names the stage
-#: (``coach-<stage>``), and ``coach-resync`` after the change channel was down (the stream
-#: itself is `services.api.ui.project.coach_live`). Until the live hub is on main, a poll.
+#: How a strip learns that its document changed: the page's event stream (the live hub's
+#: coach subscription) sends ``coach-<stage>`` when a stage's document changes and
+#: ``coach-resync`` after the change channel was down; the strip then fetches itself again.
+#: Until the live hub is on main, the strips poll (an unchanged strip answers 204).
 LIVE_STREAM = False
 POLL_TRIGGER = "every 10s"
+RESYNC_EVENT = "coach-resync"
+
+
+def coach_event(stage: str) -> str:
+    """The event-stream event that names a changed coach stage."""
+    return f"coach-{stage}"
+
+
 #: Most severe first: a strip takes the colour of its most severe suggestion.
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
@@ -144,7 +153,7 @@ class Strip:
         """The htmx trigger that re-fetches the strip (an unchanged one answers 204)."""
         if not LIVE_STREAM:
             return POLL_TRIGGER
-        return f"sse:coach-{self.stage}, sse:coach-resync"
+        return f"sse:{coach_event(self.stage)}, sse:{RESYNC_EVENT}"
 
     @property
     def url(self) -> str:
