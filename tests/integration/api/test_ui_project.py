@@ -1,9 +1,12 @@
-"""The projects list and the project page over HTTP: strips, empty states, filters, escaping.
+"""The projects list and the project page over HTTP: strips, empty states, filters, escaping,
+and the action buttons.
 
 Given a coach cache and a history written the way the coach and the persister write them,
 when the dashboard's project pages are read, then each coach stage has its strip (or an
 explicit empty state), the timeline takes exactly the API's filters (a bad one is a 422 page),
-an unknown project is a 404 page, and hostile text renders as inert, visible text.
+an unknown project is a 404 page, and hostile text renders as inert, visible text. A signed-in
+click records one action request built from the cache (a stale one none, and refreshes the
+strip); without a session the route refuses and no button shows.
 """
 
 from __future__ import annotations
