@@ -97,7 +97,7 @@ async def seed(plan: Plan, names: Names, url: str, redis_url: str) -> dict[str, 
 async def time_pages(base_url: str, specs: tuple[PageSpec, ...], plan: Plan) -> dict[str, Any]:
     """Server figures of every page, then browser figures of those that exist."""
     found: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, follow_redirects=True) as client:
         for spec in specs:
             found[spec.name] = {"path": spec.path}
             found[spec.name]["server"] = await server_times(

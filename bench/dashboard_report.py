@@ -93,11 +93,16 @@ def _eps(doc: Any) -> str:
     return "—" if value is None else f"{float(value):,.0f} ev/s"
 
 
-def _stand_in(live: Results) -> str:
-    if live.get("mode") == "live":
-        per = live.get("connections_per_dashboard")
-        return f"each dashboard holds its page's {per} SSE streams"
-    return "stand-in: each dashboard polls the overview page every 2 s (no SSE endpoint yet)"
+def _what_is_open(live: Results) -> str:
+    if live.get("mode") == "stand-in":
+        return "stand-in: no page has a live part yet, each dashboard polls the overview every 2 s"
+    streams = dig(live, "viewers", "streams") or []
+    sse = sum(1 for s in streams if s.startswith("sse "))
+    pages = ", ".join(f"`{p}`" for p in dig(live, "viewers", "pages") or [])
+    return (
+        f"each dashboard has {pages} open: {sse} SSE streams and {len(streams) - sse} polls, "
+        "as the pages' HTML declares them"
+    )
 
 
 def _sustained(live: Results) -> str:
@@ -126,6 +131,6 @@ def live_table(raw: Results) -> list[str]:
         f"| {_cpu(with_n, 'api')} / {_cpu(with_n, 'viewers')} |",
         "",
         f"API's Redis commands/s with no load, 0 / 1 / {n} dashboards open: {idle} "
-        f"({_stand_in(live)}; httpx clients in one separate process, not {n} Chromium tabs, "
+        f"({_what_is_open(live)}; httpx clients in one separate process, not {n} Chromium tabs, "
         "which on this machine would measure the browsers' CPU instead of runbus's load).",
     ]

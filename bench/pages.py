@@ -2,7 +2,7 @@
 
 - Server: httpx GETs the page `requests` times (after one first request, timed on its own: the
   first render after start-up compiles the template) and times each until its whole HTML body
-  has arrived; p50/p95/p99.
+  has arrived, redirects followed; p50/p95/p99.
 - Browser: Debian's Chromium (Playwright, ``executable_path``) loads the page `loads` times, each
   in a fresh context (a first visit: empty cache), and reads the Performance API: first
   contentful paint (``performance.getEntriesByType('paint')``) and the navigation timing
@@ -108,6 +108,8 @@ async def server_times(
         response = await client.get(path, timeout=PAGE_TIMEOUT_S)
         spent.append(time.perf_counter() - began)
         response.raise_for_status()
+    if first.history:  # a redirect (one search hit opens its page): timed to the end
+        found["redirected_to"] = first.url.raw_path.decode()
     return found | {
         "bytes": len(first.content),
         "first_ms": rounded(first_s * 1000, 1),

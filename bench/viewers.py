@@ -1,16 +1,18 @@
 """``python -m bench.viewers``: N open, live dashboards, as the HTTP load they put on the API.
 
-A live dashboard is what its pages hold open: their server-sent-event streams (htmx's SSE
-extension keeps one ``EventSource`` per ``sse-connect``) and their polls, if any. This process
-opens N times the connections of `DASHBOARD` with httpx (streams read line by line, polls
-spread evenly over their period, as pages opened at different moments would be), prints one
-JSON line once every connection is open, and a JSON tally when it is stopped (SIGTERM) or its
-time is up. It is deliberately not N Chromium tabs: on a two-core machine those would measure
-the browsers' CPU, not what the dashboards cost runbus.
+A live dashboard is what its open pages hold: their server-sent-event streams (htmx's SSE
+extension keeps one ``EventSource`` per ``sse-connect``) and their polls (``hx-get`` with
+``hx-trigger="every Ns"``), read from the pages' own HTML so the load is what the pages really
+do. One dashboard has every page of `OPEN_PAGES` open (the overview, a project's coach strips,
+the dead-letter tail). This process loads those pages once, then opens N times their
+connections with httpx (streams read line by line; polls spread evenly over their period, as
+pages opened at different moments would be, and sent as htmx sends them), prints one JSON line
+once every connection is open, and a JSON tally when it is stopped (SIGTERM) or its time is
+up. It is deliberately not N Chromium tabs: on a two-core machine those would measure the
+browsers' CPU, not what the dashboards cost runbus.
 
-`DASHBOARD` is the one list to change. Its SSE streams are probed once at start: while any of
-them answers 404 (not built yet), every dashboard uses `STAND_IN` instead — the overview page
-polled every 2 s — and the tally says which (``mode``).
+While no open page has a live part (or none exists yet), every dashboard uses `STAND_IN`
+instead — the overview page polled every 2 s — and the tally says so (``mode``).
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from html.parser import HTMLParser
 from typing import Any, Literal
+from urllib.parse import urljoin
 
 import httpx
 
@@ -37,22 +42,44 @@ class Connection:
 
     kind: Literal["sse", "poll"]
     path: str
-    """Path on the API; ``{project}`` is the project the dashboard shows."""
     every_s: float = 0.0
 
 
-#: What one open, live dashboard holds: the overview's status stream, a project page's coach
-#: strips, and the dead-letter tail (the SSE endpoints of services/api/live.py + sse.py).
-LIVE: tuple[Connection, ...] = (
-    Connection("sse", "/ui/live/status"),
-    Connection("sse", "/ui/live/projects/{project}/coach"),
-    Connection("sse", "/ui/live/dead-letters"),
-)
-#: Until those endpoints exist: the overview page, polled every 2 s.
+#: The pages one dashboard has open (``{project}``: the project it shows). The one list to change.
+OPEN_PAGES: tuple[str, ...] = ("/ui", "/ui/projects/{project}", "/ui/dead-letters")
+#: When none of them has a live part: the overview page, polled every 2 s.
 STAND_IN: tuple[Connection, ...] = (Connection("poll", "/ui", 2.0),)
-#: The connections each simulated dashboard opens.
-DASHBOARD: tuple[Connection, ...] = LIVE
+_EVERY = re.compile(r"\bevery\s+(\d+(?:\.\d+)?)\s*(ms|s)\b")
+
+
+class _LiveParts(HTMLParser):
+    """Collects the SSE streams and the polls a page's elements declare."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[Connection] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        if found.get("sse-connect"):
+            self.found.append(Connection("sse", found["sse-connect"]))
+        every = _EVERY.search(found.get("hx-trigger", ""))
+        if every and found.get("hx-get"):
+            seconds = float(every.group(1)) / (1000 if every.group(2) == "ms" else 1)
+            self.found.append(Connection("poll", found["hx-get"], seconds))
+
+
+def live_parts(page: str) -> tuple[Connection, ...]:
+    """The SSE streams and polls a page's HTML holds open once loaded."""
+    parser = _LiveParts()
+    parser.feed(page)
+    parser.close()
+    return tuple(parser.found)
+
+
 OPEN_TIMEOUT_S = 30.0
+#: What htmx sends with each of its requests (the routes answer a fragment).
+HTMX = {"HX-Request": "true"}
 REQUEST_TIMEOUT_S = 30.0
 
 
@@ -60,7 +87,10 @@ REQUEST_TIMEOUT_S = 30.0
 class Tally:
     """What the dashboards received."""
 
-    mode: str = "live"
+    mode: str = "sse"
+    pages: list[str] = field(default_factory=list)
+    streams: list[str] = field(default_factory=list)
+    """Each connection of one dashboard: ``sse <path>`` or ``poll <path> every <s>``."""
     dashboards: int = 0
     connections: int = 0
     opened: int = 0
@@ -78,23 +108,29 @@ class Tally:
         return found
 
 
-async def _exists(client: httpx.AsyncClient, path: str) -> bool:
-    async with client.stream("GET", path, timeout=REQUEST_TIMEOUT_S) as response:
-        return response.status_code != 404
-
-
 async def resolve(
-    client: httpx.AsyncClient, wanted: Sequence[Connection], project: int
-) -> tuple[str, tuple[Connection, ...]]:
-    """`wanted` when each of its SSE streams exists, else the stand-in."""
-    for conn in wanted:
-        if conn.kind == "sse" and not await _exists(client, conn.path.format(project=project)):
-            return "stand-in", STAND_IN
-    return "live", tuple(wanted)
+    client: httpx.AsyncClient, pages: Sequence[str], project: int
+) -> tuple[str, list[str], tuple[Connection, ...]]:
+    """(mode, pages that exist, the connections one dashboard holds) from the pages' HTML."""
+    found: list[Connection] = []
+    present: list[str] = []
+    for page in pages:
+        path = page.format(project=project)
+        response = await client.get(path, timeout=REQUEST_TIMEOUT_S)
+        if response.status_code == 200:
+            present.append(path)
+            found += [
+                Connection(c.kind, urljoin(path, c.path), c.every_s)
+                for c in live_parts(response.text)
+            ]
+    if not found:
+        return "stand-in", present, STAND_IN
+    kinds = sorted({c.kind for c in found})
+    return "+".join(kinds), present, tuple(found)
 
 
 async def _stream(client: httpx.AsyncClient, path: str, tally: Tally, first: asyncio.Event) -> None:
-    headers = {"Accept": "text/event-stream"}
+    headers = {"Accept": "text/event-stream", "HX-Request": "true"}
     async with client.stream("GET", path, headers=headers, timeout=None) as response:
         if response.status_code != 200:
             tally.errors += 1
@@ -123,7 +159,8 @@ async def sse(client: httpx.AsyncClient, path: str, tally: Tally) -> None:
 async def _get(client: httpx.AsyncClient, path: str, tally: Tally) -> bool:
     began = time.perf_counter()
     try:
-        ok = (await client.get(path, timeout=REQUEST_TIMEOUT_S)).status_code == 200
+        response = await client.get(path, headers=HTMX, timeout=REQUEST_TIMEOUT_S)
+        ok = 200 <= response.status_code < 300  # 204: unchanged (an htmx poll swaps nothing)
     except httpx.HTTPError:
         ok = False
     tally.polls += 1
@@ -145,17 +182,24 @@ async def poll(
         await asyncio.sleep(max(0.0, every_s - (time.monotonic() - began)))
 
 
+def describe(conn: Connection) -> str:
+    """A connection in one line, for the tally."""
+    return (
+        f"sse {conn.path}" if conn.kind == "sse" else f"poll {conn.path} every {conn.every_s:g} s"
+    )
+
+
 def _tasks(
     client: httpx.AsyncClient, conns: Sequence[Connection], args: argparse.Namespace, tally: Tally
 ) -> list[asyncio.Task[None]]:
     tasks = []
     for n in range(args.dashboards):
         for conn in conns:
-            path = conn.path.format(project=args.project)
             if conn.kind == "sse":
-                job = sse(client, path, tally)
+                job = sse(client, conn.path, tally)
             else:
-                job = poll(client, path, conn.every_s, conn.every_s * n / args.dashboards, tally)
+                offset = conn.every_s * n / args.dashboards
+                job = poll(client, conn.path, conn.every_s, offset, tally)
             tasks.append(asyncio.create_task(job))
     return tasks
 
@@ -173,8 +217,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     async with httpx.AsyncClient(base_url=args.base_url, limits=limits) as client:
-        mode, conns = await resolve(client, DASHBOARD, args.project)
-        tally = Tally(mode, args.dashboards, args.dashboards * len(conns))
+        mode, present, conns = await resolve(client, OPEN_PAGES, args.project)
+        tally = Tally(mode, present, [describe(c) for c in conns])
+        tally.dashboards, tally.connections = args.dashboards, args.dashboards * len(conns)
         tasks = _tasks(client, conns, args, tally)
         await _wait_open(tally)
         print(json.dumps({"ready": tally.opened == tally.connections, **tally.result()}))

@@ -58,7 +58,7 @@ def test_the_pipeline_ran_with_and_without_dashboards(result: Any) -> None:
         assert live[phase]["commands_per_event"] > 0
     assert live["viewers"]["opened"] == live["viewers"]["connections"] > 0
     assert live["viewers"]["errors"] == 0
-    assert live["mode"] in ("live", "stand-in")
+    assert live["mode"] in ("sse", "poll", "poll+sse", "stand-in")
     assert set(live["api_commands_per_s"]) == {"0", "1", "3"}
     assert live["live"]["cpu_pct"]["viewers"] is not None
 

@@ -11,7 +11,7 @@ from bench.live_load import api_commands, cpu_pct, mean_eps, spread
 from bench.pages import classify, medians, page_specs
 from bench.private_redis import calls_delta
 from bench.report import verdicts
-from bench.viewers import LIVE, STAND_IN, Tally
+from bench.viewers import STAND_IN, Connection, Tally, describe, live_parts
 
 
 def test_a_404_page_is_absent_and_names_what_was_not_found() -> None:
@@ -81,11 +81,28 @@ def test_cpu_is_a_share_of_one_core_over_the_window() -> None:
     assert found == {"api": 25.0, "gone": None}
 
 
-def test_the_stand_in_polls_and_the_live_dashboard_streams() -> None:
-    assert all(c.kind == "sse" for c in LIVE) and len(LIVE) >= 1
-    assert STAND_IN[0].kind == "poll" and STAND_IN[0].every_s == 2.0
-    tally = Tally(poll_s=[0.01, 0.02])
-    result = tally.result()
+PAGE = """<html><body>
+<div id="overview" hx-ext="sse" sse-connect="/ui/overview/live?x=1&amp;y=2">
+  <div hx-get="/ui/overview/health" hx-trigger="every 3s" hx-swap="innerHTML"></div>
+  <div hx-get="/ui/overview/dead" hx-trigger="load, every 500ms"></div>
+  <div hx-get="/ui/overview/once" hx-trigger="click"></div>
+  <p sse-swap="status">x</p>
+</div></body></html>"""
+
+
+def test_a_pages_live_parts_are_read_from_its_html() -> None:
+    assert live_parts(PAGE) == (
+        Connection("sse", "/ui/overview/live?x=1&y=2"),
+        Connection("poll", "/ui/overview/health", 3.0),
+        Connection("poll", "/ui/overview/dead", 0.5),
+    )
+    assert live_parts("<p>static</p>") == ()
+    assert describe(Connection("poll", "/ui", 2.0)) == "poll /ui every 2 s"
+
+
+def test_the_stand_in_polls_and_the_tally_summarises_latencies() -> None:
+    assert (Connection("poll", "/ui", 2.0),) == STAND_IN
+    result = Tally(poll_s=[0.01, 0.02]).result()
     assert "poll_s" not in result and result["poll"]["n"] == 2
 
 
@@ -123,6 +140,12 @@ def test_the_report_shows_absent_pages_and_both_pipeline_figures() -> None:
     assert "9,500 ev/s (100% of their mean)" in live
     assert "0 / 1 / 50 dashboards open: 0.0 / 4.0 / 200.0" in live
     assert "stand-in" in live and "not 50 Chromium tabs" in live
+    raw["dashboard"]["live"] |= {  # type: ignore[index]
+        "mode": "poll+sse",
+        "viewers": {"pages": ["/ui"], "streams": ["sse /ui/overview/live", "poll /ui/x every 3 s"]},
+    }
+    live = "\n".join(dashboard_report.live_table(raw))
+    assert "each dashboard has `/ui` open: 1 SSE streams and 1 polls" in live
 
 
 def test_the_headline_judges_the_dashboard_targets() -> None:
