@@ -51,9 +51,9 @@ class Plan:
 
     @property
     def ui_estimate_s(self) -> float:
-        """About how long the dashboard part takes: seeding, pages, two end-to-end runs."""
+        """About how long the dashboard part takes: seeding, pages, three end-to-end runs."""
         seed = self.ui_rows / 60_000 + self.ui_dead_letters / 20_000
-        runs = 2 * (self.warmup_s + self.ui_window_s + 10.0)
+        runs = 3 * (self.warmup_s + self.ui_window_s + 10.0)
         return 40.0 + seed + 6 * (self.ui_requests * 0.3 + self.ui_loads) + runs
 
     @classmethod
