@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api import errors
-from services.api.routes import coach, dead_letters, docs, events, health, history
+from services.api.routes import coach, dead_letters, docs, events, health, history, search
 from services.api.state import ApiState
 from shared import __version__
 from shared.logging import get_logger
@@ -123,7 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (history, coach, events, dead_letters, health, docs):
+    for module in (history, coach, events, dead_letters, search, health, docs):
         app.include_router(module.router)
     app.include_router(dead_letters.write_router)
     app.add_middleware(BodyLimit, limit=settings.max_event_bytes * BODY_LIMIT_FACTOR)
