@@ -3,8 +3,10 @@ history stores (the library), then over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,13 +16,13 @@ import redis
 import redis.asyncio as aredis
 
 from services.api.search import InvalidSearch, SearchResult, search
-from services.history import HistoryStore
+from services.history import HistoryStore, store_for_url
 from services.validator.logic import envelope
 from shared.names import Names
 from shared.settings import Settings
 from shared.validation import Accepted, validate_document
 from shared.wire import DATA_FIELD, parse_envelope
-from tests.integration.history.conftest import backend_url, pg_url, store  # noqa: F401
+from tests.conftest import postgres_schema
 from tests.integration.history.factory import TAXONOMY, at, brewslm, pulse
 from tests.unit.ops.builders import brewslm_body, dead_fields
 
@@ -36,6 +38,24 @@ def kinds(result: SearchResult) -> list[tuple[str, str]]:
 def xadd(client: redis.Redis, stream: str, fields: dict[bytes, bytes], entry: str = "*") -> str:
     new: Any = client.xadd(stream, fields, id=entry)  # type: ignore[arg-type]
     return str(new.decode())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[HistoryStore]:
+    """A migrated history on each backend in turn (PostgreSQL: a schema of its own)."""
+    if request.param == "sqlite":
+        history = store_for_url(f"sqlite:///{tmp_path / 'search.db'}")
+        await history.open()
+        await history.migrate()
+        yield history
+        await history.close()
+        return
+    with postgres_schema(f"search_{uuid.uuid4().hex[:12]}", "search stories") as url:
+        history = store_for_url(url)
+        await history.open()
+        await history.migrate()
+        yield history
+        await history.close()
 
 
 @pytest.fixture
