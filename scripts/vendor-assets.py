@@ -49,7 +49,9 @@ def vendor(pkg: VendoredPackage, workdir: Path) -> VendoredPackage:
         (dest / item.path).write_bytes(data)
         files.append(VendoredFile(path=item.path, sha256=hashlib.sha256(data).hexdigest()))
     meta = json.loads((source / "package.json").read_text())
-    return pkg.model_copy(update={"files": files, "license": str(meta.get("license", ""))})
+    # A package.json without a licence field (htmx-ext-sse) keeps the one the manifest names.
+    licence = str(meta.get("license") or pkg.license)
+    return pkg.model_copy(update={"files": files, "license": licence})
 
 
 def main(argv: list[str]) -> None:

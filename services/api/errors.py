@@ -2,17 +2,19 @@
 
 User input never yields a 500: bad parameters are 422, unknown things 404, an unreachable Redis
 or database 503. A catch-all turns any other exception into a JSON 500 without a stack trace
-(the trace goes to the log).
+(the trace goes to the log). Under the dashboard's paths (``/ui``) the same errors are HTML
+pages instead, from the renderer the dashboard registers (`ErrorPage`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -65,23 +67,39 @@ def json_bytes(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
 
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+#: Renders an error as an HTML page: (request, status, body, headers) -> response.
+ErrorPage = Callable[[Request, int, dict[str, Any], dict[str, str] | None], Response]
+#: The dashboard's paths: their errors are pages, not JSON.
+HTML_PREFIX = "/ui"
+
+
+def _respond(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    path = request.url.path
+    if page is not None and (path == HTML_PREFIX or path.startswith(HTML_PREFIX + "/")):
+        return page(request, status, body, headers)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return _json(exc.status, error_body(exc.code, exc.message, **exc.extra), exc.headers)
+    return _respond(
+        request, exc.status, error_body(exc.code, exc.message, **exc.extra), exc.headers
+    )
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {"loc": [str(part) for part in err.get("loc", ())], "msg": str(err.get("msg", ""))}
         for err in exc.errors()
     ]
     text = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems)
-    return _json(422, error_body("invalid_request", text or "invalid request", errors=problems))
+    return _respond(
+        request, 422, error_body("invalid_request", text or "invalid request", errors=problems)
+    )
 
 
 #: Codes of the HTTP errors the framework raises itself. FastAPI's only 400 is a body it cannot
@@ -89,34 +107,34 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 _HTTP_CODES = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed"}
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
-    return _json(exc.status_code, error_body(code, str(exc.detail)), headers)
+    return _respond(request, exc.status_code, error_body(code, str(exc.detail)), headers)
 
 
-async def _invalid_input(_: Request, exc: Exception) -> JSONResponse:
+async def _invalid_input(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, InputError)
     extra = {"field": exc.field} if exc.field else {}
-    return _json(422, error_body(exc.code, exc.message, **extra))
+    return _respond(request, 422, error_body(exc.code, exc.message, **extra))
 
 
-async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+async def _not_found(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NotFound)
-    return _json(404, error_body(exc.code, str(exc), **{exc.kind: str(exc.ident)}))
+    return _respond(request, 404, error_body(exc.code, str(exc), **{exc.kind: str(exc.ident)}))
 
 
-async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+async def _unavailable(request: Request, exc: Exception) -> Response:
     what = "database" if isinstance(exc, StoreUnavailable) else "redis"
     log.warning("dependency_unavailable", path=request.url.path, dependency=what, error=str(exc))
     body = error_body(f"{what}_unavailable", f"the {what} is not reachable; retry later")
-    return _json(503, body, {"Retry-After": "5"})
+    return _respond(request, 503, body, {"Retry-After": "5"})
 
 
-async def _internal(request: Request, exc: Exception) -> JSONResponse:
+async def _internal(request: Request, exc: Exception) -> Response:
     log.error("unhandled_error", path=request.url.path, error=repr(exc), exc_info=exc)
-    return _json(500, error_body("internal_error", "internal error"))
+    return _respond(request, 500, error_body("internal_error", "internal error"))
 
 
 def install(app: FastAPI) -> None:

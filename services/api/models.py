@@ -138,6 +138,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or wrong bearer token.",
         404: "Unknown project, run, stage or dead letter.",
         405: "Method not allowed (the Allow header lists the allowed ones).",
+        409: "Changed since it was read (suggestion_changed: `version` is the current one).",
         413: "Request body too large.",
         422: "Invalid parameters.",
         503: "Redis or the database is not reachable.",

@@ -42,6 +42,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from shared.names import Names
 from tests.conftest import REDIS_URL
 from tests.live_api import LiveApi, run_api
+from tests.live_bus import LiveBus, start_live_bus
 
 CHROMIUM = Path(os.environ.get("RUNBUS_TEST_CHROMIUM", "/usr/bin/chromium"))
 #: As root in a container: no sandbox, no GPU, and no call home of any kind.
@@ -175,3 +176,31 @@ async def watched_page(browser: Browser) -> AsyncIterator[tuple[Page, PageWatch]
     watch.attach(page)
     yield page, watch
     await context.close()
+
+
+@pytest.fixture(scope="session")
+def live_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBus]:
+    """One whole running bus (``runbus run all``, API token set) with the demo's workload
+    processed, shared by every dashboard test: tests that write use their own entries."""
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    with start_live_bus(tmp_path_factory.mktemp("live_bus"), namespace) as bus:
+        yield bus
+
+
+async def sign_in(page: Page, bus: LiveBus, who: str = "ada") -> None:
+    """Sign `page`'s context in to the bus's dashboard with its token, through the form."""
+    await page.goto(bus.url("/ui/login"))
+    await page.fill("input[name=token]", bus.token)
+    await page.fill("input[name=who]", who)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(bus.url("/ui"))
+
+
+#: Where the tests write each page's screenshot; the docs show them.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """Save a full-page screenshot as ``docs/img/ui-<name>.png`` (the docs show it)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"ui-{name}.png"), full_page=True)
