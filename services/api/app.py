@@ -17,7 +17,16 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api import errors
-from services.api.routes import actions, coach, dead_letters, docs, events, health, history
+from services.api.routes import (
+    actions,
+    coach,
+    dead_letters,
+    docs,
+    events,
+    health,
+    history,
+    search,
+)
 from services.api.state import ApiState
 from services.api.ui import routes as dashboard
 from shared import __version__
@@ -125,7 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (history, coach, actions, events, dead_letters, health, docs):
+    for module in (history, coach, actions, events, dead_letters, search, health, docs):
         app.include_router(module.router)
     app.include_router(dead_letters.write_router)
     app.include_router(actions.write_router)
