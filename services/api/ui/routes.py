@@ -12,14 +12,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response
 
 from services.api.errors import not_found
-from services.api.ui import overview, run, session
+from services.api.ui import overview, run, search, session
 from services.api.ui.access import SignInFirst
 from services.api.ui.assets import URL_PREFIX, lookup
 from services.api.ui.render import SECURITY_HEADERS, page
 
 PREFIX = "/ui"
 #: Every page module, in navigation order.
-PAGES = (overview, session, run)
+PAGES = (overview, session, run, search)
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 assets_router = APIRouter()
