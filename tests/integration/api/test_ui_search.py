@@ -14,9 +14,13 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+import redis
 
-from services.api.ui.links import event_url, project_url, run_url
+from services.api.ui.links import dead_letter_url, event_url, project_url, run_url
+from shared.settings import Settings
+from shared.wire import DATA_FIELD
 from tests.integration.history.factory import at, brewslm, pulse
+from tests.unit.ops.builders import brewslm_body, dead_fields
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +63,30 @@ async def test_an_id_naming_several_things_lists_each_with_its_link(
     assert reply.status_code == 200
     links = hit_links(reply.text)
     assert links["run"] == run_url("7") and links["project"] == project_url(7)
+
+
+async def test_a_dead_letter_id_goes_to_the_dead_letter_page(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    entry = "1700000000001-0"
+    sync_client.xadd(settings.names.dead, dead_fields(["malformed_json"]), id=entry)  # type: ignore[arg-type]
+    reply = await http.get("/ui/search", params={"q": entry})
+    assert reply.status_code == 303 and reply.headers["location"] == dead_letter_url(entry)
+
+
+async def test_an_entry_still_on_its_way_is_listed_with_its_stream_and_run(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given an entry on the incoming stream that no validator took yet
+    entry = "1700000000002-0"
+    body = brewslm_body(run_id="exp-<b>", reason_code=None, severity="info")
+    sync_client.xadd(settings.names.events, {DATA_FIELD: body}, id=entry)
+    # when its id is searched for, it is listed (it has no page of its own), with its run
+    reply = await http.get("/ui/search", params={"q": entry})
+    assert reply.status_code == 200
+    assert '<li class="hit hit-stream_entry"' in reply.text
+    assert "still on the incoming stream" in reply.text
+    assert f'run <a href="{html.escape(run_url("exp-<b>"))}">exp-&lt;b&gt;</a>' in reply.text
 
 
 @pytest.mark.parametrize(
