@@ -61,7 +61,8 @@ def page_row(label: str, doc: Results) -> str:
     times = " / ".join(_ms(server.get(k)) for k in ("first_ms", "p50_ms", "p95_ms"))
     paint = " / ".join(_ms(browser.get(k)) for k in ("fcp_ms", "dom_content_loaded_ms"))
     size = f"{float(server.get('bytes') or 0) / 1024:,.1f} kB"
-    return f"| {label} `{doc.get('path')}` | {times} ms | {paint} ms | {size} |"
+    moved = f" → `{server['redirected_to']}`" if server.get("redirected_to") else ""
+    return f"| {label} `{doc.get('path')}`{moved} | {times} ms | {paint} ms | {size} |"
 
 
 def render_table(raw: Results) -> list[str]:

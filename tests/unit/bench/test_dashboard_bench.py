@@ -112,6 +112,7 @@ def _raw() -> dict[str, object]:
         "overview": {"path": "/ui", "server": ok, "browser": {"loads": 3, "fcp_ms": 144.0}},
         "run": {"path": "/ui/runs/run-7", "server": {"status": "absent", "code": 404}},
         "search": {"path": "/ui/search?q=x", "server": {"status": "error", "code": 500}},
+        "dead_letter": {"path": "/ui/x", "server": ok | {"redirected_to": "/ui/y"}},
     }
     live = {
         "dashboards": 50,
@@ -134,6 +135,7 @@ def test_the_report_shows_absent_pages_and_both_pipeline_figures() -> None:
     assert "| Overview `/ui` | 150.0 / 6.0 / 9.4 ms | 144.0 / — ms | 2.0 kB |" in rows
     assert "| Run (1000 events) `/ui/runs/run-7` | absent (404) | — | — |" in rows
     assert "error 500" in rows
+    assert "| One dead letter `/ui/x` → `/ui/y` | 150.0" in rows
     assert "| Project `?` | not measured | — | — |" in rows  # no result: not called absent
     live = "\n".join(dashboard_report.live_table(raw))
     assert "10,000 ev/s / 9,000 ev/s (noise 10%)" in live
