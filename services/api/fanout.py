@@ -68,6 +68,11 @@ class Subscription(Generic[T]):
         self._wake.set()
 
     @property
+    def queued(self) -> int:
+        """Items waiting for the reader."""
+        return len(self._items)
+
+    @property
     def lagged(self) -> bool:
         """True from an overflow until the reader got its `Resync`."""
         return self._lagged

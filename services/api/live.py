@@ -52,10 +52,11 @@ TOPICS: Final[tuple[TopicName, ...]] = ("coach", "dead_letters", "status")
 RING_S: Final = 600.0
 #: A loop that failed waits up to 0.2 s, doubling, at most 5 s, before it tries again.
 RETRY: Final = Backoff(base_s=0.2, cap_s=5.0)
-#: Longest wait of one pub/sub read (s) and of one dead-letter XREAD (ms): an idle API sends
-#: one XREAD per partition this often; the loops are cancelled, never polled for a stop flag.
+#: Longest wait of one pub/sub read (s) and of one dead-letter XREAD BLOCK (ms): an idle API
+#: sends one XREAD per partition this often. The block stays well under redis-py's default
+#: socket timeout (5 s), which would otherwise cut every idle XREAD and reconnect.
 LISTEN_S: Final = 5.0
-FOLLOW_BLOCK_MS: Final = 5000
+FOLLOW_BLOCK_MS: Final = 2000
 
 
 class LiveHub:
@@ -66,6 +67,7 @@ class LiveHub:
         self._client = client
         self._names = settings.names
         self._tasks: dict[TopicName, asyncio.Task[None]] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
         self._listening = {name: asyncio.Event() for name in TOPICS}
         self._coach: Topic[CoachChange] = Topic(
             "coach", lambda: self._run("coach", self._coach_loop), lambda: self._stop("coach")
@@ -130,12 +132,16 @@ class LiveHub:
             topic.close()
 
     async def close(self) -> None:
-        """`shutdown`, then stop every loop."""
+        """`shutdown`, then stop every loop (and wait until each has)."""
         self.shutdown()
-        tasks = list(self._tasks.values())
         for name in list(self._tasks):
             self._stop(name)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while self._stopping:
+            task = next(iter(self._stopping))
+            # A cancel can be lost in redis-py's read timeouts (Python 3.11's asyncio.timeout):
+            # ask again until the task has ended.
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
 
     def _run(self, name: TopicName, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         if name not in self._tasks:
@@ -145,7 +151,14 @@ class LiveHub:
         task = self._tasks.pop(name, None)
         if task is not None:
             task.cancel()
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
         self._listening[name].clear()
+
+    def _owns(self, name: TopicName) -> bool:
+        """True while the running task is `name`'s loop: a stopped loop whose cancel was lost
+        ends at its next round instead of running on unseen."""
+        return self._tasks.get(name) is asyncio.current_task()
 
     # --- the loops ------------------------------------------------------------------------
 
@@ -154,11 +167,11 @@ class LiveHub:
         messages may have been lost meanwhile: ``Resync("reconnected")``."""
         outage = OutageLog(log, "live_coach_channel_down", "live_coach_channel_up")
         gap, confirmed, failures = False, False, 0
-        while True:
+        while self._owns("coach"):
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(self._names.coach_changes)
-                while True:
+                while self._owns("coach"):
                     message = await pubsub.get_message(timeout=LISTEN_S)
                     if message is None:
                         continue
@@ -175,9 +188,11 @@ class LiveHub:
             except Exception:  # a bug must not end live updates for good
                 log.exception("live_coach_loop_failed")
             finally:
-                self._listening["coach"].clear()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if not self._owns("coach"):
+                return
+            self._listening["coach"].clear()
             gap = True
             await asyncio.sleep(RETRY.delay(failures))
             failures += 1
@@ -196,7 +211,7 @@ class LiveHub:
         outage = OutageLog(log, "live_dead_letters_down", "live_dead_letters_up")
         positions: dict[int, str] | None = None
         failures = 0
-        while True:
+        while self._owns("dead_letters"):
             try:
                 if positions is None:
                     positions = await newest_positions(self._client, self._names)
@@ -206,6 +221,7 @@ class LiveHub:
                     self._names,
                     after_id=None,
                     positions=positions,
+                    stop=lambda: not self._owns("dead_letters"),
                     block_ms=FOLLOW_BLOCK_MS,
                     on_outage=outage.down,
                 ):
@@ -218,6 +234,8 @@ class LiveHub:
                 outage.down(exc)
             except Exception:  # a bug must not end live updates for good
                 log.exception("live_dead_letters_loop_failed")
+            if not self._owns("dead_letters"):
+                return
             self._listening["dead_letters"].clear()
             await asyncio.sleep(RETRY.delay(failures))
             failures += 1
@@ -225,9 +243,9 @@ class LiveHub:
     async def _sample_loop(self) -> None:
         """One sample every `sample_s` (slower, with backoff, while Redis is down)."""
         previous: Counted | None = None
-        slow = Backoff(base_s=self.sample_s, cap_s=max(self.sample_s, 30.0))
+        slow = Backoff(base_s=self.sample_s, cap_s=max(self.sample_s, RETRY.cap_s))
         failures = 0
-        while True:
+        while self._owns("status"):
             try:
                 sample, previous = await self._sample(previous)
                 failures = 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -83,7 +83,7 @@ async def _render(render: Render[T], item: T) -> list[SseEvent]:
 
 async def event_stream(
     subscription: Subscription[T], render: Render[T | Resync], keepalive_s: float = KEEPALIVE_S
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The body: the ``retry:`` field, then each item's events, keep-alives in between.
 
     Closes the subscription however it ends (client gone, subscription closed, error).
