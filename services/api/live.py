@@ -24,6 +24,7 @@ import contextlib
 import math
 from collections import deque
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import redis.asyncio as aredis
@@ -163,39 +164,45 @@ class LiveHub:
     # --- the loops ------------------------------------------------------------------------
 
     async def _coach_loop(self) -> None:
-        """One SUBSCRIBE; a subscribe confirmation after the first (or after a failure) means
-        messages may have been lost meanwhile: ``Resync("reconnected")``."""
-        outage = OutageLog(log, "live_coach_channel_down", "live_coach_channel_up")
-        gap, confirmed, failures = False, False, 0
+        """One SUBSCRIBE, listened to until it fails, then again after a backoff."""
+        channel = _Channel(OutageLog(log, "live_coach_channel_down", "live_coach_channel_up"))
         while self._owns("coach"):
-            pubsub = self._client.pubsub()
             try:
-                await pubsub.subscribe(self._names.coach_changes)
-                while self._owns("coach"):
-                    message = await pubsub.get_message(timeout=LISTEN_S)
-                    if message is None:
-                        continue
-                    if message["type"] == "subscribe":
-                        if confirmed or gap:
-                            self._coach.publish(Resync("reconnected"))
-                        confirmed, gap, failures = True, False, 0
-                        outage.up()
-                        self._listening["coach"].set()
-                    elif message["type"] == "message":
-                        self._coach_message(message["data"])
+                await self._listen(channel)
             except (RedisError, OSError) as exc:
-                outage.down(exc)
+                channel.outage.down(exc)
             except Exception:  # a bug must not end live updates for good
                 log.exception("live_coach_loop_failed")
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             if not self._owns("coach"):
                 return
             self._listening["coach"].clear()
-            gap = True
-            await asyncio.sleep(RETRY.delay(failures))
-            failures += 1
+            channel.gap = True
+            await asyncio.sleep(RETRY.delay(channel.failures))
+            channel.failures += 1
+
+    async def _listen(self, channel: _Channel) -> None:
+        pubsub = self._client.pubsub()
+        try:
+            await pubsub.subscribe(self._names.coach_changes)
+            while self._owns("coach"):
+                message = await pubsub.get_message(timeout=LISTEN_S)
+                if message is not None:
+                    self._on_pubsub(message, channel)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _on_pubsub(self, message: dict[str, Any], channel: _Channel) -> None:
+        """A change is published; a subscribe confirmation after the first one, or after a
+        failure, means redis-py or this loop reconnected: changes may have been lost."""
+        if message["type"] == "message":
+            self._coach_message(message["data"])
+        elif message["type"] == "subscribe":
+            if channel.confirmed or channel.gap:
+                self._coach.publish(Resync("reconnected"))
+            channel.confirmed, channel.gap, channel.failures = True, False, 0
+            channel.outage.up()
+            self._listening["coach"].set()
 
     def _coach_message(self, data: bytes | str) -> None:
         try:
@@ -206,8 +213,8 @@ class LiveHub:
         self._coach.publish(change)
 
     async def _dead_loop(self) -> None:
-        """`follow_dead_letters` from each partition's newest entry, resumed from the last id
-        it yielded after an error it does not retry itself."""
+        """`_follow` from each partition's newest entry; after an error it does not retry
+        itself, again from the last id it yielded."""
         outage = OutageLog(log, "live_dead_letters_down", "live_dead_letters_up")
         positions: dict[int, str] | None = None
         failures = 0
@@ -216,20 +223,7 @@ class LiveHub:
                 if positions is None:
                     positions = await newest_positions(self._client, self._names)
                 self._listening["dead_letters"].set()
-                async for record in follow_dead_letters(
-                    self._client,
-                    self._names,
-                    after_id=None,
-                    positions=positions,
-                    stop=lambda: not self._owns("dead_letters"),
-                    block_ms=FOLLOW_BLOCK_MS,
-                    on_outage=outage.down,
-                ):
-                    outage.up()
-                    failures = 0
-                    parsed = parse_dead_letter_id(record.id)
-                    positions[parsed.partition or 0] = parsed.entry
-                    self._dead.publish(record)
+                failures = await self._follow(positions, outage, failures)
             except (RedisError, OSError) as exc:
                 outage.down(exc)
             except Exception:  # a bug must not end live updates for good
@@ -239,6 +233,25 @@ class LiveHub:
             self._listening["dead_letters"].clear()
             await asyncio.sleep(RETRY.delay(failures))
             failures += 1
+
+    async def _follow(self, positions: dict[int, str], outage: OutageLog, failures: int) -> int:
+        """Publish dead letters as `follow_dead_letters` yields them (it waits out outages),
+        keeping `positions`; returns the failure count to go on with."""
+        async for record in follow_dead_letters(
+            self._client,
+            self._names,
+            after_id=None,
+            positions=positions,
+            stop=lambda: not self._owns("dead_letters"),
+            block_ms=FOLLOW_BLOCK_MS,
+            on_outage=outage.down,
+        ):
+            outage.up()
+            failures = 0
+            parsed = parse_dead_letter_id(record.id)
+            positions[parsed.partition or 0] = parsed.entry
+            self._dead.publish(record)
+        return failures
 
     async def _sample_loop(self) -> None:
         """One sample every `sample_s` (slower, with backoff, while Redis is down)."""
@@ -272,3 +285,13 @@ class LiveHub:
             self._ring[-1] = self._ring[-1].model_copy(update={"status": None})
         self._ring.append(sample)
         self._status.publish(sample)
+
+
+@dataclass
+class _Channel:
+    """The coach loop's view of its subscription across reconnects."""
+
+    outage: OutageLog
+    confirmed: bool = False  # a subscribe confirmation was heard
+    gap: bool = False  # the subscription failed since the last confirmation
+    failures: int = 0

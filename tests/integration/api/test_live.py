@@ -285,3 +285,9 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+async def test_metrics_count_the_open_subscriptions(http: httpx.AsyncClient) -> None:
+    body = (await http.get("/metrics")).text
+    for topic in TOPICS:
+        assert f'runbus_ui_subscribers{{topic="{topic}"}} 0.0' in body
