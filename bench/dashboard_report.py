@@ -131,7 +131,8 @@ def live_table(raw: Results) -> list[str]:
         f"| CPU of the API / of the dashboards' process | {_cpu(none, 'api')} / — "
         f"| {_cpu(with_n, 'api')} / {_cpu(with_n, 'viewers')} |",
         "",
-        f"API's Redis commands/s with no load, 0 / 1 / {n} dashboards open: {idle} "
+        f"The API's Redis commands/s, alone on the server (services stopped), with 0 / 1 / {n} "
+        f"dashboards open: {idle} "
         f"({_what_is_open(live)}; httpx clients in one separate process, not {n} Chromium tabs, "
         "which on this machine would measure the browsers' CPU instead of runbus's load).",
     ]

@@ -5,22 +5,19 @@ In one sitting, on SQLite and the part's own redis-server (so INFO commandstats 
 this part's clients):
 
 1. validator, persister and coach start (`bench.services.ServiceGroup`), and ``runbus run
-   api`` on the same namespace: an idle window (no load), then a sustained phase
-   (`bench.pipeline.sustained`: flat out, events/s through validator -> persister + coach),
-   no dashboard open;
-2. one dashboard opens (`bench.viewers`, a separate process): an idle window — the live hub's
-   loops start with their first subscriber;
-3. N dashboards: an idle window, then the same sustained phase;
-4. the dashboards closed, the no-dashboard phase once more: how far its two runs lie apart is
+   api`` on the same namespace; a sustained phase (`bench.pipeline.sustained`: flat out,
+   events/s through validator -> persister + coach), no dashboard open;
+2. N dashboards open (`bench.viewers`, a separate process): the same sustained phase;
+3. the dashboards closed, the no-dashboard phase once more: how far its two runs lie apart is
    the noise the N-dashboard figure is judged against (its ratio is to their mean);
-5. the API stopped: an idle window counts the commands the services send on their own
-   (blocking reads).
+4. the services stopped (their streams and groups stay): idle windows with 0, 1 and N
+   dashboards open. Nothing but the API talks to the server then, so every command it counts
+   (less the reading's own INFO) is the API's: live updates cost the same per process whatever
+   the number of clients when the figure with one dashboard equals the figure with N.
 
-The API's commands/s in an idle window are all commands/s minus the services' own (step 5);
-live updates cost the same per process whatever the number of clients when the figure with one
-dashboard equals the figure with N. In the sustained phases, every command counts (the
-producer's and the services' scale with the events, so they are also given per event), and the
-API's and the dashboards' CPU are read from /proc.
+In the sustained phases every client's commands count (the producer's and the services' scale
+with the events, so they are given per event), and the API's and the dashboards' CPU are read
+from /proc.
 """
 
 from __future__ import annotations
@@ -180,32 +177,17 @@ def spread(first: float | None, second: float | None) -> float | None:
     return round(abs(first - second) / ((first + second) / 2), 3)
 
 
-def api_commands(idle: dict[str, Any]) -> dict[str, float | None]:
-    """The API's commands/s in each idle window: the server's minus the services' own."""
-    base = idle["services"]["commands_per_s"]
-    return {
-        key.removeprefix("api_"): rounded(doc["commands_per_s"] - base, 1)
-        for key, doc in idle.items()
-        if key.startswith("api_")
-    }
-
-
-async def _phases(
-    p: pipeline.Pipeline, plan: Plan, client: redis.Redis, api: ApiProcess, idle: dict[str, Any]
+async def _loaded_phases(
+    p: pipeline.Pipeline, plan: Plan, client: redis.Redis, api: ApiProcess
 ) -> dict[str, Any]:
     pids, n = {"api": api.pid}, plan.ui_dashboards
-    idle["api_0"] = await idle_window(client, plan.ui_idle_s, pids)
     none = await loaded(p, plan, client, pids, "u0-")
-    with Viewers(api.base_url, 1, PROJECT) as one:
-        idle["api_1"] = await idle_window(client, plan.ui_idle_s, pids | {"viewers": one.pid})
     viewers = Viewers(api.base_url, n, PROJECT).start()
     try:
-        pids = pids | {"viewers": viewers.pid}
-        idle[f"api_{n}"] = await idle_window(client, plan.ui_idle_s, pids)
-        live = await loaded(p, plan, client, pids, "un-")
+        live = await loaded(p, plan, client, pids | {"viewers": viewers.pid}, "un-")
     finally:
         tally = viewers.stop()
-    again = await loaded(p, plan, client, {"api": api.pid}, "u1-")
+    again = await loaded(p, plan, client, pids, "u1-")
     return {
         "backend": "sqlite",
         "dashboards": n,
@@ -216,13 +198,26 @@ async def _phases(
         "none_again": again,
         "eps_ratio": ratio(live.get("eps"), mean_eps(none, again)),
         "noise": spread(none.get("eps"), again.get("eps")),
-        "idle": idle,
         "viewers": tally,
     }
 
 
+async def idle_phases(plan: Plan, client: redis.Redis, api: ApiProcess) -> dict[str, Any]:
+    """The API's commands with 0, 1 and N dashboards open and nothing else talking to Redis.
+
+    A window lasts at least the longest poll period of a dashboard, so each poll is seen.
+    """
+    pids = {"api": api.pid}
+    idle = {"0": await idle_window(client, plan.ui_idle_s, pids)}
+    for n in (1, plan.ui_dashboards):
+        with Viewers(api.base_url, n, PROJECT) as viewers:
+            seconds = max(plan.ui_idle_s, float(viewers.opened.get("longest_poll_s") or 0))
+            idle[str(n)] = await idle_window(client, seconds, pids | {"viewers": viewers.pid})
+    return idle
+
+
 async def run(ws: Workspace, plan: Plan, redis_url: str) -> dict[str, Any]:
-    """Services, then the API, then the phases (see the module's docstring)."""
+    """Services and API, the loaded phases, then the idle ones (see the module's docstring)."""
     namespace, url = ws.namespace("uilive"), ws.sqlite_url("uilive")
     services = ServiceGroup(namespace, url, ws.directory, redis_url=redis_url)
     api = ApiProcess(namespace, url, redis_url, ws.directory)
@@ -235,10 +230,10 @@ async def run(ws: Workspace, plan: Plan, redis_url: str) -> dict[str, Any]:
         history = await open_history(url)
         p = pipeline.Pipeline(Names(namespace), aclient, history, services.pids)
         p.redis_url = redis_url
-        found = await _phases(p, plan, client, api, {})
-        api.stop()
-        found["idle"]["services"] = await idle_window(client, plan.ui_idle_s, services.pids)
-        found["api_commands_per_s"] = api_commands(found["idle"])
+        found = await _loaded_phases(p, plan, client, api)
+        services.stop()  # their streams and groups stay: the API still reads and shows them
+        found["idle"] = await idle_phases(plan, client, api)
+        found["api_commands_per_s"] = {k: v["commands_per_s"] for k, v in found["idle"].items()}
         return found
     finally:
         if history is not None:

@@ -93,6 +93,7 @@ class Tally:
     """Each connection of one dashboard: ``sse <path>`` or ``poll <path> every <s>``."""
     dashboards: int = 0
     connections: int = 0
+    longest_poll_s: float = 0.0
     opened: int = 0
     sse_events: int = 0
     sse_bytes: int = 0
@@ -220,6 +221,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         mode, present, conns = await resolve(client, OPEN_PAGES, args.project)
         tally = Tally(mode, present, [describe(c) for c in conns])
         tally.dashboards, tally.connections = args.dashboards, args.dashboards * len(conns)
+        tally.longest_poll_s = max((c.every_s for c in conns), default=0.0)
         tasks = _tasks(client, conns, args, tally)
         await _wait_open(tally)
         print(json.dumps({"ready": tally.opened == tally.connections, **tally.result()}))

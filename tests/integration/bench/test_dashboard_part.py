@@ -60,6 +60,7 @@ def test_the_pipeline_ran_with_and_without_dashboards(result: Any) -> None:
     assert live["viewers"]["errors"] == 0
     assert live["mode"] in ("sse", "poll", "poll+sse", "stand-in")
     assert set(live["api_commands_per_s"]) == {"0", "1", "3"}
+    assert all(v >= 0 for v in live["api_commands_per_s"].values())
     assert live["live"]["cpu_pct"]["viewers"] is not None
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from bench import dashboard_report
 from bench.dashboard import shown
-from bench.live_load import api_commands, cpu_pct, mean_eps, spread
+from bench.live_load import cpu_pct, mean_eps, spread
 from bench.pages import classify, medians, page_specs
 from bench.private_redis import calls_delta
 from bench.report import verdicts
@@ -57,16 +57,6 @@ def test_command_deltas_keep_commands_that_ran() -> None:
     before = {"xadd": 10, "get": 5}
     after = {"xadd": 25, "get": 5, "xreadgroup": 3}
     assert calls_delta(before, after) == {"xadd": 15, "xreadgroup": 3}
-
-
-def test_the_api_commands_are_the_servers_minus_the_services() -> None:
-    idle = {
-        "services": {"commands_per_s": 3.0},
-        "api_0": {"commands_per_s": 4.0},
-        "api_1": {"commands_per_s": 9.5},
-        "api_50": {"commands_per_s": 9.0},
-    }
-    assert api_commands(idle) == {"0": 1.0, "1": 6.5, "50": 6.0}
 
 
 def test_noise_is_the_spread_of_two_runs_of_the_same_phase() -> None:
