@@ -1,24 +1,44 @@
-"""The overview: every stream and group of the bus, per partition (``/ui``)."""
+"""The overview (``/ui``): every stream and group per partition, throughput, dead letters by
+reason family and each service's health, updating live.
+
+The page is four fragments (``overview_<part>.html``); ``GET /ui/overview/<part>`` renders one
+of them alone, which is what the page fetches to stay current.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from services.api.state import State
 from services.api.ui.access import Access, require_ui_read
+from services.api.ui.overview_data import read_now
+from services.api.ui.overview_model import overview_view
 from services.api.ui.render import page
-from services.ops.status import bus_status
 
 router = APIRouter()
+
+Part = Literal["health", "throughput", "streams", "dead"]
+#: How the page stays current: "poll" (each part fetches its fragment every `POLL_S`).
+LIVE: Final = "poll"
+POLL_S: Final = 3
 
 
 @router.get("")
 async def overview(
     request: Request, state: State, _: Annotated[Access, Depends(require_ui_read)]
 ) -> Response:
-    """Streams, groups and consumers, as ``GET /api/status`` reports them."""
-    status = await bus_status(state.redis, state.settings.names)
-    return page(request, "overview.html", status=status)
+    """The whole page."""
+    view = overview_view(await read_now(state))
+    return page(request, "overview.html", view=view, live=LIVE, poll_s=POLL_S)
+
+
+@router.get("/overview/{part}")
+async def overview_part(
+    request: Request, part: Part, state: State, _: Annotated[Access, Depends(require_ui_read)]
+) -> Response:
+    """One part of the page, as a fragment."""
+    view = overview_view(await read_now(state))
+    return page(request, f"overview_{part}.html", view=view)
