@@ -2,7 +2,8 @@
 
 Two event dialects share the bus: BrewSLM's `RunEvent` (stage / severity / reason code) and
 Pulse's `PulseEvent` (dot-namespaced event type). The validator wraps an accepted event in a
-`ValidEnvelope`; a rejected entry becomes a `DeadLetter`. Coach Mode writes `CoachDocument`s.
+`ValidEnvelope`; a rejected entry becomes a `DeadLetter`. Coach Mode writes `CoachDocument`s;
+a click on one of their action buttons becomes an `ActionRequest` on the actions stream.
 """
 
 from __future__ import annotations
@@ -162,6 +163,40 @@ class CoachChange(BaseModel):
     project_id: int = Field(description="Project id.")
     stage: CoachStage = Field(description="Coach stage whose document changed.")
     version: int = Field(description="The document's new version (its ETag).")
+
+
+ActionKind = Literal["navigate", "run_playbook", "augment_from_cluster"]
+#: Who asked: an operator name, as the client gives it (the API token authenticates the client).
+OperatorName = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class ActionRequest(BaseModel):
+    """A click on a coach suggestion's action button, recorded for the platform to carry out.
+
+    Built by the server from the cached document the user saw (never from what the client
+    sends as kind or params): the platform may trust `kind`, `label` and `params` as the coach's.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str = Field(description="Unique id of this request (32 hex digits): dedupe on it.")
+    who: OperatorName = Field(description="Operator who clicked, as the client names them.")
+    requested_at: datetime = Field(description="When the click was recorded (UTC).")
+    project_id: int = Field(description="Project of the suggestion.")
+    stage: CoachStage = Field(description="Coach stage of the suggestion.")
+    title: str = Field(description="The suggestion's title, as the user saw it.")
+    version: int = Field(description="Version of the coach document the user saw.")
+    index: int = Field(ge=0, description="Position of the suggestion in that document (from 0).")
+    kind: ActionKind = Field(description="The action's kind: what the platform should do.")
+    label: str = Field(description="The action's button text.")
+    params: dict[str, Any] = Field(description="The action's params, as the coach wrote them.")
+    url: str | None = Field(
+        None,
+        description="navigate only: the URL built from RUNBUS_ACTION_URL_TEMPLATE, if any "
+        "(http or https).",
+    )
+
+    _requested_at_utc = field_validator("requested_at")(_utc)
 
 
 # --- Dead letters -------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from redis.crc import key_slot
 VALIDATOR_GROUP: Final = "validator"
 PERSISTER_GROUP: Final = "persister"
 COACH_GROUP: Final = "coach"
+#: The group we suggest to the platform for the actions stream (its consumer is not runbus).
+ACTIONS_GROUP: Final = "platform"
 
 
 class StreamKind(StrEnum):
@@ -152,6 +154,11 @@ class Names:
     def redrive_audit(self) -> str:
         """One entry per `runbus dlq redrive` / `purge`: who moved what, when."""
         return f"{self.tag}:audit"
+
+    @property
+    def actions(self) -> str:
+        """One entry per click on a coach action button: the requests the platform consumes."""
+        return f"{self.tag}:actions"
 
     @property
     def coach_changes(self) -> str:

@@ -6,16 +6,26 @@ group), the runtime's process list, the container health checks, ``GET /metrics`
 AsyncAPI document. Names are spelled by `shared.names`; the code of each stage lives in its
 package under ``services/``, bound to its entry here by `services.runtime.stages`.
 
-Adding a stage is one `Stage` here plus its package (and its binding).
+Adding a stage is one `Stage` here plus its package (and its binding). A stream that runbus
+writes for a consumer outside it (the platform) is an `Outlet`: declared here too, so the
+AsyncAPI document and the ACL roles show it, but no stage reads it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.models import DeadLetter, PulseEvent, RunEvent, ValidEnvelope
-from shared.names import COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP, Names, StreamKind
+from shared.models import ActionRequest, DeadLetter, PulseEvent, RunEvent, ValidEnvelope
+from shared.names import (
+    ACTIONS_GROUP,
+    COACH_GROUP,
+    PERSISTER_GROUP,
+    VALIDATOR_GROUP,
+    Names,
+    StreamKind,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +54,31 @@ class Stage:
 
 
 @dataclass(frozen=True, slots=True)
+class Outlet:
+    """A stream runbus writes for a consumer outside it: one for the whole bus.
+
+    It sits under the namespace's own hash tag (one slot, on a cluster too), whatever the
+    partitions. No stage reads it, so nothing trims it by acknowledgement: its writer caps it
+    with an approximate MAXLEN.
+    """
+
+    title: str  #: Short name in the AsyncAPI document.
+    message: Any  #: The pydantic model of one entry's ``__data__``.
+    key: Callable[[Names], str]  #: The stream's Redis name under some names.
+    writer: str  #: The runbus role (ACL user) that XADDs to it.
+    reader: str  #: Who consumes it outside runbus (its ACL user too).
+    group: str  #: The consumer group we suggest the reader uses.
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Pipeline:
-    """The streams, and the stages in start order (a stage before those reading its output)."""
+    """The streams, the stages in start order (a stage before those reading its output), and
+    the outlets (streams for consumers outside runbus)."""
 
     streams: tuple[Stream, ...]
     stages: tuple[Stage, ...]
+    outlets: tuple[Outlet, ...] = ()
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -74,6 +104,10 @@ class Pipeline:
         """Groups that must have acknowledged an entry of `stream` (any partition's) to trim it."""
         return tuple(s.group for s in self.stages if stream in names.streams(s.reads))
 
+    def outlets_of(self, role: str) -> tuple[Outlet, ...]:
+        """The outlets that `role` writes or reads (its ACL grants on them)."""
+        return tuple(o for o in self.outlets if role in (o.writer, o.reader))
+
 
 PIPELINE = Pipeline(
     streams=(
@@ -92,5 +126,13 @@ PIPELINE = Pipeline(
               "Appends accepted events to the history (unique on event id)."),
         Stage("coach", StreamKind.VALID, COACH_GROUP, (StreamKind.DEAD,),
               "Folds accepted events into per-project state and suggestions."),
+    ),
+    outlets=(
+        Outlet("actions", ActionRequest, lambda names: names.actions, "api", "platform",
+               ACTIONS_GROUP,
+               "Action requests: one per click on a coach suggestion's action button, built "
+               "by the API from the cached document the user saw (field __data__, JSON). "
+               "One stream for the whole bus, capped by RUNBUS_ACTIONS_MAX_LEN (approximate "
+               "MAXLEN). The platform consumes it; runbus never reads it as a group."),
     ),
 )  # fmt: skip

@@ -95,6 +95,18 @@ class Settings(BaseSettings):
     history_retry_max_s: float = Field(
         5.0, description="Persister: longest wait between retries while the database is down (s)."
     )
+    actions_max_len: int = Field(
+        100_000,
+        ge=1,
+        description="Action requests kept on the actions stream (approximate MAXLEN of each "
+        "XADD); the platform should consume them well before.",
+    )
+    action_url_template: str | None = Field(
+        None,
+        description="URL a navigate action opens, e.g. https://platform.example/projects/"
+        "{project_id}/{target}: {project_id}, {stage} and the action's params, each URL-quoted; "
+        "a result that is not http(s) or names a missing placeholder gives no URL.",
+    )
     operator: str | None = Field(
         None, description="Who runs `runbus dlq redrive/purge` (audit); default: the OS user."
     )

@@ -16,7 +16,7 @@ from typing import Any, get_origin
 import orjson
 from pydantic.fields import FieldInfo
 
-from shared.models import DeadLetter, Event, ValidEnvelope
+from shared.models import ActionRequest, DeadLetter, Event, ValidEnvelope
 
 DATA_FIELD = b"__data__"
 #: Set by `runbus dlq redrive`: the dead letter an entry came back from.
@@ -109,6 +109,16 @@ def envelope_body(envelope: ValidEnvelope) -> bytes:
 def parse_envelope(data: bytes) -> ValidEnvelope:
     """Parse a valid-stream ``__data__`` (raises on anything else)."""
     return ValidEnvelope.model_validate_json(data)
+
+
+def action_fields(request: ActionRequest) -> Fields:
+    """The entry of one action request: ``__data__`` = its JSON (as on the other streams)."""
+    return {DATA_FIELD: orjson.dumps(request.model_dump(mode="json"))}
+
+
+def parse_action(fields: Fields) -> ActionRequest:
+    """The action request of an actions-stream entry (raises on anything else)."""
+    return ActionRequest.model_validate_json(fields[DATA_FIELD])
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,16 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api import errors
-from services.api.routes import coach, dead_letters, docs, events, health, history
+from services.api.routes import (
+    actions,
+    coach,
+    dead_letters,
+    docs,
+    events,
+    health,
+    history,
+    search,
+)
 from services.api.state import ApiState
 from services.api.ui import routes as dashboard
 from shared import __version__
@@ -30,9 +39,10 @@ log = get_logger("runbus.api")
 #: A request body may be this many times ``max_event_bytes`` (JSON escaping, a redrive list).
 BODY_LIMIT_FACTOR = 4
 
-DESCRIPTION = """Run history, Coach Mode suggestions, dead letters and bus status of runbus,
-plus HTTP ingestion. The streams themselves are described by the AsyncAPI document at
-[/asyncapi](/asyncapi). Errors are JSON: `{"error": <code>, "message": <text>}`."""
+DESCRIPTION = """Run history, Coach Mode suggestions (and requests for their actions), dead
+letters and bus status of runbus, plus HTTP ingestion. The streams themselves are described by
+the AsyncAPI document at [/asyncapi](/asyncapi). Errors are JSON:
+`{"error": <code>, "message": <text>}`."""
 
 
 class BodyLimit:
@@ -124,9 +134,10 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (history, coach, events, dead_letters, health, docs):
+    for module in (history, coach, actions, events, dead_letters, search, health, docs):
         app.include_router(module.router)
     app.include_router(dead_letters.write_router)
+    app.include_router(actions.write_router)
     dashboard.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_event_bytes * BODY_LIMIT_FACTOR)
     _with_event_schemas(app)

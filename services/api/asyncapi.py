@@ -3,8 +3,10 @@
 A RedisBroker is declared (never connected) from `shared.pipeline.PIPELINE`: one subscriber
 per stage (its group on the stream it reads, typed by that stream's model through a real handler
 signature, `services.api.asyncapi_handler`), one publisher per stream (``schema=`` its model),
-and the coach's pub/sub change channel. So the document carries the exact JSON schemas of the
-events, the valid-stream envelope, the dead letters and the change notices; the dead-letter
+the coach's pub/sub change channel, and each outlet (a stream for a consumer outside runbus: its
+writer's publisher, and its reader's suggested group as a subscriber). So the document carries
+the exact JSON schemas of the events, the valid-stream envelope, the dead letters, the change
+notices and the action requests; the dead-letter
 channel's flat fields are listed from `DeadLetter`'s fields. Stream names come from the
 namespace in force. Served at ``GET /asyncapi.json`` (``/asyncapi`` renders it) and written by
 ``runbus docs asyncapi``.
@@ -28,7 +30,7 @@ from shared import __version__
 from shared.connections import redact
 from shared.models import CoachChange, DeadLetter
 from shared.names import Names
-from shared.pipeline import PIPELINE, Stage, Stream
+from shared.pipeline import PIPELINE, Outlet, Stage, Stream
 from shared.settings import Settings
 from shared.wire import DEAD_LETTERS
 
@@ -49,10 +51,18 @@ def _stage_line(stage: Stage) -> str:
     return f"- `{stage.name}` (group `{stage.group}`) reads `{source}`, writes {writes}."
 
 
+def _outlet_line(outlet: Outlet) -> str:
+    return (
+        f"- `{outlet.writer}` writes `{outlet.title}` for a consumer outside runbus "
+        f"(`{outlet.reader}`, suggested group `{outlet.group}`)."
+    )
+
+
 def description() -> str:
-    """The document's description: the pipeline's stages, from its declaration."""
+    """The document's description: the pipeline's stages and outlets, from its declaration."""
     stages = "\n".join(_stage_line(stage) for stage in PIPELINE.stages)
-    return f"{INTRO}\n\n{stages}\n\n{OUTRO}"
+    outlets = "".join(f"\n{_outlet_line(outlet)}" for outlet in PIPELINE.outlets)
+    return f"{INTRO}\n\n{stages}{outlets}\n\n{OUTRO}"
 
 
 def dead_letter_fields() -> tuple[str, ...]:
@@ -93,6 +103,28 @@ def _declare(broker: RedisBroker, names: Names) -> None:
         )
     title, text = COACH_CHANGES
     broker.publisher(names.coach_changes, title=title, schema=CoachChange, description=text)
+    for outlet in PIPELINE.outlets:
+        _declare_outlet(broker, names, outlet)
+
+
+def outlet_reader_title(outlet: Outlet) -> str:
+    """The channel name of an outlet's outside reader (its writer's channel is `outlet.title`)."""
+    return f"{outlet.reader}-{outlet.title}"
+
+
+def _declare_outlet(broker: RedisBroker, names: Names, outlet: Outlet) -> None:
+    """An outlet: its writer's publisher, and the outside reader's suggested group."""
+    key = outlet.key(names)
+    broker.publisher(
+        stream=key, title=outlet.title, schema=outlet.message, description=outlet.description
+    )
+    sub = StreamSub(key, group=outlet.group, consumer=f"{outlet.reader}-<consumer>")
+    text = (
+        f"Outside runbus: {outlet.reader} consumes the {outlet.title} stream; "
+        f"group {outlet.group} is the suggested name."
+    )
+    handler = typed_handler(outlet.message)
+    broker.subscriber(stream=sub, title=outlet_reader_title(outlet), description=text)(handler)
 
 
 def asyncapi_spec(settings: Settings) -> AsyncAPI:

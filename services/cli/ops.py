@@ -104,6 +104,7 @@ def next_steps(settings: Settings, projects: list[int], runs: list[str]) -> list
         ("runbus dlq stats", "dead letters by reason"),
         ("runbus dlq tail", "the latest dead letters"),
         ("runbus status", "streams, groups, lag"),
+        (f"{base}/ui", "the dashboard: coach strips, runs, live dead letters"),
         (f"{base}/docs", "the whole HTTP API, in a browser"),
     ]
     width = max(len(command) for command, _ in steps)

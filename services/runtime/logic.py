@@ -101,13 +101,17 @@ def port_taken_message(host: str, port: int, reason: str) -> str:
 def banner(api_host: str, api_port: int, redis_url: str, database_url: str) -> list[str]:
     """What `runbus run all` prints once its children are started."""
     base = f"http://{display_host(api_host)}:{api_port}"
+    links = [
+        ("dashboard", f"{base}/ui"),
+        ("API", f"{base}/api/status"),
+        ("docs", f"{base}/docs   (OpenAPI)"),
+        ("streams", f"{base}/asyncapi   (AsyncAPI)"),
+        ("metrics", f"{base}/metrics"),
+        ("next", "runbus demo   (publishes a sample workload)"),
+    ]
     return [
         f"runbus is running (Redis {redact(redis_url)}, history {redact(database_url)})",
-        f"  API      {base}/api/status",
-        f"  docs     {base}/docs   (OpenAPI)",
-        f"  streams  {base}/asyncapi   (AsyncAPI)",
-        f"  metrics  {base}/metrics",
-        "  next     runbus demo   (publishes a sample workload)",
+        *(f"  {label:<10}{target}" for label, target in links),
         "Ctrl-C drains in-flight batches and stops.",
     ]
 

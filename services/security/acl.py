@@ -2,7 +2,9 @@
 
 One user per role; the stages' users are derived from `shared.pipeline.PIPELINE` (each one
 consumes its input stream as its group, moves entries to its output streams, and counts in its
-metrics hash), and every key, key pattern and channel is spelled by `shared.names.Names`. Each
+metrics hash), so are the grants on its outlets (their writer XADDs and reads them back; their
+outside reader, a user of its own, consumes them as its group), and every key, key pattern and
+channel is spelled by `shared.names.Names`. Each
 role is a list of `Grant`s: the first is the user's root permissions, the others become ACL
 selectors (Redis 7), so a command is allowed only on the keys listed beside it ("XADD only to
 the dead-letter stream", not "XADD anywhere the user can read").
@@ -59,6 +61,8 @@ _CONSUME = (
     "xinfo|stream",
     "xtrim",
 )
+#: An outside reader of an outlet: its group, no trimming (the writer caps the stream).
+_CONSUME_OUTLET = tuple(command for command in _CONSUME if command != "xtrim")
 #: redis-py loads scripts with SCRIPT LOAD, and checks them with SCRIPT EXISTS in pipelines.
 _SCRIPTS = ("evalsha", "eval", "script|load", "script|exists")
 _STATUS = ("xinfo|stream", "xinfo|groups", "xinfo|consumers", "xlen", "xpending")
@@ -154,6 +158,35 @@ def _coach_cache(names: Names) -> tuple[Grant, ...]:
     )
 
 
+def _outlets(names: Names, role: str) -> tuple[Grant, ...]:
+    """`role`'s grants on the outlets it writes (XADD, read back) and reads (as its group)."""
+    mine = PIPELINE.outlets_of(role)
+    written = tuple(o.key(names) for o in mine if o.writer == role)
+    read = tuple(o.key(names) for o in mine if o.reader == role)
+    grants = []
+    if written:
+        grants += [
+            Grant(("xadd",), _keys("%W~", written)),
+            Grant(("xrevrange",), _keys("%R~", written)),
+        ]
+    if read:
+        grants.append(Grant(_CONSUME_OUTLET, _keys("~", read)))
+    return tuple(grants)
+
+
+def _reader_role(names: Names, reader: str) -> Role:
+    """The user of an outside reader of outlets: it consumes them as its group, nothing else."""
+    outlets = [o for o in PIPELINE.outlets_of(reader) if o.reader == reader]
+    what = ", ".join(f"group {o.group} on the {o.title} stream" for o in outlets)
+    return Role(reader, f"Outside runbus: {what}; nothing else.", _outlets(names, reader))
+
+
+def _outlet_readers(names: Names) -> tuple[Role, ...]:
+    """One user per outside reader, in declaration order."""
+    readers = dict.fromkeys(o.reader for o in PIPELINE.outlets)
+    return tuple(_reader_role(names, reader) for reader in readers)
+
+
 #: What a stage owns besides its streams and metrics, by the group the pipeline declares for it
 #: (what it is, in the role's purpose; its grants).
 STAGE_EXTRAS: Mapping[str, tuple[str, Callable[[Names], tuple[Grant, ...]]]] = {
@@ -201,8 +234,11 @@ def roles(names: Names) -> tuple[Role, ...]:
              _dead_letters(names)),
         Role("dashboard", "GET coach documents and SUBSCRIBE to their change channel only.",
              (_coach_reads(names), subscribe)),
-        Role("api", "The HTTP API: publish, coach reads, dead letters and status, metrics.",
-             (_publish(names), _coach_reads(names), *_dead_letters(names), metrics)),
+        Role("api", "The HTTP API: publish, coach reads, dead letters and status, metrics, "
+             "its outlets (action requests).",
+             (_publish(names), _coach_reads(names), *_dead_letters(names), metrics,
+              *_outlets(names, "api"))),
+        *_outlet_readers(names),
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 import orjson
@@ -76,6 +77,14 @@ def severity_word(level: str | None) -> str:
     return SEVERITY_WORDS.get(level or "", level or "")
 
 
+def http_url(value: str | None) -> str:
+    """`value` when it is an absolute http(s) URL, else "" (never a ``javascript:`` link)."""
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    return value if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
 def hexdump(data: bytes, width: int = 16) -> str:
     """Offset, hex bytes and printable ASCII, one line per `width` bytes."""
     lines = []
@@ -98,7 +107,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(
         visible=visible, when=when, pretty_json=pretty_json, severity_word=severity_word,
-        hexdump=hexdump,
+        hexdump=hexdump, http_url=http_url,
     )  # fmt: skip
     env.globals.update(own=assets.own, vendored=assets.vendored, version=__version__)
     env.globals["csrf_field"] = CSRF_FIELD

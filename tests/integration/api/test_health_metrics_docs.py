@@ -115,7 +115,8 @@ async def test_openapi_and_asyncapi_documents(http: httpx.AsyncClient, settings:
     for path in ("/api/runs/{run_id}/events", "/api/projects/{project_id}/events",
                  "/api/projects/{project_id}/coach/{stage}", "/api/projects/{project_id}/coach",
                  "/api/dead-letters", "/api/status", "/api/events", "/healthz", "/readyz",
-                 "/metrics"):  # fmt: skip
+                 "/metrics", "/api/projects/{project_id}/coach/{stage}/actions",
+                 "/api/actions"):  # fmt: skip
         assert path in openapi["paths"], path
     assert {"RunEvent", "PulseEvent"} <= set(openapi["components"]["schemas"])
     assert (await http.get("/docs")).status_code == 200
@@ -123,7 +124,7 @@ async def test_openapi_and_asyncapi_documents(http: httpx.AsyncClient, settings:
     assert asyncapi["asyncapi"] == "3.0.0"
     addresses = {c["address"] for c in asyncapi["channels"].values()}
     assert addresses == {settings.names.events, settings.names.valid, settings.names.dead,
-                         settings.names.coach_changes}  # fmt: skip
+                         settings.names.coach_changes, settings.names.actions}  # fmt: skip
     page = await http.get("/asyncapi")
     assert page.status_code == 200 and "asyncapi" in page.text.lower()
 

@@ -73,8 +73,34 @@ def test_no_role_can_administer_redis_or_destroy_streams(acl_server: AclServer, 
         "ops": ("XRANGE", N.dead, "-", "+"),
         "dashboard": ("GET", N.coach_key(1, "data")),
         "api": ("XADD", N.events, "*", "__data__", "{}"),
+        "platform": ("XREADGROUP", "GROUP", "platform", "c", "STREAMS", N.actions, ">"),
     }[role]
     assert command(admin, "ACL", "DRYRUN", role, *job) == b"OK"
+
+
+def test_the_api_writes_action_requests_and_only_the_platform_consumes_them(
+    acl_server: AclServer,
+) -> None:
+    # Given the admin asking Redis what each role may do on the actions stream
+    admin = acl_server.client(ADMIN)
+
+    def allowed(role: str, *cmd: str) -> bool:
+        return bool(command(admin, "ACL", "DRYRUN", role, *cmd) == b"OK")
+
+    capped = ("XADD", N.actions, "MAXLEN", "~", "100000", "*", "__data__", "{}")
+    # Then the API may append (capped) and read the newest back, not consume nor trim
+    assert allowed("api", *capped) and allowed("api", "XREVRANGE", N.actions, "+", "-")
+    assert not allowed("api", "XREADGROUP", "GROUP", "platform", "c", "STREAMS", N.actions, ">")
+    assert not allowed("api", "XTRIM", N.actions, "MAXLEN", "0")
+    # And the platform may consume it as a group, neither write, trim nor read anything else
+    assert allowed("platform", "XACK", N.actions, "platform", "1-1")
+    assert allowed("platform", "XGROUP", "CREATE", N.actions, "platform", "0", "MKSTREAM")
+    assert not allowed("platform", *capped)
+    assert not allowed("platform", "XTRIM", N.actions, "MAXLEN", "0")
+    assert not allowed("platform", "XRANGE", N.dead, "-", "+")
+    # And no stage touches it
+    for stage in ("validator", "persister", "coach", "producer", "dashboard", "ops"):
+        assert not allowed(stage, *capped), stage
 
 
 def test_shipped_file_loads_and_lets_nobody_in(acl_servers: Callable[..., AclServer]) -> None:

@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aredis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
+from services.coach.actions import recent_actions, request_action
 from services.coach.app import run_coach
 from services.coach.reads import get_project, known_projects
 from services.history import open_store
@@ -34,8 +35,10 @@ from services.validator.app import run_validator
 from shared.connections import async_redis
 from shared.consumer import BatchContext, Entry, StreamWorker
 from shared.metrics import read_stage_metrics
-from shared.names import COACH_GROUP, PERSISTER_GROUP, Names
+from shared.models import CoachDocument, NavigateAction, Suggestion
+from shared.names import ACTIONS_GROUP, COACH_GROUP, PERSISTER_GROUP, Names
 from shared.producer import BestEffortProducer, Producer, SyncProducer
+from shared.wire import parse_action
 from tests.conftest import wait_for
 from tests.integration.security.conftest import AclServer, one_shot, rows
 
@@ -339,3 +342,40 @@ async def test_api_user_publishes_reads_coach_dead_letters_status_and_metrics(
     with pytest.raises(NoPermissionError):
         await api.set(N.coach_key(7, "data"), "x")
     await api.aclose()
+
+
+async def test_the_api_records_action_requests_and_the_platform_consumes_them(
+    acl_server: AclServer,
+) -> None:
+    # Given a cached coach document (written as admin: the coach's job)
+    suggestion = Suggestion(
+        severity="warning",
+        title="Fix it",
+        body="b",
+        action=NavigateAction(label="Go", params={"target": "x"}),
+    )
+    doc = CoachDocument(
+        project_id=7,
+        stage="data",
+        version=2,
+        computed_at=datetime.now(UTC),
+        source_id=None,
+        taxonomy_version="tx",
+        suggestions=[suggestion],
+    )
+    acl_server.client(ADMIN).set(N.coach_key(7, "data"), doc.model_dump_json())  # fmt: skip
+    # When the API, as its own user, records a click and lists the requests
+    api = aredis.Redis.from_url(acl_server.url("api"))
+    click = {"project_id": 7, "stage": "data", "version": 2, "index": 0}
+    made = await request_action(api, N, acl_server.settings("api"), **click)  # type: ignore[arg-type]
+    assert await recent_actions(api, N) == [made]
+    await api.aclose()
+    # Then the platform, as its own user, consumes it as its group and acknowledges it
+    platform = acl_server.client("platform")
+    platform.xgroup_create(N.actions, ACTIONS_GROUP, id="0")
+    ((_, [(entry_id, fields)]),) = platform.xreadgroup(ACTIONS_GROUP, "p-1", {N.actions: ">"})
+    assert parse_action(fields) == made
+    assert platform.xack(N.actions, ACTIONS_GROUP, entry_id) == 1
+    # And it can neither write the stream nor read anything else
+    refused(lambda: platform.xadd(N.actions, {"__data__": "{}"}))
+    refused(lambda: platform.get(N.coach_key(7, "data")))

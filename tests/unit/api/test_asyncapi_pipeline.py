@@ -1,6 +1,7 @@
 """The AsyncAPI document follows the pipeline declaration: one receive operation per stage, one
-send operation per stream (plus the coach's change channel), each with its stream's models; the
-dead-letter note names exactly the fields the codec writes."""
+send operation per stream (plus the coach's change channel), each with its stream's models; each
+outlet (the actions stream) is its writer's send operation and its outside reader's suggested
+group; the dead-letter note names exactly the fields the codec writes."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pytest
 
 from services.api import asyncapi_handler
 from services.api.app import create_app
-from services.api.asyncapi import COACH_CHANGES, dead_letter_fields
-from shared.models import CoachChange, DeadLetter, PulseEvent, RunEvent
+from services.api.asyncapi import COACH_CHANGES, dead_letter_fields, outlet_reader_title
+from shared.models import ActionRequest, CoachChange, DeadLetter, PulseEvent, RunEvent
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
 from shared.wire import dead_letter_fields as encode_dead_letter
@@ -62,6 +63,9 @@ def expected() -> dict[str, tuple[str, str, Any]]:
     for stream in PIPELINE.streams:
         channels[stream.title] = (stream.key(NAMES), "send", stream.message)
     channels[COACH_CHANGES[0]] = (NAMES.coach_changes, "send", CoachChange)
+    for outlet in PIPELINE.outlets:
+        channels[outlet.title] = (outlet.key(NAMES), "send", outlet.message)
+        channels[outlet_reader_title(outlet)] = (outlet.key(NAMES), "receive", outlet.message)
     return channels
 
 
@@ -82,6 +86,29 @@ def test_each_stage_is_a_subscriber_of_its_group(served: dict[str, Any], stage: 
     assert binding["groupName"] == stage.group and binding["method"] == "xreadgroup"
     assert binding["consumerName"] == f"{stage.name}-<host>-<slot>"
     assert channel["description"] == stage.description
+
+
+def test_the_actions_stream_is_one_for_the_bus_with_its_schema_and_suggested_group(
+    served: dict[str, Any],
+) -> None:
+    # The API writes action requests to one stream under the namespace's own tag
+    channel = served["channels"]["actions"]
+    assert channel["address"] == NAMES.actions == "{spec1}:actions"
+    assert served["operations"]["actions"]["action"] == "send"
+    assert payload_models(served, "actions") == {ActionRequest.__name__}
+    schema = served["components"]["schemas"][ActionRequest.__name__]
+    assert set(schema["properties"]) == set(ActionRequest.model_fields)
+    assert schema["properties"]["kind"]["enum"] == [
+        "navigate", "run_playbook", "augment_from_cluster"
+    ]  # fmt: skip
+    assert all(p.get("description") for p in schema["properties"].values())
+    # And the platform reads it as the suggested group, named in the description too
+    reader = served["channels"]["platform-actions"]
+    assert reader["address"] == NAMES.actions
+    assert reader["bindings"]["redis"]["groupName"] == "platform"
+    assert reader["bindings"]["redis"]["method"] == "xreadgroup"
+    assert "`api` writes `actions`" in served["info"]["description"]
+    assert "suggested group `platform`" in served["info"]["description"]
 
 
 def test_the_events_stream_is_a_union_of_both_dialects(served: dict[str, Any]) -> None:

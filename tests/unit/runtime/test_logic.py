@@ -61,6 +61,7 @@ def test_banner_says_where_the_api_and_docs_are() -> None:
     lines = banner("0.0.0.0", 8000, "redis://:pw@127.0.0.1:6379/0", "sqlite:///var/h.db")
     text = "\n".join(lines)
     assert "http://127.0.0.1:8000/docs" in text and "http://127.0.0.1:8000/asyncapi" in text
+    assert "  dashboard http://127.0.0.1:8000/ui" in lines
     assert "pw" not in text and "***" in text
     assert display_host("10.0.0.5") == "10.0.0.5"
 

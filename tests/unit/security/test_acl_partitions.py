@@ -94,7 +94,8 @@ def test_ops_and_the_api_see_every_partition_and_redrive_each_to_its_own(
     assert keys_with(text, role, "xlen") == exact("%R~", [*every(names, *StreamKind), audit])
     assert keys_with(text, role, "xrange") == exact("%R~", [*dead, audit])
     assert keys_with(text, role, "xdel") == exact("~", dead)
-    assert keys_with(text, role, "xadd") == exact("%W~", [*events, audit])
+    outlets = [o.key(names) for o in PIPELINE.outlets if o.writer == role]  # the api's actions
+    assert keys_with(text, role, "xadd") == exact("%W~", [*events, audit, *outlets])
     scripted = {k.split("~", 1)[1] for k in keys_with(text, role, "evalsha")}
     assert scripted == {*dead, *events}
 

@@ -4,10 +4,11 @@ declared stage a user confined to its input stream, its output streams and its m
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
-from services.security.acl import STAGE_EXTRAS
+from services.security.acl import ROLE_NAMES, STAGE_EXTRAS
 from shared.names import Names
 from shared.pipeline import PIPELINE, Stage
 from shared.settings import REPO_ROOT
@@ -74,3 +75,21 @@ def test_a_stage_names_nothing_beyond_its_streams_metrics_and_declared_extras(
 def test_extras_belong_to_declared_stages() -> None:
     # A group no stage declares would silently lose its grants
     assert set(STAGE_EXTRAS) <= {s.group for s in PIPELINE.stages}
+
+
+@pytest.mark.parametrize("outlet", PIPELINE.outlets, ids=[o.title for o in PIPELINE.outlets])
+def test_an_outlet_is_written_by_its_writer_and_consumed_by_its_reader_only(outlet: Any) -> None:
+    key = outlet.key(NAMES)
+    # Its writer appends to it and reads it back, nothing more on it
+    assert f"%W~{key}" in keys_with(outlet.writer, "xadd")
+    assert f"%R~{key}" in keys_with(outlet.writer, "xrevrange")
+    assert not any(key in k for k in keys_with(outlet.writer, "xreadgroup"))
+    # Its outside reader consumes it as a group, never trims it, and names no other key
+    assert keys_with(outlet.reader, "xreadgroup") == {f"~{key}"}
+    assert keys_with(outlet.reader, "xtrim") == set()
+    named = {k.split("~", 1)[1] for keys, _, _ in selectors(outlet.reader) for k in keys}
+    assert named == {key}
+    # And no other role names it
+    others = set(ROLE_NAMES) - {outlet.writer, outlet.reader}
+    assert all(key not in line for line in SHIPPED.read_text().splitlines()
+               if line.split()[1] in others)  # fmt: skip
