@@ -2,7 +2,8 @@
 reason family and each service's health, updating live.
 
 The page is four fragments (``overview_<part>.html``); ``GET /ui/overview/<part>`` renders one
-of them alone, which is what the page fetches to stay current.
+of them alone, ``GET /ui/overview/parts`` all four as out-of-band swaps: what the page polls
+to stay current, one read of the bus per poll.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from services.api.ui.render import page
 router = APIRouter()
 
 Part = Literal["health", "throughput", "streams", "dead"]
-#: How the page stays current: "poll" (each part fetches its fragment every `POLL_S`).
+PARTS: Final[tuple[Part, ...]] = ("health", "throughput", "streams", "dead")
+#: How the page stays current: "poll" (it fetches every part every `POLL_S`).
 LIVE: Final = "poll"
 POLL_S: Final = 3
 
@@ -33,6 +35,15 @@ async def overview(
     """The whole page."""
     view = overview_view(await read_now(state))
     return page(request, "overview.html", view=view, live=LIVE, poll_s=POLL_S)
+
+
+@router.get("/overview/parts")
+async def overview_parts(
+    request: Request, state: State, _: Annotated[Access, Depends(require_ui_read)]
+) -> Response:
+    """Every part of the page, each as an out-of-band swap (one read for all four)."""
+    view = overview_view(await read_now(state))
+    return page(request, "overview_parts.html", view=view, parts=PARTS)
 
 
 @router.get("/overview/{part}")

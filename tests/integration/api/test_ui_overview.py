@@ -126,6 +126,13 @@ async def test_each_fragment_renders_alone(http: httpx.AsyncClient, part: str) -
     assert reply.text.strip()
 
 
+async def test_the_poll_answer_swaps_every_part_out_of_band(http: httpx.AsyncClient) -> None:
+    reply = await http.get("/ui/overview/parts", headers={"HX-Request": "true"})
+    assert reply.status_code == 200 and "<html" not in reply.text
+    for part in PARTS:
+        assert f'<div id="overview-{part}" hx-swap-oob="innerHTML">' in reply.text
+
+
 async def test_an_unknown_fragment_is_a_422_page(http: httpx.AsyncClient) -> None:
     reply = await http.get("/ui/overview/secrets", headers={"HX-Request": "true"})
     assert reply.status_code == 422 and 'class="notice error"' in reply.text
