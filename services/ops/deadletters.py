@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -325,6 +325,16 @@ async def _last_ids(client: aredis.Redis, names: Names) -> list[tuple[int, str]]
     return [(index, entry_id) for index, entry_id in found if entry_id is not None]
 
 
+async def newest_positions(client: aredis.Redis, names: Names) -> dict[int, str]:
+    """Each partition's newest dead-letter id (``0-0`` when empty): follow only what comes next.
+
+    One position per partition, not one merged cursor: on a cluster the partitions' nodes may
+    not agree on the time, and a merged cursor could skip a lagging node's new entries.
+    """
+    found = {p.index: await last_id(client, p.dead) for p in names.all_partitions}
+    return {index: entry_id or stream_ids.FIRST_ID for index, entry_id in found.items()}
+
+
 async def _read_new(
     client: aredis.Redis, names: Names, cursors: dict[int, str], count: int, block_ms: int
 ) -> list[Located]:
@@ -354,6 +364,7 @@ async def follow_dead_letters(
     block_ms: int = 1000,
     count: int = 100,
     on_outage: Callable[[Exception], None] | None = None,
+    positions: Mapping[int, str] | None = None,
 ) -> AsyncIterator[DeadLetterRecord]:
     """Dead letters added after `after_id` (all of them when None), as they arrive.
 
@@ -362,11 +373,13 @@ async def follow_dead_letters(
     retries with backoff (telling `on_outage`) and goes on from the last id it saw, so a
     restart of Redis neither ends a `tail -f` nor skips what arrived meanwhile. With several
     partitions it reads them all at once, keeps a position in each, and yields each round's
-    arrivals in merged time order.
+    arrivals in merged time order. `positions` (partition index -> entry id, see
+    `newest_positions`) replaces `after_id` with one XREAD position per partition.
     """
     match = matcher(names, reasons=reasons, stages=stages, sources=sources)
     start = _cursor(after_id, "after_id") or DeadLetterId(stream_ids.FIRST_ID)
     cursors = {p.index: stream_ids.read_after(start, p.index) for p in names.all_partitions}
+    cursors.update(positions or {})
     failures = 0
     while not stop():
         try:
