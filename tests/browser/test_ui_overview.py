@@ -44,10 +44,12 @@ async def test_the_overview_shows_the_bus_and_follows_it_live(
         await expect(row).to_have_count(1)
         await expect(row.locator("ul.consumers li")).not_to_have_count(0)
     await expect(page.locator("tr[data-stream=dead]")).to_have_count(1)
-    # and each service says its health in words
+    # and each service says its health in words (the demo's stages are running)
     for service in ("validator", "persister", "coach", "api"):
         word = await page.locator(f"[data-service={service}] [data-health]").inner_text()
-        assert word in HEALTH_WORDS, (service, word)
+        assert word in HEALTH_WORDS and word in ("up", "idle"), (service, word)
+    # and the page is connected to its event stream
+    await expect(page.locator("#overview-live")).to_have_attribute("data-state", "on")
     handled = page.locator("[data-stage=validator] .handled")
     before = await handled.get_attribute("data-handled")
     assert before and int(before) >= live_bus.valid_events + live_bus.invalid_entries
@@ -57,5 +59,7 @@ async def test_the_overview_shows_the_bus_and_follows_it_live(
     # then the validator's figure changes on the page, without a reload
     await expect(handled).not_to_have_attribute("data-handled", before, timeout=RENDER_TIMEOUT_MS)
     assert await page.evaluate("window.overviewMarker") == "loaded once"
+    # and the validator's throughput chart has drawn what it measured since
+    await expect(page.locator("[data-stage=validator] svg.spark polyline")).not_to_have_count(0)
     await screenshot(page, "overview")
     watch.assert_offline_and_clean()

@@ -1,4 +1,5 @@
-"""Where the overview's figures come from: one `Reading` of the bus.
+"""The overview's reading of the bus read directly: what a page shows before the live hub's
+first status sample (`services.api.ui.overview_samples` is the usual source).
 
 The reads are the JSON API's own: `bus_status` (``GET /api/status``), `read_stage_metrics`
 (``GET /metrics``) and `dead_letter_stats` (``GET /api/dead-letters/stats``). A Redis that

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
-from urllib.parse import urlencode
 
+from services.api.ui.links import dead_letters_url
 from services.api.ui.sparkline import Spark, sparkline
 from services.ops.durations import format_age
 from services.ops.models import BusStatus, Count, GroupStatus, RoleTotal, StreamStatus
@@ -24,7 +24,6 @@ from shared.pipeline import PIPELINE
 API_SERVICE: Final = "api"
 #: Health words the page knows (ui.css colours each ``health-<word>``).
 HEALTH_WORDS: Final = ("up", "idle", "down", "unknown")
-DEAD_LETTERS_PAGE: Final = "/ui/dead-letters"
 #: Stream roles a dead letter can name as its source (those some stage reads).
 _SOURCES: Final = frozenset(stage.reads.value for stage in PIPELINE.stages)
 
@@ -144,12 +143,6 @@ class OverviewView:
     window: str
 
 
-def dead_letters_link(**params: str) -> str:
-    """The dead-letters page filtered by `params` (``source``, ``stage``, ``reason``)."""
-    query = urlencode({k: v for k, v in params.items() if v})
-    return DEAD_LETTERS_PAGE + (f"?{query}" if query else "")
-
-
 def _stage_of(group: str) -> str | None:
     return next((s.name for s in PIPELINE.stages if s.group == group), None)
 
@@ -160,14 +153,14 @@ def _group_row(stream: StreamStatus, group: GroupStatus) -> GroupRow:
     )
     source = stream.role if stream.role in _SOURCES else ""
     stage = _stage_of(group.name) or ""
-    link = dead_letters_link(source=source, stage=stage) if source else DEAD_LETTERS_PAGE
+    link = dead_letters_url(source=source, stage=stage) if source else dead_letters_url()
     oldest = format_age(group.oldest_pending_age_s) if group.pending else ""
     return GroupRow(group, consumers, link, oldest)
 
 
 def _stream_row(stream: StreamStatus) -> StreamRow:
     source = stream.role if stream.role in _SOURCES else ""
-    link = dead_letters_link(source=source)
+    link = dead_letters_url(source=source)
     last = format_age(stream.last_age_s) if stream.last_id else ""
     return StreamRow(stream, tuple(_group_row(stream, g) for g in stream.groups), link, last)
 
@@ -234,7 +227,7 @@ def _word(health: str | None) -> str:
 
 
 def _families(counts: Sequence[Count]) -> tuple[FamilyRow, ...]:
-    return tuple(FamilyRow(c.key, c.count, dead_letters_link(reason=c.key)) for c in counts)
+    return tuple(FamilyRow(c.key, c.count, dead_letters_url(reason=c.key)) for c in counts)
 
 
 def overview_view(reading: Reading) -> OverviewView:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from services.api.ui.links import dead_letters_url
 from services.api.ui.overview_model import (
     Reading,
-    dead_letters_link,
     overview_view,
     partitions_of,
     rate_text,
@@ -45,11 +45,11 @@ def test_a_flat_zero_series_lies_on_the_floor_and_one_point_still_draws() -> Non
 
 
 def test_links_filter_the_dead_letters_page() -> None:
-    assert dead_letters_link(source="events", stage="validator") == (
+    assert dead_letters_url(source="events", stage="validator") == (
         "/ui/dead-letters?source=events&stage=validator"
     )
-    assert dead_letters_link(reason="a b&c") == "/ui/dead-letters?reason=a+b%26c"
-    assert dead_letters_link(source="") == "/ui/dead-letters"
+    assert dead_letters_url(reason="a b&c") == "/ui/dead-letters?reason=a+b%26c"
+    assert dead_letters_url(source="") == "/ui/dead-letters"
 
 
 def test_rates_are_short() -> None:
