@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -82,14 +82,18 @@ async def _render(render: Render[T], item: T) -> list[SseEvent]:
 
 
 async def event_stream(
-    subscription: Subscription[T], render: Render[T | Resync], keepalive_s: float = KEEPALIVE_S
+    subscription: Subscription[T],
+    render: Render[T | Resync],
+    keepalive_s: float = KEEPALIVE_S,
+    opening: Sequence[SseEvent] = (),
 ) -> AsyncGenerator[bytes, None]:
-    """The body: the ``retry:`` field, then each item's events, keep-alives in between.
+    """The body: the ``retry:`` field and the `opening` events, then each item's events,
+    keep-alives in between.
 
     Closes the subscription however it ends (client gone, subscription closed, error).
     """
     try:
-        yield f"retry: {RETRY_MS}\n\n".encode()
+        yield f"retry: {RETRY_MS}\n\n".encode() + b"".join(frame(e) for e in opening)
         items = aiter(subscription)
         while True:
             try:
@@ -112,15 +116,19 @@ def sse_response(
     render: Render[T | Resync],
     *,
     keepalive_s: float = KEEPALIVE_S,
+    opening: Sequence[SseEvent] = (),
 ) -> StreamingResponse:
     """A ``text/event-stream`` response of what `subscription` yields, rendered by `render`
     (which also gets the `Resync` markers: send the page what makes it fetch again).
+
+    `opening` goes first: a page that reconnects (the server restarted, the network dropped)
+    may have missed changes, and an opening "fetch again" event covers the gap.
 
     `request` is the one being answered: the stream stops when its client disconnects.
     """
     del request  # Starlette's StreamingResponse listens for the disconnect on its receive
     return StreamingResponse(
-        event_stream(subscription, render, keepalive_s),
+        event_stream(subscription, render, keepalive_s, opening),
         media_type=MEDIA_TYPE,
         headers=HEADERS,
     )

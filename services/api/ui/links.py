@@ -53,3 +53,8 @@ def project_url(project_id: int) -> str:
 def search_url(query: str) -> str:
     """The search page for `query`."""
     return SEARCH + _query({"q": query})
+
+
+def dead_letters_url(**params: object) -> str:
+    """The dead-letters page filtered by `params` (``source``, ``stage``, ``reason``, ...)."""
+    return DEAD_LETTERS.rstrip("/") + _query(params)

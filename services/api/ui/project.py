@@ -16,22 +16,25 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from services.api.errors import not_found
+from services.api.fanout import Resync
 from services.api.routes.history import ProjectId
+from services.api.sse import SseEvent, sse_response
 from services.api.state import State
 from services.api.ui.access import Access, require_ui_read
 from services.api.ui.project_view import (
-    LIVE_STREAM,
+    RESYNC_EVENT,
     ActionOutcome,
     Strip,
     Timeline,
     TimelineQuery,
+    coach_event,
     filter_choices,
     strips,
 )
 from services.api.ui.render import SECURITY_HEADERS, page
 from services.coach.reads import get_document, get_project, known_projects
 from services.history.reads import NotFound, read_project
-from shared.models import COACH_STAGES
+from shared.models import COACH_STAGES, CoachChange
 
 router = APIRouter()
 ReadUi = Annotated[Access, Depends(require_ui_read)]
@@ -85,7 +88,7 @@ async def project_page(
         timeline=timeline,
         choices=filter_choices(state.settings.taxonomy),
         filters=query.values,
-        live_url=f"/ui/projects/{project_id}/live" if LIVE_STREAM else None,
+        live_url=f"/ui/projects/{project_id}/live",
     )
 
 
@@ -121,3 +124,19 @@ async def coach_strip(
     response = page(request, "project_strip.html", strip=strip)
     response.headers.update(headers)
     return response
+
+
+@router.get("/projects/{project_id}/live")
+async def coach_live(request: Request, state: State, project_id: ProjectId, _: ReadUi) -> Response:
+    """The page's event stream: ``coach-<stage>`` when a strip's document changed (from the
+    process's one change-channel subscription), ``coach-resync`` when changes may have been
+    missed (first of all at (re)connection)."""
+
+    def render(item: CoachChange | Resync) -> SseEvent:
+        if isinstance(item, Resync):
+            return SseEvent(RESYNC_EVENT, item.reason)
+        return SseEvent(coach_event(item.stage), str(item.version))
+
+    subscription = state.live.coach(project_id)
+    opening = [SseEvent(RESYNC_EVENT, "connected")]
+    return sse_response(request, subscription, render, opening=opening)

@@ -30,10 +30,9 @@ TIMELINE_PARAMS = ("stage", "severity", "reason", "event_type", "since", "until"
 FILTER_PARAMS = TIMELINE_PARAMS[:6]
 #: How a strip learns that its document changed: the page's event stream (the live hub's
 #: coach subscription) sends ``coach-<stage>`` when a stage's document changes and
-#: ``coach-resync`` after the change channel was down; the strip then fetches itself again.
-#: Until the live hub is on main, the strips poll (an unchanged strip answers 204).
-LIVE_STREAM = False
-POLL_TRIGGER = "every 10s"
+#: ``coach-resync`` when something may have been missed (the change channel was down, the page
+#: was slow, the stream has just (re)connected); the strip then fetches itself again, and an
+#: unchanged one answers 204.
 RESYNC_EVENT = "coach-resync"
 
 
@@ -151,8 +150,6 @@ class Strip:
     @property
     def trigger(self) -> str:
         """The htmx trigger that re-fetches the strip (an unchanged one answers 204)."""
-        if not LIVE_STREAM:
-            return POLL_TRIGGER
         return f"sse:{coach_event(self.stage)}, sse:{RESYNC_EVENT}"
 
     @property

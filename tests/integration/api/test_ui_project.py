@@ -11,6 +11,7 @@ strip); without a session the route refuses and no button shows.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ from markupsafe import escape
 from shared.models import COACH_STAGES, ActionRequest, CoachDocument, Suggestion
 from shared.settings import Settings
 from shared.wire import parse_action
+from tests.integration.api.test_live import until, write_change
+from tests.integration.api.test_ui_overview import served
 from tests.integration.history.factory import at, brewslm, pulse
 
 pytestmark = pytest.mark.integration
@@ -267,3 +270,41 @@ async def test_without_a_session_the_action_route_refuses(
     refused = await anonymous.post("/ui/projects/7/coach/eval/actions", data=form)
     assert refused.status_code == 403 and 'data-error="login_required"' in refused.text
     assert "<button" not in strip_of((await anonymous.get("/ui/projects/7")).text, "eval")
+
+
+async def test_the_live_stream_says_resync_first_then_names_each_changed_stage(
+    settings: Settings, async_client: aredis.Redis
+) -> None:
+    # given a project page's event stream (on a real server: a stream needs one)
+    async with (
+        served(settings) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+        client.stream("GET", "/ui/projects/7/live") as stream,
+    ):
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+
+        async def next_event() -> tuple[str, str]:
+            event = data = ""
+            async for line in lines:
+                if line.startswith("event: "):
+                    event = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    data = line.removeprefix("data: ")
+                elif not line and event:
+                    return event, data
+            raise AssertionError("the stream ended")
+
+        # then it opens with a resync (a reconnected page fetches its strips again)
+        assert await asyncio.wait_for(next_event(), 10) == ("coach-resync", "connected")
+
+        # when (once the hub listens) the coach writes project 8's data document, then 7's
+        async def listening() -> bool:
+            found = await async_client.pubsub_numsub(settings.names.coach_changes)
+            return bool(found and found[0][1] >= 1)
+
+        await until(listening)
+        await write_change(async_client, settings, 8, "other project")
+        version = await write_change(async_client, settings, 7, "GPU out of memory")
+        # then the stream names project 7's stage and version only
+        assert await asyncio.wait_for(next_event(), 10) == ("coach-data", str(version))
