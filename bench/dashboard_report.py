@@ -100,9 +100,12 @@ def _what_is_open(live: Results) -> str:
     streams = dig(live, "viewers", "streams") or []
     sse = sum(1 for s in streams if s.startswith("sse "))
     pages = ", ".join(f"`{p}`" for p in dig(live, "viewers", "pages") or [])
+    events, kb = dig(live, "viewers", "sse_events"), (dig(live, "viewers", "sse_bytes") or 0) / 1024
+    polls = dig(live, "viewers", "polls")
     return (
         f"each dashboard has {pages} open: {sse} SSE streams and {len(streams) - sse} polls, "
-        "as the pages' HTML declares them"
+        f"as the pages' HTML declares them; during the phase they received {events} events "
+        f"({kb:,.0f} kB) and made {polls} polls"
     )
 
 

@@ -134,10 +134,17 @@ def test_the_report_shows_absent_pages_and_both_pipeline_figures() -> None:
     assert "stand-in" in live and "not 50 Chromium tabs" in live
     raw["dashboard"]["live"] |= {  # type: ignore[index]
         "mode": "poll+sse",
-        "viewers": {"pages": ["/ui"], "streams": ["sse /ui/overview/live", "poll /ui/x every 3 s"]},
+        "viewers": {
+            "pages": ["/ui"],
+            "streams": ["sse /ui/overview/live", "poll /ui/x every 3 s"],
+            "sse_events": 800,
+            "sse_bytes": 2048,
+            "polls": 5,
+        },
     }
     live = "\n".join(dashboard_report.live_table(raw))
     assert "each dashboard has `/ui` open: 1 SSE streams and 1 polls" in live
+    assert "they received 800 events (2 kB) and made 5 polls" in live
 
 
 def test_the_headline_judges_the_dashboard_targets() -> None:
