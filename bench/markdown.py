@@ -156,6 +156,16 @@ def _machine(head: Results) -> str:
     )
 
 
+def sittings(head: Results) -> str:
+    """Which parts come from earlier runs (a report after ``--only`` mixes sittings)."""
+    when: dict[str, str] = head.get("parts_measured_at") or {}
+    older = {part: at for part, at in when.items() if at != head.get("started_at")}
+    if not older:
+        return ""
+    earlier = sorted(set(when.values()) - {head.get("started_at")})
+    return f" Parts from earlier runs ({', '.join(earlier)}): {', '.join(sorted(older))}."
+
+
 def render(raw: Results, head: Results) -> str:
     """The whole Markdown report."""
     kind = "quick run (`make bench-quick`)" if head.get("quick") else "full run (`make bench`)"
@@ -163,7 +173,8 @@ def render(raw: Results, head: Results) -> str:
         f"# runbus benchmark — {kind}, {head.get('started_at')}",
         "",
         _machine(head)
-        + f" Commit {dig(head, 'machine', 'commit')}, took {head.get('duration_s')} s.",
+        + f" Commit {dig(head, 'machine', 'commit')}, took {head.get('duration_s')} s."
+        + sittings(head),
         "",
         "| Measurement | Figure |",
         "|---|---|",

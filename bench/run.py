@@ -137,6 +137,21 @@ def write(doc: dict[str, Any], markdown: str, directory: Path = RESULTS) -> None
         tmp.replace(directory / name)
 
 
+def merged(
+    raw: dict[str, Any], started: str, quick: bool, directory: Path = RESULTS
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """`raw` laid over the parts of the last run of the same kind (full or quick), and when
+    each part was measured: ``--only`` re-measures some parts without losing the others."""
+    stored: dict[str, Any] = {}
+    path = directory / "latest.json"
+    if path.is_file():
+        stored = json.loads(path.read_text())
+    if stored.get("quick") != quick:
+        return raw, dict.fromkeys(raw, started)
+    when = stored.get("parts_measured_at") or dict.fromkeys(stored["details"], stored["started_at"])
+    return {**stored["details"], **raw}, {**when, **dict.fromkeys(raw, started)}
+
+
 def rerender(directory: Path = RESULTS) -> int:
     """Rewrite latest.md from latest.json (after a change to the report's layout)."""
     doc = json.loads((directory / "latest.json").read_text())
@@ -170,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw, errors = measure(plan, ws, args.only, began)
     finally:
         ws.clean()
+    stamp = started.strftime("%Y-%m-%d %H:%M UTC")
+    measured_at = dict.fromkeys(raw, stamp)
+    if args.only:
+        raw, measured_at = merged(raw, stamp, plan.quick)
     head = (
         headline(raw)
         | scale_report.headline(raw)
@@ -177,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         | {
             "machine": about | {"load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
             "quick": plan.quick,
-            "started_at": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "started_at": stamp,
+            "parts_measured_at": measured_at,
             "duration_s": round(time.monotonic() - began, 1),
         }
     )
