@@ -218,9 +218,9 @@ def _letters(names: Names) -> list[dict[bytes, bytes]]:
     return letters
 
 
-def fill_dead_letters(names: Names, count: int) -> None:
+def fill_dead_letters(names: Names, count: int, redis_url: str = REDIS_URL) -> None:
     """Append `count` dead letters to the namespace's dead-letter stream."""
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     letters = _letters(names)
     try:
         for start in range(0, count, 1000):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import scale_report
+from bench import dashboard_report, scale_report
 from bench.report import Results, dig
 
 BACKENDS = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
@@ -156,6 +156,16 @@ def _machine(head: Results) -> str:
     )
 
 
+def sittings(head: Results) -> str:
+    """Which parts come from earlier runs (a report after ``--only`` mixes sittings)."""
+    when: dict[str, str] = head.get("parts_measured_at") or {}
+    older = {part: at for part, at in when.items() if at != head.get("started_at")}
+    if not older:
+        return ""
+    earlier = sorted(set(when.values()) - {head.get("started_at")})
+    return f" Parts from earlier runs ({', '.join(earlier)}): {', '.join(sorted(older))}."
+
+
 def render(raw: Results, head: Results) -> str:
     """The whole Markdown report."""
     kind = "quick run (`make bench-quick`)" if head.get("quick") else "full run (`make bench`)"
@@ -163,7 +173,8 @@ def render(raw: Results, head: Results) -> str:
         f"# runbus benchmark — {kind}, {head.get('started_at')}",
         "",
         _machine(head)
-        + f" Commit {dig(head, 'machine', 'commit')}, took {head.get('duration_s')} s.",
+        + f" Commit {dig(head, 'machine', 'commit')}, took {head.get('duration_s')} s."
+        + sittings(head),
         "",
         "| Measurement | Figure |",
         "|---|---|",
@@ -174,12 +185,14 @@ def render(raw: Results, head: Results) -> str:
         cpu_table(raw),
         scale_report.cluster_table(raw),
         scale_report.capacity_table(head),
+        dashboard_report.render_table(raw),
+        dashboard_report.live_table(raw),
     ):
         if table:
             lines += ["", *table]
     lines += ["", "| Target | Measured | Status |", "|---|---|---|"]
     for row in head.get("targets", []):
-        digits = 3 if row["key"].startswith("ratio") else 0 if row["key"].endswith("eps") else 1
+        digits = 3 if "ratio" in row["key"] else 0 if row["key"].endswith("eps") else 1
         lines.append(f"| {row['target']} | {num(row['measured'], '', digits)} | {row['status']} |")
     if head.get("errors"):
         lines += ["", "Errors:", *(f"- {k}: {v}" for k, v in head["errors"].items())]

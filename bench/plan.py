@@ -29,12 +29,32 @@ class Plan:
     scale_s: float
     node_partitions: tuple[int, ...]
     cluster_partitions: tuple[int, ...]
+    ui_rows: int
+    """History rows (PostgreSQL) under the dashboard's pages."""
+    ui_dead_letters: int
+    ui_requests: int
+    """Timed server requests per page (after a first one)."""
+    ui_loads: int
+    """Timed browser loads per page."""
+    ui_dashboards: int
+    """Live dashboards open during the second end-to-end run."""
+    ui_window_s: float
+    """Measured window of each end-to-end run of the dashboard part."""
+    ui_idle_s: float
+    """Each idle window (Redis commands with no load)."""
 
     @property
     def cluster_estimate_s(self) -> float:
         """About how long the cluster part takes: each sustained run, with start-up and drain."""
         runs = len(self.node_partitions) + len(self.cluster_partitions)
         return 10.0 + runs * (self.warmup_s + self.scale_s + 10.0)
+
+    @property
+    def ui_estimate_s(self) -> float:
+        """About how long the dashboard part takes: seeding, pages, three end-to-end runs."""
+        seed = self.ui_rows / 60_000 + self.ui_dead_letters / 20_000
+        runs = 3 * (self.warmup_s + self.ui_window_s + 10.0)
+        return 40.0 + seed + 6 * (self.ui_requests * 0.3 + self.ui_loads) + runs
 
     @classmethod
     def full(cls, *, with_10m: bool = True) -> Plan:
@@ -60,6 +80,13 @@ class Plan:
             scale_s=15.0,
             node_partitions=(1, 4),
             cluster_partitions=(3, 6, 12),
+            ui_rows=1_000_000,
+            ui_dead_letters=100_000,
+            ui_requests=20,
+            ui_loads=5,
+            ui_dashboards=50,
+            ui_window_s=15.0,
+            ui_idle_s=5.0,
         )
 
     @classmethod
@@ -86,4 +113,11 @@ class Plan:
             scale_s=4.0,
             node_partitions=(1, 4),
             cluster_partitions=(3, 12),
+            ui_rows=100_000,
+            ui_dead_letters=10_000,
+            ui_requests=8,
+            ui_loads=3,
+            ui_dashboards=50,
+            ui_window_s=4.0,
+            ui_idle_s=2.0,
         )

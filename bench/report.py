@@ -23,6 +23,16 @@ TARGETS: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
     ("Run-detail p99 < 10 ms at 1M rows", "run_detail_p99_ms_1m", lambda v: v < 10),
     ("Each service RSS < 200 MB (sustained load)", "rss_mb_max", lambda v: v < 200),
     ("Each service RSS < 200 MB under a 1M backlog", "rss_backlog_mb_max", lambda v: v < 200),
+    (
+        "End to end with 50 live dashboards within noise (>= 90%) of none",
+        "ui_e2e_ratio",
+        lambda v: v >= 0.9,
+    ),
+    (
+        "API's Redis commands/s with 50 dashboards <= 1.2x with one",
+        "ui_api_commands_ratio_n_vs_1",
+        lambda v: v <= 1.2,
+    ),
 )
 
 

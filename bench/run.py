@@ -2,7 +2,8 @@
 
 Order matters: the limits are measured first, on a quiet machine, then each history backend end
 to end, then cost growth, then the cluster part (single node vs a local 3+3 Redis Cluster, and
-the capacity model's inputs), then memory under a backlog. A part that fails is reported (``errors``
+the capacity model's inputs), then memory under a backlog, then the dashboard (its pages' render
+times, and the pipeline with live dashboards open). A part that fails is reported (``errors``
 in the JSON, exit code 1) and the others still run. Whatever happens — an error, Ctrl-C,
 SIGTERM — spawned processes are stopped and the run's keys, schemas and files are removed.
 """
@@ -25,7 +26,16 @@ from typing import Any
 
 import redis
 
-from bench import capacity, cluster, growth, limits, memory, scale_report
+from bench import (
+    capacity,
+    cluster,
+    dashboard,
+    dashboard_report,
+    growth,
+    limits,
+    memory,
+    scale_report,
+)
 from bench.backends import run_backend
 from bench.env import REDIS_URL, Workspace, machine
 from bench.markdown import render
@@ -34,7 +44,16 @@ from bench.report import headline, verdicts
 from shared.names import Names
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("limits", "sqlite", "postgres", "run_detail", "dead_letter_reads", "cluster", "backlog")
+PARTS = (
+    "limits",
+    "sqlite",
+    "postgres",
+    "run_detail",
+    "dead_letter_reads",
+    "cluster",
+    "backlog",
+    "dashboard",
+)
 
 Part = Callable[[], Any]
 
@@ -65,7 +84,7 @@ RESERVE_S = 120.0
 
 def parts(plan: Plan, ws: Workspace, began: float) -> dict[str, Part]:
     """Every part of the run, in order."""
-    deadline = began + plan.budget_s - RESERVE_S - plan.cluster_estimate_s
+    deadline = began + plan.budget_s - RESERVE_S - plan.cluster_estimate_s - plan.ui_estimate_s
     found: dict[str, Part] = {
         "limits": lambda: _limits(plan, ws),
         "sqlite": lambda: asyncio.run(run_backend(ws, plan, "sqlite")),
@@ -79,6 +98,7 @@ def parts(plan: Plan, ws: Workspace, began: float) -> dict[str, Part]:
     if plan.backlog:
         count = plan.backlog
         found["backlog"] = lambda: memory.backlog(ws, count, plan.backlog_s)
+    found["dashboard"] = lambda: dashboard.run(ws, plan)
     return found
 
 
@@ -117,6 +137,21 @@ def write(doc: dict[str, Any], markdown: str, directory: Path = RESULTS) -> None
         tmp.replace(directory / name)
 
 
+def merged(
+    raw: dict[str, Any], started: str, quick: bool, directory: Path = RESULTS
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """`raw` laid over the parts of the last run of the same kind (full or quick), and when
+    each part was measured: ``--only`` re-measures some parts without losing the others."""
+    stored: dict[str, Any] = {}
+    path = directory / "latest.json"
+    if path.is_file():
+        stored = json.loads(path.read_text())
+    if stored.get("quick") != quick:
+        return raw, dict.fromkeys(raw, started)
+    when = stored.get("parts_measured_at") or dict.fromkeys(stored["details"], stored["started_at"])
+    return {**stored["details"], **raw}, {**when, **dict.fromkeys(raw, started)}
+
+
 def rerender(directory: Path = RESULTS) -> int:
     """Rewrite latest.md from latest.json (after a change to the report's layout)."""
     doc = json.loads((directory / "latest.json").read_text())
@@ -150,13 +185,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw, errors = measure(plan, ws, args.only, began)
     finally:
         ws.clean()
+    stamp = started.strftime("%Y-%m-%d %H:%M UTC")
+    measured_at = dict.fromkeys(raw, stamp)
+    if args.only:
+        raw, measured_at = merged(raw, stamp, plan.quick)
     head = (
         headline(raw)
         | scale_report.headline(raw)
+        | dashboard_report.headline(raw)
         | {
             "machine": about | {"load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
             "quick": plan.quick,
-            "started_at": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "started_at": stamp,
+            "parts_measured_at": measured_at,
             "duration_s": round(time.monotonic() - began, 1),
         }
     )

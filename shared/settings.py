@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         None, description="Bearer token for writes (POST /api/events, ...)."
     )
     api_read_token_required: bool = Field(False, description="Require the token for reads too.")
+    ui_sample_s: float = Field(
+        2.0,
+        gt=0,
+        description="Dashboard: how often the API samples the bus status and the stages' "
+        "counters for live pages (s); the API keeps the last 10 minutes of samples.",
+    )
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool | None = Field(None, description="JSON logs; default: JSON unless a TTY.")
     spool_path: Path = Field(

@@ -1,6 +1,7 @@
 """The FastAPI app (`create_app`) and its server (`serve_api`, what `runbus run api` runs).
 
-The lifespan opens one Redis client and the history store and closes them on shutdown. Every
+The lifespan opens one Redis client, the history store and the live hub and closes them on
+shutdown (the server ends the hub's event streams first: `end_live_streams`). Every
 route lives in `services.api.routes`, by concern; every error is JSON (`services.api.errors`).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,7 +19,16 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api import errors
-from services.api.routes import actions, coach, dead_letters, docs, events, health, history
+from services.api.routes import (
+    actions,
+    coach,
+    dead_letters,
+    docs,
+    events,
+    health,
+    history,
+    search,
+)
 from services.api.state import ApiState
 from services.api.ui import routes as dashboard
 from shared import __version__
@@ -125,7 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (history, coach, actions, events, dead_letters, health, docs):
+    for module in (history, coach, actions, events, dead_letters, search, health, docs):
         app.include_router(module.router)
     app.include_router(dead_letters.write_router)
     app.include_router(actions.write_router)
@@ -141,6 +152,19 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End the live streams first: uvicorn waits for open responses before the lifespan
+        shutdown, and an event stream never ends by itself."""
+        end_live_streams(self.config.app)
+        await super().shutdown(sockets)
+
+
+def end_live_streams(app: Any) -> None:
+    """End every live subscription of a started app (its event streams finish)."""
+    state: ApiState | None = getattr(getattr(app, "state", None), "api", None)
+    if state is not None:
+        state.live.shutdown()
 
 
 def build_server(settings: Settings) -> uvicorn.Server:

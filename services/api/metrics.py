@@ -12,11 +12,15 @@ stages are those of `shared.pipeline.PIPELINE`. Two sources:
 - per-stage counter hashes the stages add to once per batch (`shared.metrics`): dead letters by
   reason code, persisted rows, coach recomputes, entries and batches handled, and the batch
   duration histogram.
+
+One series is this API process's own: ``runbus_ui_subscribers``, the dashboard's open live
+subscriptions by topic (`services.api.live.LiveHub.subscribers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +60,7 @@ class Snapshot:
     up: bool
     streams: tuple[StreamInfo, ...] = ()
     stages: tuple[StageMetrics, ...] = ()
+    subscribers: tuple[tuple[str, int], ...] = ()  #: This process's live subscriptions by topic.
 
 
 async def _partition_streams(
@@ -189,6 +194,17 @@ def _headline_families(stages: Iterable[StageMetrics]) -> Iterator[Metric]:
         yield family
 
 
+def _subscribers_family(subscribers: Iterable[tuple[str, int]]) -> Metric:
+    family = GaugeMetricFamily(
+        "runbus_ui_subscribers",
+        "Open live subscriptions of the dashboard in this API process, by topic.",
+        labels=["topic"],
+    )
+    for topic, count in subscribers:
+        family.add_metric([topic], count)
+    return family
+
+
 class _SnapshotCollector(Collector):
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -197,6 +213,8 @@ class _SnapshotCollector(Collector):
         up = GaugeMetricFamily("runbus_redis_up", "1 when the API could read Redis.")
         up.add_metric([], 1 if self.snapshot.up else 0)
         yield up
+        if self.snapshot.subscribers:
+            yield _subscribers_family(self.snapshot.subscribers)
         if self.snapshot.up:
             yield from _stream_families(self.snapshot)
             yield from _stage_families(self.snapshot.stages)
@@ -210,6 +228,11 @@ def render(snapshot: Snapshot) -> bytes:
     return generate_latest(registry)
 
 
-async def scrape(client: aredis.Redis, settings: Settings) -> bytes:
-    """Read and render (never raises on a Redis outage: ``runbus_redis_up 0``)."""
-    return render(await read_snapshot(client, settings))
+async def scrape(
+    client: aredis.Redis, settings: Settings, subscribers: Mapping[str, int] | None = None
+) -> bytes:
+    """Read and render (never raises on a Redis outage: ``runbus_redis_up 0``), with this
+    process's live `subscribers` by topic."""
+    snapshot = await read_snapshot(client, settings)
+    extra = tuple(sorted((subscribers or {}).items()))
+    return render(dataclasses.replace(snapshot, subscribers=extra))

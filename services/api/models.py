@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from services.ops.durations import DURATION_SCHEMA
+from services.ops.filters import SOURCE_KINDS, STAGE_NAMES
 from services.ops.logic import REASON_FILTER_PATTERN
 from services.ops.stream_ids import DEAD_LETTER_ID_SCHEMA
 
@@ -82,11 +83,19 @@ class Readiness(BaseModel):
 
 #: An error code or code family to filter dead letters by.
 ReasonFilter = Annotated[str, StringConstraints(pattern=REASON_FILTER_PATTERN)]
+#: The JSON schemas of a stage and a source filter: the document shows the choices; the
+#: library's check (`services.ops.filters`, the CLI's too) answers 422 with its own code.
+STAGE_SCHEMA: dict[str, Any] = {"type": "string", "enum": list(STAGE_NAMES)}
+SOURCE_SCHEMA: dict[str, Any] = {"type": "string", "enum": [k.value for k in SOURCE_KINDS]}
+BodyStage = Annotated[str, WithJsonSchema(STAGE_SCHEMA)]
+BodySource = Annotated[str, WithJsonSchema(SOURCE_SCHEMA)]
 
 #: At least one filter, or ``"all": true``: a zero duration counts (``"since": "0s"``).
 _REDRIVE_GUARD: list[Any] = [
     {"required": ["reasons"], "properties": {"reasons": {"minItems": 1}}},
     {"required": ["ids"], "properties": {"ids": {"minItems": 1}}},
+    {"required": ["stages"], "properties": {"stages": {"minItems": 1}}},
+    {"required": ["sources"], "properties": {"sources": {"minItems": 1}}},
     {"required": ["since"], "properties": {"since": {"type": "string"}}},
     {"required": ["before"], "properties": {"before": {"type": "string"}}},
     {"required": ["all"], "properties": {"all": {"const": True}}},
@@ -97,13 +106,20 @@ class RedriveRequest(BaseModel):
     """Body of ``POST /api/dead-letters/redrive``: which dead letters to send back."""
 
     # Strict: `"dry_run": 0` or `"all": "yes"` are refused, not coerced (the schema says bool).
-    # The anyOf is the redrive guard (services.ops.logic.redrive_filter) as the document says it.
+    # The anyOf is the redrive guard (services.ops.filters.redrive_filter) as the document says it.
     model_config = ConfigDict(
         extra="forbid", strict=True, json_schema_extra={"anyOf": _REDRIVE_GUARD}
     )
 
     reasons: list[ReasonFilter] = Field(default_factory=list, description="Codes or code families.")
     ids: list[BodyStreamId] = Field(default_factory=list, description="Exact dead-letter ids.")
+    stages: list[BodyStage] = Field(
+        default_factory=list, description="Rejecting stages (validator, persister, coach)."
+    )
+    sources: list[BodySource] = Field(
+        default_factory=list,
+        description="Source stream roles (events, valid): every partition's stream of each.",
+    )
     since: BodyDuration = Field(None, description="Only younger than this (30s, 15m, 2h, 7d).")
     before: BodyDuration = Field(None, description="Only older than this (30s, 15m, 2h, 7d).")
     all_: bool = Field(

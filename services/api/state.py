@@ -1,4 +1,4 @@
-"""What the API holds while it runs: settings, one Redis client, the history store.
+"""What the API holds while it runs: settings, one Redis client, the history store, the live hub.
 
 The lifespan opens them; a database that is down at start does not stop the API (``/readyz``
 says 503 and reads answer 503 until it is back: the store is reopened on demand).
@@ -15,6 +15,7 @@ import redis.asyncio as aredis
 from fastapi import Depends, Request
 
 from services.api.errors import ApiError
+from services.api.live import LiveHub
 from services.history import HistoryStore, StoreUnavailable, open_store
 from shared.connections import async_redis
 from shared.logging import get_logger
@@ -30,13 +31,17 @@ class ApiState:
     settings: Settings
     redis: aredis.Redis
     store: HistoryStore
+    live: LiveHub
     store_ready: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     async def open(cls, settings: Settings) -> ApiState:
-        """Open Redis and the history store (a failing store is retried on first use)."""
-        state = cls(settings, async_redis(settings), open_store(settings))
+        """Open Redis, the history store (a failing store is retried on first use) and the
+        live hub (its sampler starts now)."""
+        client = async_redis(settings)
+        state = cls(settings, client, open_store(settings), LiveHub(settings, client))
+        state.live.start()
         try:
             await state.history()
         except StoreUnavailable as exc:
@@ -57,6 +62,7 @@ class ApiState:
 
     async def close(self) -> None:
         """Release everything."""
+        await self.live.close()
         await self.store.close()
         await self.redis.aclose()
 

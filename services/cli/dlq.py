@@ -37,7 +37,8 @@ from services.ops.deadletters import (
     select_dead_letters,
 )
 from services.ops.durations import parse_duration
-from services.ops.logic import check_reason_filters, line_of_record, redrive_filter
+from services.ops.filters import SOURCE_KINDS, STAGE_NAMES, redrive_filter, selection_filter
+from services.ops.logic import line_of_record
 from services.ops.models import DeadLetterFilter, DeadLetterRecord, RedriveResult
 from services.ops.partitions import bus_stream
 from services.ops.render import (
@@ -68,6 +69,23 @@ ReasonOpt = Annotated[
         "Repeat for any of several.",
     ),
 ]
+StageOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--stage",
+        help=f"Rejecting stage ({', '.join(STAGE_NAMES)}). Repeat for any of several.",
+    ),
+]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--source",
+        help="Source stream role ("
+        + ", ".join(kind.value for kind in SOURCE_KINDS)
+        + "): every partition's stream of it. Repeat for any of several.",
+    ),
+]
+BeforeOpt = Annotated[str | None, typer.Option(help="Only dead letters older than this (e.g. 7d).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON output, for piping.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
@@ -123,10 +141,6 @@ def _duration(value: str | None, option: str) -> timedelta | None:
         raise typer.BadParameter(str(exc), param_hint=option) from exc
 
 
-def _seconds(value: timedelta | None) -> float | None:
-    return None if value is None else value.total_seconds()
-
-
 def _operator(settings: Settings) -> str:
     if settings.operator:
         return settings.operator
@@ -179,22 +193,36 @@ def tail(
         bool, typer.Option("--follow", "-f", help="Keep printing new dead letters.")
     ] = False,
     reason: ReasonOpt = None,
+    stage: StageOpt = None,
+    source: SourceOpt = None,
     since: Annotated[
         str | None, typer.Option(help="Only dead letters younger than this (30s, 15m, 2h, 7d).")
     ] = None,
+    before: BeforeOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="How many to show.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the last dead letters, one line each; with --follow, then new ones as they come."""
+    """Print the last dead letters, one line each; with --follow, then new ones as they come.
+
+    --follow prints new dead letters matching --reason, --stage and --source (an age filter
+    applies to the first page only).
+    """
     settings = Settings()
-    since_td = _duration(since, "--since")
+    since_td, before_td = _duration(since, "--since"), _duration(before, "--before")
     with refusing_bad_input():
-        reasons = list(check_reason_filters(reason or ()))
+        flt = selection_filter(reasons=reason or (), stages=stage or (), sources=source or ())
     console = _out()
 
     async def work(client: aredis.Redis) -> None:
         page = await list_dead_letters(
-            client, settings.names, reasons=reasons, since=since_td, limit=limit
+            client,
+            settings.names,
+            reasons=flt.reasons,
+            stages=flt.stages,
+            sources=flt.sources,
+            since=since_td,
+            before=before_td,
+            limit=limit,
         )
         for record in page.items:
             _emit(console, record, as_json)
@@ -203,7 +231,9 @@ def tail(
                 client,
                 settings.names,
                 after_id=page.next_after,
-                reasons=reasons,
+                reasons=flt.reasons,
+                stages=flt.stages,
+                sources=flt.sources,
                 on_outage=_outage,
             ):
                 _emit(console, record, as_json)
@@ -277,6 +307,8 @@ def _progress(disable: bool) -> Progress:
 
 def redrive_command(
     reason: ReasonOpt = None,
+    stage: StageOpt = None,
+    source: SourceOpt = None,
     ids: Annotated[
         list[str] | None,
         typer.Option(
@@ -286,9 +318,7 @@ def redrive_command(
     since: Annotated[
         str | None, typer.Option(help="Only dead letters younger than this (e.g. 2h).")
     ] = None,
-    before: Annotated[
-        str | None, typer.Option(help="Only dead letters older than this (e.g. 7d).")
-    ] = None,
+    before: BeforeOpt = None,
     everything: Annotated[
         bool,
         typer.Option("--all", help="Every dead letter (needed when no other filter is given)."),
@@ -321,6 +351,8 @@ def redrive_command(
     with refusing_bad_input():
         flt = redrive_filter(
             reasons=reason or (),
+            stages=stage or (),
+            sources=source or (),
             ids=split_ids(ids or ()),
             since=_duration(since, "--since"),
             before=_duration(before, "--before"),
@@ -383,14 +415,18 @@ def purge_command(
         str, typer.Option("--before", help="Delete dead letters older than this (e.g. 7d).")
     ],
     reason: ReasonOpt = None,
+    stage: StageOpt = None,
+    source: SourceOpt = None,
     yes: YesOpt = False,
 ) -> None:
-    """Delete dead letters older than --before (and matching --reason); writes an audit record."""
+    """Delete dead letters older than --before (and matching --reason, --stage, --source);
+    writes an audit record."""
     settings = Settings()
     before_td = _duration(before, "--before")
     with refusing_bad_input():
-        reasons = check_reason_filters(reason or ())
-    flt = DeadLetterFilter(reasons=reasons, before_s=_seconds(before_td))
+        flt = selection_filter(
+            reasons=reason or (), stages=stage or (), sources=source or (), before=before_td
+        )
     console = _out()
 
     async def work(client: aredis.Redis) -> None:

@@ -9,17 +9,28 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, TypeVar
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
 
 from services.cli.refusals import refuse, refusing_bad_input
 from services.history.base import HistoryRow, HistoryStore, Page, StoreUnavailable
+from services.history.family import CHILDREN_PAGE, MAX_CHILDREN, RunFamily
 from services.history.params import ALL_SEVERITIES, PROJECT_PAGE, check_limit, project_filter
-from services.history.reads import NotFound, history_store, parse_duration, read_project, read_run
+from services.history.reads import (
+    NotFound,
+    history_store,
+    parse_duration,
+    read_family,
+    read_project,
+    read_run,
+)
 from shared.errors import InputError
 from shared.settings import Settings
 from shared.taxonomy import STAGES
@@ -118,6 +129,22 @@ def project_timeline(
     _show(page, as_json, title=f"project {project_id}")
 
 
+@history_app.command("family")
+def family(
+    run_id: Annotated[str, typer.Argument(help="The run whose parents and children to show.")],
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_CHILDREN, help="Direct children listed at most.")
+    ] = CHILDREN_PAGE,
+    as_json: JsonOpt = False,
+) -> None:
+    """A run's parent chain (root first) and its direct children, with their time spans."""
+    found = _with_store(Settings(), lambda s: read_family(s, run_id, children_limit=limit))
+    if as_json:
+        typer.echo(found.model_dump_json())
+        return
+    Console(highlight=False, soft_wrap=True).print(family_tree(found))
+
+
 @history_app.command("prune")
 def prune(
     older_than: Annotated[
@@ -153,6 +180,35 @@ def _show(page: Page, as_json: bool, title: str) -> None:
     console.print(_table(page.rows, title))
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}")
+
+
+_CHAIN_ENDS = {"missing": "parent not in the history", "cycle": "parents loop", "limit": "more"}
+
+
+def _label(run_id: str, first: datetime | None, last: datetime | None, style: str = "") -> Text:
+    # Run ids are user text: a Text is never parsed as markup.
+    span = (
+        "(no stored event)"
+        if first is None or last is None
+        else (f"{first:%Y-%m-%d %H:%M:%S} .. {last:%Y-%m-%d %H:%M:%S}")
+    )
+    return Text(run_id, style=style) + Text(f"  {span}", style="dim")
+
+
+def family_tree(found: RunFamily) -> Tree:
+    """The family as a tree: the top of the known chain down to the run, then its children."""
+    labels = [_label(r.run_id, r.first_ts, r.last_ts) for r in reversed(found.ancestors)]
+    if found.chain_end in _CHAIN_ENDS:
+        labels.insert(0, Text(f"... ({_CHAIN_ENDS[found.chain_end]})", style="dim"))
+    labels.append(_label(found.run_id, found.first_ts, found.last_ts, "bold"))
+    top = node = Tree(labels[0])
+    for label in labels[1:]:
+        node = node.add(label)
+    for child in found.children:
+        node.add(_label(child.run_id, child.first_ts, child.last_ts))
+    if found.more_children:
+        node.add(Text(f"... more (--limit, {MAX_CHILDREN} at most)", style="dim"))
+    return top
 
 
 def _table(rows: list[HistoryRow], title: str) -> Table:

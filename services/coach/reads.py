@@ -41,3 +41,8 @@ async def known_projects(client: aredis.Redis, names: Names) -> list[int]:
     """Project ids the coach has state for, ascending."""
     members = await client.smembers(names.coach_projects)
     return sorted(int(m) for m in members)
+
+
+async def is_known_project(client: aredis.Redis, names: Names, project_id: int) -> bool:
+    """True when the coach has state for the project (one SISMEMBER)."""
+    return bool(await client.sismember(names.coach_projects, str(project_id)))

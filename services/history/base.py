@@ -176,6 +176,27 @@ class PruneResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RunSpan:
+    """What the history tells of one run in a few index probes: its first and last event
+    times, and its parent."""
+
+    #: The run.
+    run_id: str
+    #: Its earliest event time.
+    first_ts: datetime
+    #: Its latest event time.
+    last_ts: datetime
+    #: The first parent run its events name (in event-time order, among its first
+    #: `PARENT_PROBE` events); None when they name none.
+    parent_run_id: str | None
+
+
+#: A run's parent is looked for among its first this many events: a bounded read even for a
+#: root run of a million events (a nested run names its parent from its first event on).
+PARENT_PROBE = 100
+
+
 @runtime_checkable
 class HistoryStore(Protocol):
     """The append-only run history. Every method may raise `StoreUnavailable`."""
@@ -213,6 +234,21 @@ class HistoryStore(Protocol):
         limit: int = 100,
     ) -> Page:
         """A project's events in event-time order, filtered."""
+
+    async def run_spans(self, run_ids: Sequence[str]) -> list[RunSpan]:
+        """The span of each run that has events, in the order given (others left out).
+
+        Index probes on ``history_run (run_id, ts, id)`` only: first and last entry, and at
+        most `PARENT_PROBE` rows for the parent.
+        """
+
+    async def child_runs(self, run_id: str, limit: int) -> list[str]:
+        """Up to `limit` distinct runs whose events name `run_id` as parent, by run id (an
+        index-only read of ``history_parent (parent_run_id, run_id)``)."""
+
+    async def events_by_id(self, event_ids: Sequence[str], limit: int = 20) -> list[HistoryRow]:
+        """Stored events with any of these event ids, in ``(ts, id)`` order (the unique key
+        ``(event_id, ts)`` serves it: one probe per id, per partition on PostgreSQL)."""
 
     def iter_events(self, project_id: int | None = None) -> AsyncIterator[HistoryRow]:
         """Every event (of one project, or all) in ``(ts, id)`` order."""

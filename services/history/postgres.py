@@ -24,10 +24,12 @@ import orjson
 
 from services.history import migrations
 from services.history.base import (
+    PARENT_PROBE,
     HistoryRow,
     Page,
     ProjectFilter,
     PruneResult,
+    RunSpan,
     StoreRejected,
     StoreUnavailable,
     clamp_limit,
@@ -63,6 +65,17 @@ _SELECT = f"SELECT {', '.join('h.' + c for c in ROW_COLUMNS)} FROM history h"
 _AFTER = "(h.ts, h.id) > ($2, $3)"
 _ORDER = "ORDER BY h.ts, h.id LIMIT $4"
 _KEYSET = f"{_AFTER} {_ORDER}"
+# Each run's span, in the order given: first and last entry of history_run, and the first
+# parent among its first rows (a bounded read: `PARENT_PROBE`). Every subquery is an index
+# probe, across the monthly partitions.
+_SPANS = (
+    "SELECT r.run_id, "
+    "(SELECT ts FROM history WHERE run_id = r.run_id ORDER BY ts, id LIMIT 1), "
+    "(SELECT ts FROM history WHERE run_id = r.run_id ORDER BY ts DESC, id DESC LIMIT 1), "
+    "(SELECT p.parent_run_id FROM (SELECT parent_run_id FROM history WHERE run_id = r.run_id "
+    "ORDER BY ts, id LIMIT $2) p WHERE p.parent_run_id IS NOT NULL LIMIT 1) "
+    "FROM unnest($1::text[]) WITH ORDINALITY AS r(run_id, n) ORDER BY r.n"
+)
 _PARTITION = re.compile(r"^history_p(\d{4})(\d{2})$")
 _MIGRATION_LOCK = 0x52554E42  # "RUNB": one migrator at a time per database
 #: SQLSTATE classes meaning "this data is wrong": 22 data exception, 23 integrity violation.
@@ -357,6 +370,33 @@ class PostgresHistoryStore:
         stored = [pg_text(r) for r in runs]
         records = await self._with(lambda c: c.fetch(sql, stored))
         return [py_text(r[0]) or "" for r in records]
+
+    async def run_spans(self, run_ids: Sequence[str]) -> list[RunSpan]:
+        """The span of each run that has events, in the order given (index probes per run)."""
+        if not run_ids:
+            return []
+        stored = [pg_text(r) for r in run_ids]
+        records = await self._with(lambda c: c.fetch(_SPANS, stored, PARENT_PROBE))
+        return [
+            RunSpan(py_text(r[0]) or "", r[1], r[2], py_text(r[3]))
+            for r in records
+            if r[1] is not None
+        ]
+
+    async def child_runs(self, run_id: str, limit: int) -> list[str]:
+        """Up to `limit` distinct child runs of `run_id`, by run id (index only)."""
+        sql = (
+            "SELECT DISTINCT run_id FROM history WHERE parent_run_id = $1 ORDER BY run_id LIMIT $2"
+        )
+        records = await self._with(lambda c: c.fetch(sql, pg_text(run_id), max(0, limit)))
+        return [py_text(r[0]) or "" for r in records]
+
+    async def events_by_id(self, event_ids: Sequence[str], limit: int = 20) -> list[HistoryRow]:
+        """Stored events with any of these ids, in ``(ts, id)`` order (unique-key probes)."""
+        if not event_ids:
+            return []
+        sql = f"{_SELECT} WHERE h.event_id = ANY($1::text[]) ORDER BY h.ts, h.id LIMIT $2"
+        return await self._select(sql, list(event_ids)[:500], clamp_limit(limit))
 
     async def project_timeline(
         self,

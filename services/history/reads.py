@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.history import open_store
 from services.history.base import HistoryRow, HistoryStore, Page, ProjectFilter
+from services.history.family import CHILDREN_PAGE, RunFamily, run_family
 from shared.settings import Settings
 
 #: An age: one number and unit, either case ([0-9], not \d, which takes other scripts' digits).
@@ -146,6 +147,18 @@ async def read_project(
         if not known.rows:
             raise NotFound("project", project_id)
     return page
+
+
+async def read_family(
+    store: HistoryStore, run_id: str, *, children_limit: int = CHILDREN_PAGE
+) -> RunFamily:
+    """A run's ancestors and direct children (``GET /api/runs/{run_id}/family``, ``runbus
+    history family``); `NotFound` when the run has no event. Index reads only
+    (`services.history.family`)."""
+    family = await run_family(store, run_id, children_limit=children_limit)
+    if family is None:
+        raise NotFound("run", run_id)
+    return family
 
 
 async def whole_run(

@@ -26,11 +26,13 @@ from typing import Any, TypeVar
 
 from services.history import migrations
 from services.history.base import (
+    PARENT_PROBE,
     HistoryInUse,
     HistoryRow,
     Page,
     ProjectFilter,
     PruneResult,
+    RunSpan,
     StoreRejected,
     StoreUnavailable,
     clamp_limit,
@@ -49,6 +51,14 @@ _INSERT = (
 )
 _SELECT = f"SELECT {', '.join('h.' + c for c in ROW_COLUMNS)} FROM history h"
 _KEYSET = "(h.ts, h.id) > (?, ?) ORDER BY h.ts, h.id LIMIT ?"
+# One run's span: first and last entry of history_run, and the first parent among its first
+# rows (a bounded read: `PARENT_PROBE`).
+_SPAN = (
+    "SELECT (SELECT ts FROM history WHERE run_id = ?1 ORDER BY ts, id LIMIT 1), "
+    "(SELECT ts FROM history WHERE run_id = ?1 ORDER BY ts DESC, id DESC LIMIT 1), "
+    "(SELECT parent_run_id FROM (SELECT parent_run_id FROM history WHERE run_id = ?1 "
+    "ORDER BY ts, id LIMIT ?2) WHERE parent_run_id IS NOT NULL LIMIT 1)"
+)
 _TS_INDEX = COLUMNS.index("ts")
 _ACCEPTED_INDEX = COLUMNS.index("accepted_at")
 _AFTER_TIMES = _ACCEPTED_INDEX + 1
@@ -335,6 +345,32 @@ class SqliteHistoryStore:
             sql = f"SELECT DISTINCT run_id FROM history WHERE parent_run_id IN ({_marks(chunk)})"
             found += [r[0] for r in await self._fetch(sql, chunk)]
         return found
+
+    async def run_spans(self, run_ids: Sequence[str]) -> list[RunSpan]:
+        """The span of each run that has events, in the order given (three index probes)."""
+
+        def spans(conn: sqlite3.Connection) -> list[RunSpan]:
+            out: list[RunSpan] = []
+            for run_id in run_ids:
+                first, last, parent = conn.execute(_SPAN, (run_id, PARENT_PROBE)).fetchone()
+                if first is not None:
+                    out.append(RunSpan(run_id, _time(first), _time(last), parent))
+            return out
+
+        return await self._run(spans)
+
+    async def child_runs(self, run_id: str, limit: int) -> list[str]:
+        """Up to `limit` distinct child runs of `run_id`, by run id (index only)."""
+        sql = "SELECT DISTINCT run_id FROM history WHERE parent_run_id = ? ORDER BY run_id LIMIT ?"
+        return [r[0] for r in await self._fetch(sql, (run_id, max(0, limit)))]
+
+    async def events_by_id(self, event_ids: Sequence[str], limit: int = 20) -> list[HistoryRow]:
+        """Stored events with any of these ids, in ``(ts, id)`` order (unique-key probes)."""
+        if not event_ids:
+            return []
+        ids = list(event_ids)[:500]  # far below SQLite's parameter limit
+        sql = f"{_SELECT} WHERE h.event_id IN ({_marks(ids)}) ORDER BY h.ts, h.id LIMIT ?"
+        return await self._select(sql, [*ids, clamp_limit(limit)])
 
     async def project_timeline(
         self,

@@ -7,6 +7,9 @@ API serializes exactly what the CLI prints with ``--json``.
 - `durations`: the one parser of human durations (``30s``, ``15m``, ``2h``, ``7d``).
 - `models`: what the functions return.
 - `logic`: pure parts (reason filters, record conversion, redrive fields, token bucket).
+- `filters`: a filter as typed (reasons, stages, sources, age) and the one matcher of
+  listings, live tails, redrives and purges.
+- `lookup`: point lookups of one entry id on the bus's streams (what search asks).
 - `deadletters`: Redis I/O on the dead-letter stream and the audit stream.
 - `status`: Redis I/O describing streams, groups and consumers.
 - `render`: rich rendering for the command line.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,11 +25,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.ops import stream_ids
+from services.ops.filters import Matcher, matcher, matcher_of
 from services.ops.logic import (
     StatsTally,
     TokenBucket,
     age_s,
-    entry_matches,
     hash_tag,
     line_of,
     now_utc,
@@ -159,18 +159,35 @@ def _cursor(value: str | None, field: str) -> DeadLetterId | None:
     return None if value is None else stream_ids.parse_dead_letter_id(value, field)
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What a listing reads: the entries `match` passes between the XRANGE bounds `low` and
+    `high` (the age window)."""
+
+    match: Matcher
+    low: str = "-"
+    high: str = "+"
+
+
 async def list_dead_letters(
     client: aredis.Redis,
     names: Names,
     *,
     reasons: Sequence[str] = (),
+    stages: Sequence[str] = (),
+    sources: Sequence[str] = (),
     since: timedelta | None = None,
+    before: timedelta | None = None,
     limit: int = 20,
     after_id: str | None = None,
     before_id: str | None = None,
     now: datetime | None = None,
 ) -> DeadLetterPage:
-    """A page of dead letters matching `reasons` and younger than `since`, oldest first.
+    """A page of dead letters matching the filters, oldest first.
+
+    The filters are a redrive's (`services.ops.filters`, checked there): reasons (codes or
+    families), rejecting `stages`, `sources` (stream roles: every partition's stream of each),
+    younger than `since`, older than `before`.
 
     Without `after_id`: the newest `limit` matches (older than `before_id` when given), what
     `tail` prints. With `after_id`: the oldest `limit` matches after it (paging forward).
@@ -179,32 +196,45 @@ async def list_dead_letters(
     """
     # Both ids are checked even though `after_id` wins: an ignored bad id is still refused.
     after_c, before_c = _cursor(after_id, "after_id"), _cursor(before_id, "before_id")
-    bounds = window(now or now_utc(), since, None)
-    low = bounds[0] if bounds else "-"
+    match = matcher(names, reasons=reasons, stages=stages, sources=sources)
+    bounds = window(now or now_utc(), since, before)
+    if bounds is None:  # older than the epoch: nothing can match
+        newest = after_id or before_id or _newest_shown(names, await _last_ids(client, names))
+        return DeadLetterPage(items=[], next_after=newest, next_before=None)
+    scope = _Scope(match, *bounds)
     if after_c is not None and after_id is not None:
-        return await _page_forward(client, names, reasons, low, (after_c, after_id), limit)
-    return await _page_backward(client, names, reasons, low, before_c, before_id, limit)
+        return await _page_forward(client, names, scope, (after_c, after_id), limit)
+    return await _page_backward(client, names, scope, before_c, before_id, limit)
 
 
 async def _backward_one(
-    client: aredis.Redis, stream: str, reasons: Sequence[str], bounds: tuple[str, str], limit: int
+    client: aredis.Redis, stream: str, match: Matcher, bounds: tuple[str, str], limit: int
 ) -> tuple[Entries, str | None]:
     """The newest `limit` matches of one stream between `bounds`, and the newest id looked at."""
     items: Entries = []
     newest: str | None = None
     async for entries in scan(client, stream, *bounds, reverse=True, first_chunk=limit):
         newest = newest or entries[0][0]
-        items += [(i, f) for i, f in entries if entry_matches(f, reasons)]
+        items += [(i, f) for i, f in entries if match(f)]
         if len(items) >= limit:
             return items[:limit], newest
     return items, newest
 
 
+def _earlier(high: str, end: str) -> str:
+    """The earlier of the window's high end (``+`` or exclusive) and a cursor's end (``+``,
+    exclusive or inclusive): on equal ids the exclusive one."""
+    if high == "+":
+        return end
+    if end == "+" or entry_id_key(high[1:]) <= entry_id_key(end.removeprefix("(")):
+        return high
+    return end
+
+
 async def _page_backward(
     client: aredis.Redis,
     names: Names,
-    reasons: Sequence[str],
-    low: str,
+    scope: _Scope,
     cursor: DeadLetterId | None,
     before_id: str | None,
     limit: int,
@@ -212,10 +242,11 @@ async def _page_backward(
     found: list[Located] = []
     seen: list[tuple[int, str]] = []
     for partition in names.all_partitions:
-        high = "+" if cursor is None else stream_ids.before_in(cursor, partition.index)
-        if high is None:  # nothing can come before 0-0
+        end = "+" if cursor is None else stream_ids.before_in(cursor, partition.index)
+        if end is None:  # nothing can come before 0-0
             continue
-        items, newest = await _backward_one(client, partition.dead, reasons, (low, high), limit)
+        bounds = (scope.low, _earlier(scope.high, end))
+        items, newest = await _backward_one(client, partition.dead, scope.match, bounds, limit)
         found += [(partition.index, i, f) for i, f in items]
         seen += [(partition.index, newest)] if newest else []
     if not seen and cursor is None:
@@ -232,14 +263,14 @@ async def _page_backward(
 
 
 async def _forward_one(
-    client: aredis.Redis, stream: str, reasons: Sequence[str], start: str, limit: int
+    client: aredis.Redis, stream: str, match: Matcher, bounds: tuple[str, str], limit: int
 ) -> tuple[Entries, str | None]:
-    """The oldest `limit` matches of one stream from `start`, and the last id looked at."""
+    """The oldest `limit` matches of one stream between `bounds`, and the last id looked at."""
     items: Entries = []
     cursor: str | None = None
-    async for entries in scan(client, stream, start, "+", first_chunk=limit):
+    async for entries in scan(client, stream, *bounds, first_chunk=limit):
         for entry_id, fields in entries:
-            if entry_matches(fields, reasons):
+            if match(fields):
                 items.append((entry_id, fields))
             cursor = entry_id
             if len(items) == limit:
@@ -257,8 +288,7 @@ def _later(low: str, start: str) -> str:
 async def _page_forward(
     client: aredis.Redis,
     names: Names,
-    reasons: Sequence[str],
-    low: str,
+    scope: _Scope,
     after: tuple[DeadLetterId, str],
     limit: int,
 ) -> DeadLetterPage:
@@ -269,7 +299,8 @@ async def _page_forward(
         start = stream_ids.after_in(cursor, partition.index)
         if start is None:  # nothing can come after the last possible id
             continue
-        items, last = await _forward_one(client, partition.dead, reasons, _later(low, start), limit)
+        bounds = (_later(scope.low, start), scope.high)
+        items, last = await _forward_one(client, partition.dead, scope.match, bounds, limit)
         found += [(partition.index, i, f) for i, f in items]
         seen += [(partition.index, last)] if last else []
     page = merged(found)[:limit]
@@ -292,6 +323,16 @@ async def _last_ids(client: aredis.Redis, names: Names) -> list[tuple[int, str]]
     """The newest entry of each partition's dead-letter stream (empty ones left out)."""
     found = [(p.index, await last_id(client, p.dead)) for p in names.all_partitions]
     return [(index, entry_id) for index, entry_id in found if entry_id is not None]
+
+
+async def newest_positions(client: aredis.Redis, names: Names) -> dict[int, str]:
+    """Each partition's newest dead-letter id (``0-0`` when empty): follow only what comes next.
+
+    One position per partition, not one merged cursor: on a cluster the partitions' nodes may
+    not agree on the time, and a merged cursor could skip a lagging node's new entries.
+    """
+    found = {p.index: await last_id(client, p.dead) for p in names.all_partitions}
+    return {index: entry_id or stream_ids.FIRST_ID for index, entry_id in found.items()}
 
 
 async def _read_new(
@@ -317,10 +358,13 @@ async def follow_dead_letters(
     *,
     after_id: str | None,
     reasons: Sequence[str] = (),
+    stages: Sequence[str] = (),
+    sources: Sequence[str] = (),
     stop: Callable[[], bool] = lambda: False,
     block_ms: int = 1000,
     count: int = 100,
     on_outage: Callable[[Exception], None] | None = None,
+    positions: Mapping[int, str] | None = None,
 ) -> AsyncIterator[DeadLetterRecord]:
     """Dead letters added after `after_id` (all of them when None), as they arrive.
 
@@ -329,10 +373,13 @@ async def follow_dead_letters(
     retries with backoff (telling `on_outage`) and goes on from the last id it saw, so a
     restart of Redis neither ends a `tail -f` nor skips what arrived meanwhile. With several
     partitions it reads them all at once, keeps a position in each, and yields each round's
-    arrivals in merged time order.
+    arrivals in merged time order. `positions` (partition index -> entry id, see
+    `newest_positions`) replaces `after_id` with one XREAD position per partition.
     """
+    match = matcher(names, reasons=reasons, stages=stages, sources=sources)
     start = _cursor(after_id, "after_id") or DeadLetterId(stream_ids.FIRST_ID)
     cursors = {p.index: stream_ids.read_after(start, p.index) for p in names.all_partitions}
+    cursors.update(positions or {})
     failures = 0
     while not stop():
         try:
@@ -346,7 +393,7 @@ async def follow_dead_letters(
         failures = 0
         for item in arrived:
             cursors[item[0]] = item[1]
-            if entry_matches(item[2], reasons):
+            if match(item[2]):
                 yield _record(names, item)
 
 
@@ -445,17 +492,14 @@ async def _matching(
     if bounds is None:  # older than the epoch: nothing
         return []
     low, high = bounds
+    match = matcher_of(names, flt)
     if flt.ids:
         found = await _fetch_located(client, names, lookups(names, flt.ids))
-        return [
-            item
-            for item in found
-            if _in_window(item[1], low, high) and entry_matches(item[2], flt.reasons)
-        ]
+        return [item for item in found if _in_window(item[1], low, high) and match(item[2])]
     out: list[Located] = []
     for partition in names.all_partitions:
         async for entries in scan(client, partition.dead, low, high, chunk=chunk):
-            out += [(partition.index, i, f) for i, f in entries if entry_matches(f, flt.reasons)]
+            out += [(partition.index, i, f) for i, f in entries if match(f)]
     return out if names.partitions == 1 else merged(out)
 
 

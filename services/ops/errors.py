@@ -21,3 +21,15 @@ class InvalidReasonFilter(InputError):
     """A reason filter no error code can match (see `services.ops.logic.REASON_FILTER_PATTERN`)."""
 
     code = "invalid_reason_filter"
+
+
+class InvalidStageFilter(InputError):
+    """A stage filter naming no stage of the pipeline (`shared.pipeline.PIPELINE`)."""
+
+    code = "invalid_stage_filter"
+
+
+class InvalidSourceFilter(InputError):
+    """A source filter naming no stream a stage reads (events, valid)."""
+
+    code = "invalid_source_filter"

@@ -18,10 +18,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from services.ops.errors import InvalidReasonFilter, RedriveFilterRequired
-from services.ops.models import Count, DeadLetterFilter, DeadLetterLine, DeadLetterRecord
+from services.ops.errors import InvalidReasonFilter
+from services.ops.models import Count, DeadLetterLine, DeadLetterRecord
 from services.ops.payload import view_values
-from services.ops.stream_ids import check_dead_letter_ids
 from shared.error_codes import code_family
 from shared.models import DeadLetter
 from shared.wire import (
@@ -246,33 +245,6 @@ def redrive_fields(dead_id: str, fields: Fields) -> Fields:
     if origin:
         out[ORIGIN_ID_FIELD] = origin
     return out
-
-
-def redrive_filter(
-    *,
-    reasons: Sequence[str] = (),
-    ids: Sequence[str] = (),
-    since: timedelta | None = None,
-    before: timedelta | None = None,
-    everything: bool = False,
-) -> DeadLetterFilter:
-    """The filter of a redrive as typed (CLI options or API body): the one guard of both.
-
-    Ids are checked (`InvalidStreamId`); a filter without any condition is refused
-    (`RedriveFilterRequired`) unless `everything` says that every dead letter is meant.
-    """
-    flt = DeadLetterFilter(
-        reasons=check_reason_filters(reasons),
-        ids=check_dead_letter_ids(tuple(ids)),
-        since_s=None if since is None else since.total_seconds(),
-        before_s=None if before is None else before.total_seconds(),
-    )
-    if flt.is_empty() and not everything:
-        raise RedriveFilterRequired(
-            "name reasons, ids, since or before (or all, to mean every dead letter): "
-            "a redrive never takes everything unasked"
-        )
-    return flt
 
 
 def hash_tag(key: str) -> str:

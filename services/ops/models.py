@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from services.ops.payload import view_fields
 from shared.models import DeadLetter
+from shared.names import StreamKind
 
 #: `DeadLetter`'s fields as the view gives them (see `services.ops.payload`), after the id.
 _DeadLetterFields = create_model(
@@ -116,7 +117,11 @@ class DeadLetterStats(BaseModel):
 
 
 class DeadLetterFilter(BaseModel):
-    """Which dead letters a redrive or purge acts on (all conditions must hold)."""
+    """Which dead letters a redrive or purge acts on (all conditions must hold).
+
+    A listing's filters are the same conditions (`services.ops.filters.Matcher`), so a redrive
+    of "what the page shows" selects exactly what the page lists.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -124,12 +129,21 @@ class DeadLetterFilter(BaseModel):
         (), description="Codes or code families (e.g. invalid_reason_code); any may match."
     )
     ids: tuple[str, ...] = Field((), description="Exact dead-letter ids; empty means any.")
+    stages: tuple[str, ...] = Field(
+        (), description="Rejecting pipeline stages (validator, persister, ...); any may match."
+    )
+    sources: tuple[StreamKind, ...] = Field(
+        (),
+        description="Source stream roles (events, valid): every partition's stream of each; "
+        "any may match.",
+    )
     since_s: float | None = Field(None, description="Only dead letters younger than this (s).")
     before_s: float | None = Field(None, description="Only dead letters older than this (s).")
 
     def is_empty(self) -> bool:
         """True when no condition is set (a zero duration is a condition: "younger than 0s")."""
-        return not (self.reasons or self.ids) and self.since_s is None and self.before_s is None
+        listed = self.reasons or self.ids or self.stages or self.sources
+        return not listed and self.since_s is None and self.before_s is None
 
     def describe(self) -> dict[str, Any]:
         """The filter as written to the audit record (empty conditions left out)."""

@@ -3,11 +3,12 @@
 A worker (validator, persister, coach) is unhealthy when work waits and it does not take it:
 on some partition, an entry of its stream has waited longer than ``--max-idle`` seconds without
 being delivered to its group, and this host's consumer has not read that partition for that
-long either. With several partitions it prints one line per partition after the verdict. (On
-Redis 7.0 a consumer blocked in XREADGROUP on an empty stream looks idle, and does not even
-exist before its first delivery, so its idle time alone cannot tell a quiet worker from a dead
-one.) The group must exist: the worker creates it when it starts. The API is healthy when
-``GET /readyz`` answers 200 (Redis and the database reachable).
+long either (the rule, `services.ops.health.WorkerView`, is shared with the dashboard). With
+several partitions it prints one line per partition after the verdict. (On Redis 7.0 a consumer
+blocked in XREADGROUP on an empty stream looks idle, and does not even exist before its first
+delivery, so its idle time alone cannot tell a quiet worker from a dead one.) The group must
+exist: the worker creates it when it starts. The API is healthy when ``GET /readyz`` answers
+200 (Redis and the database reachable).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import argparse
 import asyncio
 import sys
 import time
-from dataclasses import dataclass
 
 import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
+from services.ops.health import MAX_IDLE_S, WorkerView
 from services.runtime.logic import API, SERVICES, display_host
 from services.runtime.readiness import http_ok
 from shared.connections import async_redis
@@ -28,23 +29,6 @@ from shared.pipeline import PIPELINE
 from shared.settings import Settings
 from shared.wire import as_text
 from shared.workers import warm_up
-
-
-@dataclass(frozen=True)
-class WorkerView:
-    """What Redis says about one worker's group and consumer."""
-
-    group_exists: bool
-    idle_s: float | None = None  # this host's consumer; None before its first delivery
-    waiting_s: float | None = None  # age of the oldest entry not yet delivered; None if none
-
-    def healthy(self, max_idle_s: float) -> bool:
-        """True unless work waits longer than `max_idle_s` while this consumer sits idle."""
-        if not self.group_exists:
-            return False
-        if self.waiting_s is None or self.waiting_s <= max_idle_s:
-            return True
-        return self.idle_s is not None and self.idle_s <= max_idle_s
 
 
 async def _oldest_waiting_s(client: aredis.Redis, stream: str, last_delivered: str) -> float | None:
@@ -125,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, print the verdict, return the exit code."""
     parser = argparse.ArgumentParser(prog="healthcheck", description=__doc__)
     parser.add_argument("service", choices=SERVICES)
-    parser.add_argument("--max-idle", type=float, default=30.0, help="seconds (workers)")
+    parser.add_argument("--max-idle", type=float, default=MAX_IDLE_S, help="seconds (workers)")
     args = parser.parse_args(argv)
     ok, lines = asyncio.run(check(Settings(), args.service, args.max_idle))
     print("\n".join([f"{args.service}: {'healthy' if ok else 'unhealthy'}", *lines]))

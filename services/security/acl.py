@@ -146,7 +146,13 @@ def _publish(names: Names) -> Grant:
 
 def _coach_reads(names: Names) -> Grant:
     keys = (f"%R~{names.coach_documents_pattern}", f"%R~{names.coach_projects}")
-    return Grant(("get", "mget", "smembers"), keys)
+    return Grant(("get", "mget", "smembers", "sismember"), keys)
+
+
+def _search(names: Names) -> Grant:
+    """The dashboard's search: XRANGE of one id on every partition's incoming and valid stream."""
+    streams = (*names.streams(StreamKind.EVENTS), *names.streams(StreamKind.VALID))
+    return Grant(("xrange",), _keys("%R~", streams))
 
 
 def _coach_cache(names: Names) -> tuple[Grant, ...]:
@@ -234,10 +240,10 @@ def roles(names: Names) -> tuple[Role, ...]:
              _dead_letters(names)),
         Role("dashboard", "GET coach documents and SUBSCRIBE to their change channel only.",
              (_coach_reads(names), subscribe)),
-        Role("api", "The HTTP API: publish, coach reads, dead letters and status, metrics, "
-             "its outlets (action requests).",
-             (_publish(names), _coach_reads(names), *_dead_letters(names), metrics,
-              *_outlets(names, "api"))),
+        Role("api", "The HTTP API and its dashboard: publish, coach reads and their change "
+             "channel, dead letters and status, metrics, its outlets (action requests).",
+             (_publish(names), _coach_reads(names), subscribe, *_dead_letters(names), metrics,
+              _search(names), *_outlets(names, "api"))),
         *_outlet_readers(names),
     )  # fmt: skip
 

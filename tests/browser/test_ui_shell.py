@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from playwright.async_api import Page
 
-from tests.browser.conftest import BROWSER_TESTS, PageWatch, screenshot, sign_in
+from tests.browser.conftest import BROWSER_TESTS, PageWatch, sign_in
 from tests.live_api import LiveApi
 from tests.live_bus import LiveBus
 
@@ -28,7 +28,6 @@ async def test_the_dashboard_renders_offline_and_signs_in(
     assert await page.locator("#access .badge").inner_text() == "read-only"
     await sign_in(page, live_bus)
     await watch.wait_rendered(page.get_by_text("signed in as ada"))
-    await screenshot(page, "overview")
     watch.assert_offline_and_clean()
 
 

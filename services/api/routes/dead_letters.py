@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.convertors import Convertor, register_url_convertor
 
 from services.api.errors import invalid, not_found
-from services.api.models import ReasonFilter, RedriveRequest, responses
+from services.api.models import BodySource, BodyStage, ReasonFilter, RedriveRequest, responses
 from services.api.state import ReadAccess, State, WriteAccess
 from services.ops.deadletters import (
     dead_letter_stats,
@@ -24,7 +24,7 @@ from services.ops.deadletters import (
     redrive,
 )
 from services.ops.durations import DURATION_SCHEMA, parse_duration
-from services.ops.logic import redrive_filter
+from services.ops.filters import redrive_filter
 from services.ops.models import (
     BusStatus,
     DeadLetterPage,
@@ -83,21 +83,41 @@ async def dead_letters(
         list[ReasonFilter] | None,
         Query(description="Error code or family (invalid_reason_code); repeat for any of several."),
     ] = None,
+    stage: Annotated[
+        list[BodyStage] | None,
+        Query(description="Rejecting stage; repeat for any of several."),
+    ] = None,
+    source: Annotated[
+        list[BodySource] | None,
+        Query(
+            description="Source stream role (every partition's stream of it); repeat for any "
+            "of several."
+        ),
+    ] = None,
     since: Annotated[
         str | None,
         Query(json_schema_extra=DURATION_SCHEMA, description="Only younger than this (15m, 2h)."),
+    ] = None,
+    before: Annotated[
+        str | None,
+        Query(json_schema_extra=DURATION_SCHEMA, description="Only older than this (1h, 7d)."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 20,
     after_id: EntryId = None,
     before_id: EntryId = None,
 ) -> DeadLetterPage:
     """Dead letters, oldest first: the newest `limit` matches (older than `before_id`), or the
-    oldest `limit` after `after_id`. Same filters as ``runbus dlq tail``."""
+    oldest `limit` after `after_id`. Same filters as ``runbus dlq tail``, and as a redrive's
+    body: a redrive with this listing's filters moves what it lists. 422
+    `invalid_stage_filter` / `invalid_source_filter` for a stage or source that is none."""
     return await list_dead_letters(
         state.redis,
         state.settings.names,
         reasons=tuple(reason or ()),
+        stages=tuple(stage or ()),
+        sources=tuple(source or ()),
         since=_duration(since, "since"),
+        before=_duration(before, "before"),
         limit=limit,
         after_id=after_id,
         before_id=before_id,
@@ -151,6 +171,8 @@ async def redrive_dead_letters(state: State, body: RedriveRequest) -> RedriveRes
     """
     flt = redrive_filter(
         reasons=body.reasons,
+        stages=body.stages,
+        sources=body.sources,
         ids=body.ids,
         since=_duration(body.since, "since"),
         before=_duration(body.before, "before"),

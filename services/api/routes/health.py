@@ -53,4 +53,5 @@ async def readyz(state: State) -> JSONResponse:
 )
 async def metrics(state: State) -> Response:
     """Prometheus metrics, read from Redis at scrape time (see the README, HTTP API > Metrics)."""
-    return Response(await scrape(state.redis, state.settings), media_type=CONTENT_TYPE_LATEST)
+    body = await scrape(state.redis, state.settings, state.live.subscribers())
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

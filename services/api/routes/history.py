@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query
 from services.api.models import EventsPage, responses
 from services.api.state import ReadAccess, State
 from services.history.base import CURSOR_PATTERN, MAX_PAGE
+from services.history.family import CHILDREN_PAGE, MAX_CHILDREN, RunFamily
 from services.history.params import (
     ALL_SEVERITIES,
     MIN_PAGE,
@@ -21,7 +22,7 @@ from services.history.params import (
     SEED_PULSE_TYPES,
     project_filter,
 )
-from services.history.reads import AGE_PATTERN, read_project, read_run
+from services.history.reads import AGE_PATTERN, read_family, read_project, read_run
 from shared.taxonomy import STAGES
 
 router = APIRouter(prefix="/api", tags=["history"], dependencies=[ReadAccess])
@@ -70,6 +71,23 @@ async def run_timeline(
     store = await state.history()
     page = await read_run(store, run_id, children=children, cursor=cursor, limit=limit)
     return page.to_dict()
+
+
+@router.get(
+    "/runs/{run_id:path}/family", response_model=RunFamily, responses=responses(401, 404, 422, 503)
+)
+async def run_family(
+    state: State,
+    run_id: Annotated[str, Path(min_length=1, max_length=256, description="Run id.")],
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_CHILDREN, description="Direct children listed at most.")
+    ] = CHILDREN_PAGE,
+) -> RunFamily:
+    """A run's parent chain (parent first; cycle-safe, bounded) and its direct children, each
+    with its first and last event time. Index reads only. 404 `run_not_found` when the run has
+    no event."""
+    store = await state.history()
+    return await read_family(store, run_id, children_limit=limit)
 
 
 @router.get(

@@ -20,7 +20,8 @@ import orjson
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from services.api.ui import assets
+from services.api.search import MAX_QUERY
+from services.api.ui import assets, links
 from services.api.ui.access import CSRF_FIELD, access_of
 from shared import __version__
 
@@ -111,6 +112,11 @@ def environment() -> jinja2.Environment:
     )  # fmt: skip
     env.globals.update(own=assets.own, vendored=assets.vendored, version=__version__)
     env.globals["csrf_field"] = CSRF_FIELD
+    env.globals["search_max"] = MAX_QUERY
+    env.globals.update(
+        run_url=links.run_url, event_url=links.event_url, event_anchor=links.event_anchor,
+        dead_letter_url=links.dead_letter_url, project_url=links.project_url,
+    )  # fmt: skip
     return env
 
 

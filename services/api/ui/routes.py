@@ -12,14 +12,23 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response
 
 from services.api.errors import not_found
-from services.api.ui import actions, dead_letters, overview, session
+from services.api.ui import (
+    actions,
+    dead_letters,
+    overview,
+    project,
+    project_actions,
+    run,
+    search,
+    session,
+)
 from services.api.ui.access import SignInFirst
 from services.api.ui.assets import URL_PREFIX, lookup
 from services.api.ui.render import SECURITY_HEADERS, page
 
 PREFIX = "/ui"
 #: Every page module, in navigation order.
-PAGES = (overview, dead_letters, actions, session)
+PAGES = (overview, project, project_actions, dead_letters, actions, run, search, session)
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 assets_router = APIRouter()

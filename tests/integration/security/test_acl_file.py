@@ -157,3 +157,24 @@ def test_passwords_are_stored_hashed_never_in_clear(acl_server: AclServer) -> No
         secret = password.get_secret_value()
         assert secret not in text
         assert secret.encode() not in listed
+
+
+def test_the_dashboard_of_the_api_may_follow_changes_and_look_up_one_entry(
+    acl_server: AclServer,
+) -> None:
+    # Given the admin asking Redis what the api user may do for its dashboard
+    admin = acl_server.client(ADMIN)
+
+    def allowed(role: str, *cmd: str) -> bool:
+        return bool(command(admin, "ACL", "DRYRUN", role, *cmd) == b"OK")
+
+    # Then it may follow the coach's change channel and look up entries (search), read only
+    assert allowed("api", "SUBSCRIBE", N.coach_changes)
+    assert allowed("api", "XRANGE", N.events, "1-0", "1-0")
+    assert allowed("api", "XRANGE", N.valid, "1-0", "1-0")
+    assert allowed("api", "SISMEMBER", N.coach_projects, "7")
+    # And nothing more on those streams: no consuming, deleting or trimming them
+    assert not allowed("api", "XREADGROUP", "GROUP", "validator", "c", "STREAMS", N.events, ">")
+    assert not allowed("api", "XDEL", N.valid, "1-0")
+    assert not allowed("api", "XTRIM", N.events, "MAXLEN", "0")
+    assert not allowed("api", "SUBSCRIBE", "other-channel")

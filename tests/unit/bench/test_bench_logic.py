@@ -7,12 +7,16 @@ accepts, or rejects when asked), percentiles must be the usual ones, and the rep
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import orjson
 import pytest
 
 from bench import events
-from bench.markdown import render
+from bench.markdown import render, sittings
 from bench.report import headline, verdicts
+from bench.run import merged
 from bench.stats import percentile, ratio, summary_ms
 from shared.settings import Settings
 from shared.taxonomy import Taxonomy
@@ -92,3 +96,18 @@ def test_a_part_that_did_not_run_is_reported_as_not_run() -> None:
     text = render(raw, head | {"quick": True, "machine": {}})
     assert "| Sustained SQLite >= 50% of limit 1 | 0.300 | missed |" in text
     assert "not run" in text
+
+
+def test_only_some_parts_are_laid_over_the_last_run_of_the_same_kind(tmp_path: Path) -> None:
+    stored = {"quick": False, "started_at": "A", "details": {"sqlite": 1, "dashboard": 2}}
+    (tmp_path / "latest.json").write_text(json.dumps(stored))
+    raw, when = merged({"dashboard": 3}, "B", quick=False, directory=tmp_path)
+    assert raw == {"sqlite": 1, "dashboard": 3}
+    assert when == {"sqlite": "A", "dashboard": "B"}
+    assert sittings({"started_at": "B", "parts_measured_at": when}) == (
+        " Parts from earlier runs (A): sqlite."
+    )
+    # a quick run never mixes with a full one
+    assert merged({"dashboard": 3}, "B", quick=True, directory=tmp_path) == (
+        {"dashboard": 3}, {"dashboard": "B"}
+    )  # fmt: skip
