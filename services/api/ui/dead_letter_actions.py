@@ -99,7 +99,7 @@ async def action_form(
     """The posted form (a dependency), its filter checked like the page's URL."""
     if len(id) > MAX_CARRIED or len(carried) > MAX_CARRIED:
         raise invalid(f"select at most {MAX_CARRIED} dead letters at once, or use the filter")
-    query = dead_letter_query(family, code, stage, source, since, before)
+    query = dead_letter_query(family, code, stage, source, since, before, None)
     ids = tuple(i.strip() for i in id if i.strip())
     kept = None if refilter else tuple(carried)
     return ActionForm(scope, ids, query, all == "1", kept)

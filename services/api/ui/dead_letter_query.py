@@ -128,10 +128,17 @@ def dead_letter_query(
     source: Many = None,
     since: One = None,
     before: One = None,
+    reason: Many = None,
 ) -> DeadLetterQuery:
     """The filter of a request's URL (a dependency), each part checked by the library's rules
-    (422 page: `invalid_reason_filter`, `invalid_stage_filter`, ..., `invalid_parameter`)."""
-    families, codes = _given(family), _given(code)
+    (422 page: `invalid_reason_filter`, `invalid_stage_filter`, ..., `invalid_parameter`).
+
+    ``reason`` (the JSON API's name, which other pages link with) is a family without a ``:``
+    and a code with one; the page's own URLs then say ``family`` or ``code``.
+    """
+    reasons = _given(reason)
+    families = _given(family) + tuple(r for r in reasons if ":" not in r)
+    codes = _given(code) + tuple(r for r in reasons if ":" in r)
     check_reason_filters(families + codes)
     return DeadLetterQuery(
         families=families,

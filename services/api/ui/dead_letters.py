@@ -9,7 +9,7 @@ The writes (redrive, purge) are `dead_letter_actions`; the live tail is `dead_le
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -58,8 +58,8 @@ async def dead_letters(
     )  # fmt: skip
     records = list(reversed(listing.items))
     families = sorted({code_family(code) for r in records for code in r.errors})
-    context = {
-        "query": query,
+    context: dict[str, Any] = {
+        "dlq": query,
         "listing": listing,
         "records": records,
         "paging": before_id is not None,

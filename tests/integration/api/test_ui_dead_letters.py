@@ -23,7 +23,7 @@ from services.ops.deadletters import read_audit
 from shared.connections import async_redis
 from shared.models import DeadLetter
 from shared.settings import Settings
-from shared.wire import REDRIVEN_FROM_FIELD, dead_letter_fields
+from shared.wire import REDRIVEN_FROM_FIELD, as_text, dead_letter_fields
 from tests.integration.api.test_ui_access import TOKEN, signed_in
 
 pytestmark = pytest.mark.integration
@@ -53,13 +53,22 @@ def letter(settings: Settings, **overrides: Any) -> DeadLetter:
     return DeadLetter(**(values | overrides))
 
 
-def dead(client: redis.Redis, settings: Settings, *letters: DeadLetter, at_ms: int = 0) -> list[str]:
+def dead(
+    client: redis.Redis, settings: Settings, *letters: DeadLetter, at_ms: int = 0
+) -> list[str]:
     """XADD each dead letter to the dead-letter stream (at a given time when `at_ms`)."""
     ids = []
     for n, one in enumerate(letters):
         entry_id = f"{at_ms + n}-0" if at_ms else "*"
-        ids.append(client.xadd(settings.names.dead, dead_letter_fields(one), id=entry_id).decode())
+        fields: Any = dead_letter_fields(one)
+        ids.append(as_text(client.xadd(settings.names.dead, fields, id=entry_id)))
     return ids
+
+
+def entries(client: redis.Redis, stream: str) -> list[tuple[str, dict[bytes, bytes]]]:
+    """Every entry of `stream`, oldest first."""
+    reply: Any = client.xrange(stream)
+    return [(as_text(entry_id), fields) for entry_id, fields in reply]
 
 
 def row_ids(html: str) -> list[str]:
@@ -80,10 +89,13 @@ async def test_the_filter_is_the_url_and_lists_what_the_api_lists(
     # given a dead letter of the validator and one of the persister (another family)
     names = settings.names
     gpu, persisted = dead(
-        sync_client, settings, letter(settings),
-        letter(settings, errors=["persist_rejected:dup"], stage="persister",
-               source_stream=names.valid),
-    )  # fmt: skip
+        sync_client,
+        settings,
+        letter(settings),
+        letter(
+            settings, errors=["persist_rejected:dup"], stage="persister", source_stream=names.valid
+        ),
+    )
     # when the console is opened with no filter, then both are listed, newest first
     assert row_ids((await http.get("/ui/dead-letters")).text) == [persisted, gpu]
     # and a filter in the URL lists what the JSON API lists for it
@@ -94,6 +106,8 @@ async def test_the_filter_is_the_url_and_lists_what_the_api_lists(
         ("source=events", [gpu]),
         ("since=1h&family=persist_rejected", [persisted]),
         ("before=1h", []),
+        ("reason=persist_rejected", [persisted]),
+        ("reason=invalid_reason_code:training_gpu_on_fire", [gpu]),
     ]:
         page = await http.get(f"/ui/dead-letters?{query}")
         assert page.status_code == 200, query
@@ -101,10 +115,10 @@ async def test_the_filter_is_the_url_and_lists_what_the_api_lists(
         api = (await http.get(f"/api/dead-letters?{_api(query)}")).json()["items"]
         assert [item["id"] for item in reversed(api)] == expected, query
     # and the page opened fresh shows the same filter in its form and its live tail's URL
-    page = (await http.get("/ui/dead-letters?stage=persister&since=15m")).text
-    assert '<option value="persister" selected>' in page
-    assert 'name="since" value="15m"' in page
-    assert 'sse-connect="/ui/dead-letters/events?stage=persister&amp;since=15m&amp;after=' in page
+    fresh = (await http.get("/ui/dead-letters?stage=persister&since=15m")).text
+    assert '<option value="persister" selected>' in fresh
+    assert 'name="since" value="15m"' in fresh
+    assert 'sse-connect="/ui/dead-letters/events?stage=persister&amp;since=15m&amp;after=' in fresh
 
 
 def _api(query: str) -> str:
@@ -116,11 +130,13 @@ async def test_an_htmx_filter_change_gets_the_results_only(
     http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
 ) -> None:
     dead(sync_client, settings, letter(settings))
-    part = await http.get("/ui/dead-letters?family=invalid_reason_code",
-                          headers={"HX-Request": "true"})  # fmt: skip
+    part = await http.get(
+        "/ui/dead-letters?family=invalid_reason_code", headers={"HX-Request": "true"}
+    )
     assert part.text.startswith('<section id="dl-results"') and "<html" not in part.text
-    restore = await http.get("/ui/dead-letters", headers={"HX-Request": "true",
-                                                          "HX-History-Restore-Request": "true"})  # fmt: skip
+    restore = await http.get(
+        "/ui/dead-letters", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
     assert "<html" in restore.text
 
 
@@ -160,10 +176,18 @@ async def test_one_dead_letter_in_full_with_its_bytes_as_text_and_hex(
 ) -> None:
     # given a dead letter whose original is not UTF-8, with another field beside __data__
     original = b'{"x": "\xc0\xaf"}'
-    (entry,) = dead(sync_client, settings, letter(
-        settings, errors=["malformed_json", "schema_violation:ts"], original=original,
-        original_fields={"trace": b"\xff\xfe"}, delivery_count=3, source_id="1700000000123-4",
-    ))  # fmt: skip
+    (entry,) = dead(
+        sync_client,
+        settings,
+        letter(
+            settings,
+            errors=["malformed_json", "schema_violation:ts"],
+            original=original,
+            original_fields={"trace": b"\xff\xfe"},
+            delivery_count=3,
+            source_id="1700000000123-4",
+        ),
+    )
     # when its page is opened
     page = await http.get(f"/ui/dead-letters/{entry}")
     assert page.status_code == 200
@@ -183,11 +207,18 @@ async def test_a_hostile_dead_letter_renders_inert(
     http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
 ) -> None:
     # given a dead letter whose every text is hostile: script tags, an RTL override, a NUL
-    (entry,) = dead(sync_client, settings, letter(
-        settings, errors=[f"schema_violation:{HOSTILE}"], message=HOSTILE,
-        original=HOSTILE.encode(), hint={"summary": HOSTILE, HOSTILE: HOSTILE},
-        source_id=HOSTILE,
-    ))  # fmt: skip
+    (entry,) = dead(
+        sync_client,
+        settings,
+        letter(
+            settings,
+            errors=[f"schema_violation:{HOSTILE}"],
+            message=HOSTILE,
+            original=HOSTILE.encode(),
+            hint={"summary": HOSTILE, HOSTILE: HOSTILE},
+            source_id=HOSTILE,
+        ),
+    )
     for path in ("/ui/dead-letters", f"/ui/dead-letters/{entry}"):
         html = (await http.get(path)).text
         # then no markup of it survives and the invisible characters show as marks
@@ -201,7 +232,9 @@ async def test_without_a_token_there_are_no_write_controls_and_writes_are_403(
     http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
 ) -> None:
     (entry,) = dead(sync_client, settings, letter(settings))
-    html = (await http.get("/ui/dead-letters")).text + (await http.get(f"/ui/dead-letters/{entry}")).text
+    html = (await http.get("/ui/dead-letters")).text + (
+        await http.get(f"/ui/dead-letters/{entry}")
+    ).text
     assert 'name="id"' not in html and "Redrive" not in html and "Purge" not in html
     for path in WRITES:
         reply = await http.post(path, data={"scope": "selected", "id": entry})
@@ -209,8 +242,12 @@ async def test_without_a_token_there_are_no_write_controls_and_writes_are_403(
     assert sync_client.xlen(settings.names.dead) == 1
 
 
-WRITES = ("/ui/dead-letters/redrive/preview", "/ui/dead-letters/redrive",
-          "/ui/dead-letters/purge/preview", "/ui/dead-letters/purge")  # fmt: skip
+WRITES = (
+    "/ui/dead-letters/redrive/preview",
+    "/ui/dead-letters/redrive",
+    "/ui/dead-letters/purge/preview",
+    "/ui/dead-letters/purge",
+)
 
 
 async def test_writes_need_a_session_and_its_csrf_token(
@@ -255,12 +292,13 @@ async def test_a_redrive_preview_moves_nothing_and_its_confirmation_moves_the_pr
         ("redrive", True, 1)
     ]
     # when they confirm, carrying what the preview showed
-    done = await client.post("/ui/dead-letters/redrive", headers=headers,
-                             data=form | {"carried": first})  # fmt: skip
+    done = await client.post(
+        "/ui/dead-letters/redrive", headers=headers, data=form | {"carried": first}
+    )
     # then exactly that one is back on its partition's incoming stream, and one record says so
     assert done.status_code == 200 and "<strong>1</strong> moved back" in done.text
-    assert [i.decode() for i, _ in sync_client.xrange(names.dead)] == [second]
-    ((_, fields),) = sync_client.xrange(names.events)
+    assert [i for i, _ in entries(sync_client, names.dead)] == [second]
+    ((_, fields),) = entries(sync_client, names.events)
     assert fields[REDRIVEN_FROM_FIELD].decode() == first
     real = [a for a in await audit_of(settings) if not a.dry_run]
     assert [(a.action, a.operator, a.count, a.filter) for a in real] == [
@@ -275,25 +313,29 @@ async def test_a_redrive_preview_moves_nothing_and_its_confirmation_moves_the_pr
 async def test_a_redrive_of_the_filter_takes_the_librarys_guard(
     make_client: MakeClient, sync_client: redis.Redis, settings: Settings
 ) -> None:
-    dead(sync_client, settings, letter(settings),
-         letter(settings, errors=["malformed_json"]))  # fmt: skip
+    dead(sync_client, settings, letter(settings), letter(settings, errors=["malformed_json"]))
     client, csrf = await signed_in(make_client)
     headers = {"X-CSRF-Token": csrf}
     # an empty filter is refused, unless the operator says they mean every dead letter
-    empty = await client.post("/ui/dead-letters/redrive/preview", data={"scope": "filter"},
-                              headers=headers)  # fmt: skip
+    empty = await client.post(
+        "/ui/dead-letters/redrive/preview", data={"scope": "filter"}, headers=headers
+    )
     assert empty.status_code == 422 and 'data-error="redrive_filter_required"' in empty.text
-    everything = await client.post("/ui/dead-letters/redrive/preview",
-                                   data={"scope": "filter", "all": "1"}, headers=headers)  # fmt: skip
+    everything = await client.post(
+        "/ui/dead-letters/redrive/preview", data={"scope": "filter", "all": "1"}, headers=headers
+    )
     assert "<strong>2</strong> dead letters would go back" in everything.text
     # a filter previews its matches; the confirmation (a plain form post: a page) moves them
     form = {"scope": "filter", "family": "malformed_json"}
     preview = await client.post("/ui/dead-letters/redrive/preview", data=form, headers=headers)
     assert "<strong>1</strong> dead letter would go back" in preview.text
     carried = re.findall(r'name="carried" value="([^"]+)"', preview.text)
-    done = await client.post("/ui/dead-letters/redrive",
-                             data=form | {"carried": carried, "csrf": csrf})  # fmt: skip
-    assert done.status_code == 200 and "<html" in done.text and "<strong>1</strong> moved" in done.text
+    done = await client.post(
+        "/ui/dead-letters/redrive", data=form | {"carried": carried, "csrf": csrf}
+    )
+    assert (
+        done.status_code == 200 and "<html" in done.text and "<strong>1</strong> moved" in done.text
+    )
     assert sync_client.xlen(settings.names.events) == 1
     real = [a for a in await audit_of(settings) if not a.dry_run]
     assert [a.filter for a in real] == [{"reasons": ["malformed_json"]}]
@@ -307,18 +349,21 @@ async def test_a_purge_needs_an_age_or_ids_previews_and_deletes_the_previewed(
     (new,) = dead(sync_client, settings, letter(settings))
     client, csrf = await signed_in(make_client)
     headers = {"X-CSRF-Token": csrf}
-    refused = await client.post("/ui/dead-letters/purge/preview",
-                                data={"scope": "filter", "family": "invalid_reason_code"},
-                                headers=headers)  # fmt: skip
+    refused = await client.post(
+        "/ui/dead-letters/purge/preview",
+        data={"scope": "filter", "family": "invalid_reason_code"},
+        headers=headers,
+    )
     assert refused.status_code == 422 and "a purge needs an age" in refused.text
     form = {"scope": "filter", "before": "1d"}
     preview = await client.post("/ui/dead-letters/purge/preview", data=form, headers=headers)
     assert "<strong>1</strong> dead letter" in preview.text and "deleted for good" in preview.text
     assert sync_client.xlen(settings.names.dead) == 2 and await audit_of(settings) == []
-    done = await client.post("/ui/dead-letters/purge", headers=headers,
-                             data=form | {"carried": old})  # fmt: skip
+    done = await client.post(
+        "/ui/dead-letters/purge", headers=headers, data=form | {"carried": old}
+    )
     assert "<strong>1</strong> deleted" in done.text
-    assert [i.decode() for i, _ in sync_client.xrange(settings.names.dead)] == [new]
+    assert [i for i, _ in entries(sync_client, settings.names.dead)] == [new]
     assert [(a.action, a.count, a.filter) for a in await audit_of(settings)] == [
         ("purge", 1, {"before_s": 86400.0})
     ]
