@@ -97,7 +97,11 @@ async def events(
     if cursor is not None:
         parse_dead_letter_id(cursor, "after")  # a bad id is a 422 before any stream starts
     subscription = state.live.dead_letters()
-    await state.live.listening("dead_letters", LISTEN_TIMEOUT_S)
+    try:
+        await state.live.listening("dead_letters", LISTEN_TIMEOUT_S)
+    except BaseException:  # the client left while waiting: the stream that closes it never ran
+        subscription.close()
+        raise
     # The first item is a catch-up: what arrived between the page's render and the follower.
     subscription.offer(Resync("reconnected"))
     return sse_response(request, subscription, _Tail(request, state, query, cursor))

@@ -19,6 +19,7 @@ import httpx
 import pytest
 import redis
 
+from services.api.ui.dead_letters import PAGE_SIZE
 from services.ops.deadletters import read_audit
 from shared.connections import async_redis
 from shared.models import DeadLetter
@@ -367,3 +368,31 @@ async def test_a_purge_needs_an_age_or_ids_previews_and_deletes_the_previewed(
     assert [(a.action, a.count, a.filter) for a in await audit_of(settings)] == [
         ("purge", 1, {"before_s": 86400.0})
     ]
+
+
+async def test_older_pages_carry_the_filter_and_stop_the_live_tail(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given more matching dead letters than one page holds
+    start_ms = int(datetime.now(UTC).timestamp() * 1000) - 60_000
+    ids = dead(sync_client, settings, *[letter(settings)] * (PAGE_SIZE + 2), at_ms=start_ms)
+    first = (await http.get("/ui/dead-letters?family=invalid_reason_code")).text
+    assert row_ids(first) == ids[::-1][:PAGE_SIZE]
+    older = re.search(r'<a id="dl-older" href="([^"]+)"', first)
+    assert older is not None
+    link = older.group(1).replace("&amp;", "&")
+    assert link == f"/ui/dead-letters?family=invalid_reason_code&before_id={ids[2]}"
+    # when the older page is opened, then it lists the rest, and no live tail runs there
+    rest = (await http.get(link)).text
+    assert row_ids(rest) == [ids[1], ids[0]]
+    assert 'id="dl-paging"' in rest and "sse-connect" not in rest and 'id="dl-older"' not in rest
+
+
+async def test_the_live_tail_refuses_a_bad_position_before_it_streams(
+    http: httpx.AsyncClient,
+) -> None:
+    for headers, query in [({}, "after=x"), ({"Last-Event-ID": "1-0; DROP"}, ""),
+                           ({}, "family=false")]:  # fmt: skip
+        reply = await http.get(f"/ui/dead-letters/events?{query}", headers=headers)
+        assert reply.status_code == 422, (headers, query)
+        assert reply.headers["content-type"].startswith("text/html")
