@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSc
 from services.ops.durations import DURATION_SCHEMA
 from services.ops.filters import SOURCE_KINDS, STAGE_NAMES
 from services.ops.logic import REASON_FILTER_PATTERN
+from services.ops.models import AuditRecord
 from services.ops.stream_ids import DEAD_LETTER_ID_SCHEMA
 
 #: A dead-letter id in a request body: the schema shows the rule; the route checks it (422
@@ -128,6 +129,40 @@ class RedriveRequest(BaseModel):
         description="Every dead letter: required when no other filter is given.",
     )
     dry_run: bool = Field(False, description="Count only; move nothing.")
+
+
+class PurgeRequest(BaseModel):
+    """Body of ``POST /api/dead-letters/purge``: which dead letters to delete for good."""
+
+    # The guard (services.ops.deadletters.check_purge): an age bound or explicit ids.
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["before"], "properties": {"before": {"type": "string"}}},
+                {"required": ["ids"], "properties": {"ids": {"minItems": 1}}},
+            ]
+        },
+    )
+
+    before: BodyDuration = Field(None, description="Only older than this (30s, 15m, 2h, 7d).")
+    ids: list[BodyStreamId] = Field(default_factory=list, description="Exact dead-letter ids.")
+    reasons: list[ReasonFilter] = Field(default_factory=list, description="Codes or code families.")
+    stages: list[BodyStage] = Field(
+        default_factory=list, description="Rejecting stages (validator, persister, coach)."
+    )
+    sources: list[BodySource] = Field(
+        default_factory=list,
+        description="Source stream roles (events, valid): every partition's stream of each.",
+    )
+    since: BodyDuration = Field(None, description="Only younger than this (30s, 15m, 2h, 7d).")
+
+
+class AuditLog(BaseModel):
+    """The newest redrive and purge records, newest first."""
+
+    records: list[AuditRecord] = Field(description="Audit records (dashboard, CLI and API).")
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -25,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.ops import stream_ids
+from services.ops.errors import PurgeFilterRequired
 from services.ops.filters import Matcher, matcher, matcher_of
 from services.ops.logic import (
     StatsTally,
@@ -726,12 +727,13 @@ async def _redrive_all(
 
 
 def check_purge(flt: DeadLetterFilter) -> None:
-    """The purge guard (ValueError): the filter bounds the age (`before_s`) or names ids.
+    """The purge guard (`PurgeFilterRequired`): the filter bounds the age (`before_s`) or
+    names ids.
 
     A preview of a purge applies it too, so it never shows a purge that would be refused.
     """
     if flt.before_s is None and not flt.ids:
-        raise ValueError("a purge needs an age (before) or explicit ids")
+        raise PurgeFilterRequired("a purge needs an age (before) or explicit ids")
 
 
 async def purge(

@@ -17,6 +17,12 @@ class RedriveFilterRequired(InputError):
     code = "redrive_filter_required"
 
 
+class PurgeFilterRequired(InputError):
+    """A purge bounded neither the age (before) nor named ids: it never deletes everything."""
+
+    code = "purge_filter_required"
+
+
 class InvalidReasonFilter(InputError):
     """A reason filter no error code can match (see `services.ops.logic.REASON_FILTER_PATTERN`)."""
 

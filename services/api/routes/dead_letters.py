@@ -15,21 +15,32 @@ from fastapi import APIRouter, Path, Query
 from starlette.convertors import Convertor, register_url_convertor
 
 from services.api.errors import invalid, not_found
-from services.api.models import BodySource, BodyStage, ReasonFilter, RedriveRequest, responses
+from services.api.models import (
+    AuditLog,
+    BodySource,
+    BodyStage,
+    PurgeRequest,
+    ReasonFilter,
+    RedriveRequest,
+    responses,
+)
 from services.api.state import ReadAccess, State, WriteAccess
 from services.ops.deadletters import (
     dead_letter_stats,
     get_dead_letter,
     list_dead_letters,
+    purge,
+    read_audit,
     redrive,
 )
 from services.ops.durations import DURATION_SCHEMA, parse_duration
-from services.ops.filters import redrive_filter
+from services.ops.filters import redrive_filter, selection_filter
 from services.ops.models import (
     BusStatus,
     DeadLetterPage,
     DeadLetterRecord,
     DeadLetterStats,
+    PurgeResult,
     RedriveResult,
 )
 from services.ops.status import bus_status
@@ -185,6 +196,41 @@ async def redrive_dead_letters(state: State, body: RedriveRequest) -> RedriveRes
         )
     except ValueError as exc:
         raise invalid(str(exc)) from exc
+
+
+@write_router.post(
+    "/dead-letters/purge",
+    response_model=PurgeResult,
+    responses=responses(400, 401, 413, 422, 503),
+)
+async def purge_dead_letters(state: State, body: PurgeRequest) -> PurgeResult:
+    """Delete matching dead letters for good; writes an audit record.
+
+    Needs the bearer token when one is configured. The body must bound the age (`before`) or
+    name `ids` (422 `purge_filter_required` otherwise), as ``runbus dlq purge`` does.
+    """
+    flt = selection_filter(
+        reasons=body.reasons,
+        stages=body.stages,
+        sources=body.sources,
+        ids=body.ids,
+        since=_duration(body.since, "since"),
+        before=_duration(body.before, "before"),
+    )
+    operator = state.settings.operator or "api"
+    return await purge(state.redis, state.settings.names, flt, operator=operator)
+
+
+@router.get(
+    "/dead-letters/audit", response_model=AuditLog, tags=TAGS, responses=responses(401, 422, 503)
+)
+async def dead_letters_audit(
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")] = 20,
+) -> AuditLog:
+    """The newest redrive and purge records (dashboard, CLI and API): who, when, what, how
+    many. Same as ``runbus dlq audit``."""
+    return AuditLog(records=await read_audit(state.redis, state.settings.names, limit))
 
 
 @router.get("/status", response_model=BusStatus, tags=["status"], responses=responses(401, 503))

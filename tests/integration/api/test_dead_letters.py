@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import httpx
 import orjson
@@ -107,3 +108,38 @@ async def test_status_shows_streams_groups_and_lag(
     validator = next(g for g in streams["events"]["groups"] if g["name"] == "validator")
     assert validator["lag"] == 1 and validator["pending"] == 0
     assert body["dead_letters"] == 2
+
+
+async def test_purge_needs_an_age_or_ids_and_every_change_is_in_the_audit_log(
+    make_client: Callable[..., Awaitable[httpx.AsyncClient]],
+    sync_client: redis.Redis,
+    settings: Settings,
+) -> None:
+    # given two dead letters, and an API with a token and an operator
+    await dead_letter_some(sync_client, settings)
+    http = await make_client(api_token="t0k", operator="ana")
+    auth = {"Authorization": "Bearer t0k"}
+    # when a purge bounds nothing, it is refused and deletes nothing
+    refused = await http.post(
+        "/api/dead-letters/purge", json={"reasons": ["malformed_json"]}, headers=auth
+    )
+    assert refused.status_code == 422 and refused.json()["error"] == "purge_filter_required"
+    # and without the token it is 401
+    assert (await http.post("/api/dead-letters/purge", json={"before": "0s"})).status_code == 401
+    assert sync_client.xlen(settings.names.dead) == 2
+    # when it names a reason and an age, exactly the matching one is deleted
+    done = await http.post(
+        "/api/dead-letters/purge",
+        json={"reasons": ["malformed_json"], "before": "0s"},
+        headers=auth,
+    )
+    assert done.status_code == 200 and (done.json()["matched"], done.json()["deleted"]) == (1, 1)
+    assert sync_client.xlen(settings.names.dead) == 1
+    # then the audit log shows it, newest first, with who did it (a dry-run redrive too)
+    await http.post("/api/dead-letters/redrive", json={"all": True, "dry_run": True}, headers=auth)
+    log = (await http.get("/api/dead-letters/audit?limit=5", headers=auth)).json()["records"]
+    assert [(r["action"], r["operator"], r["dry_run"]) for r in log] == [
+        ("redrive", "ana", True), ("purge", "ana", False)
+    ]  # fmt: skip
+    assert log[1]["id"] == done.json()["audit_id"] and log[1]["count"] == 1
+    assert (await http.get("/api/dead-letters/audit?limit=0")).status_code == 422
