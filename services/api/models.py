@@ -103,14 +103,13 @@ _REDRIVE_GUARD: list[Any] = [
 ]
 
 
-class RedriveRequest(BaseModel):
-    """Body of ``POST /api/dead-letters/redrive``: which dead letters to send back."""
+class DeadLetterSelection(BaseModel):
+    """Which dead letters a redrive or a purge acts on: the listing's filters, and ids.
 
-    # Strict: `"dry_run": 0` or `"all": "yes"` are refused, not coerced (the schema says bool).
-    # The anyOf is the redrive guard (services.ops.filters.redrive_filter) as the document says it.
-    model_config = ConfigDict(
-        extra="forbid", strict=True, json_schema_extra={"anyOf": _REDRIVE_GUARD}
-    )
+    Strict: `"dry_run": 0` or `"all": "yes"` are refused, not coerced (the schema says bool).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     reasons: list[ReasonFilter] = Field(default_factory=list, description="Codes or code families.")
     ids: list[BodyStreamId] = Field(default_factory=list, description="Exact dead-letter ids.")
@@ -123,6 +122,14 @@ class RedriveRequest(BaseModel):
     )
     since: BodyDuration = Field(None, description="Only younger than this (30s, 15m, 2h, 7d).")
     before: BodyDuration = Field(None, description="Only older than this (30s, 15m, 2h, 7d).")
+
+
+class RedriveRequest(DeadLetterSelection):
+    """Body of ``POST /api/dead-letters/redrive``: which dead letters to send back."""
+
+    # The anyOf is the redrive guard (services.ops.filters.redrive_filter) as the document says it.
+    model_config = ConfigDict(json_schema_extra={"anyOf": _REDRIVE_GUARD})
+
     all_: bool = Field(
         False,
         alias="all",
@@ -131,13 +138,11 @@ class RedriveRequest(BaseModel):
     dry_run: bool = Field(False, description="Count only; move nothing.")
 
 
-class PurgeRequest(BaseModel):
+class PurgeRequest(DeadLetterSelection):
     """Body of ``POST /api/dead-letters/purge``: which dead letters to delete for good."""
 
     # The guard (services.ops.deadletters.check_purge): an age bound or explicit ids.
     model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
         json_schema_extra={
             "anyOf": [
                 {"required": ["before"], "properties": {"before": {"type": "string"}}},
@@ -145,18 +150,6 @@ class PurgeRequest(BaseModel):
             ]
         },
     )
-
-    before: BodyDuration = Field(None, description="Only older than this (30s, 15m, 2h, 7d).")
-    ids: list[BodyStreamId] = Field(default_factory=list, description="Exact dead-letter ids.")
-    reasons: list[ReasonFilter] = Field(default_factory=list, description="Codes or code families.")
-    stages: list[BodyStage] = Field(
-        default_factory=list, description="Rejecting stages (validator, persister, coach)."
-    )
-    sources: list[BodySource] = Field(
-        default_factory=list,
-        description="Source stream roles (events, valid): every partition's stream of each.",
-    )
-    since: BodyDuration = Field(None, description="Only younger than this (30s, 15m, 2h, 7d).")
 
 
 class AuditLog(BaseModel):

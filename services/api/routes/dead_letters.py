@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from starlette.convertors import Convertor, register_url_convertor
@@ -19,6 +19,7 @@ from services.api.models import (
     AuditLog,
     BodySource,
     BodyStage,
+    DeadLetterSelection,
     PurgeRequest,
     ReasonFilter,
     RedriveRequest,
@@ -83,6 +84,18 @@ def _duration(value: str | None, name: str) -> timedelta | None:
         return parse_duration(value)
     except ValueError as exc:
         raise invalid(f"{name}: {exc}") from exc
+
+
+def _selection(body: DeadLetterSelection) -> dict[str, Any]:
+    """A body's selection as the filter builders take it (durations parsed: 422 if bad)."""
+    return {
+        "reasons": body.reasons,
+        "stages": body.stages,
+        "sources": body.sources,
+        "ids": body.ids,
+        "since": _duration(body.since, "since"),
+        "before": _duration(body.before, "before"),
+    }
 
 
 @router.get(
@@ -180,15 +193,7 @@ async def redrive_dead_letters(state: State, body: RedriveRequest) -> RedriveRes
     filter is refused (422 `redrive_filter_required`) unless it says ``"all": true``;
     ``"since": "0s"`` is a filter (younger than nothing: none).
     """
-    flt = redrive_filter(
-        reasons=body.reasons,
-        stages=body.stages,
-        sources=body.sources,
-        ids=body.ids,
-        since=_duration(body.since, "since"),
-        before=_duration(body.before, "before"),
-        everything=body.all_,
-    )
+    flt = redrive_filter(**_selection(body), everything=body.all_)
     operator = state.settings.operator or "api"
     try:
         return await redrive(
@@ -209,14 +214,7 @@ async def purge_dead_letters(state: State, body: PurgeRequest) -> PurgeResult:
     Needs the bearer token when one is configured. The body must bound the age (`before`) or
     name `ids` (422 `purge_filter_required` otherwise), as ``runbus dlq purge`` does.
     """
-    flt = selection_filter(
-        reasons=body.reasons,
-        stages=body.stages,
-        sources=body.sources,
-        ids=body.ids,
-        since=_duration(body.since, "since"),
-        before=_duration(body.before, "before"),
-    )
+    flt = selection_filter(**_selection(body))
     operator = state.settings.operator or "api"
     return await purge(state.redis, state.settings.names, flt, operator=operator)
 
