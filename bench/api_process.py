@@ -17,7 +17,7 @@ from types import TracebackType
 
 import httpx
 
-from bench.env import RUNBUS
+from bench.env import RUNBUS, reap
 from bench.private_redis import free_port
 from services.runtime.supervisor import die_with_parent
 
@@ -115,11 +115,7 @@ class ApiProcess:
             return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
+        code = reap(self.proc, STOP_TIMEOUT_S)
         self.proc = None
         return code
 

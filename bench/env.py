@@ -176,3 +176,12 @@ def machine() -> dict[str, Any]:
         "commit": _git_commit(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def reap(proc: subprocess.Popen[Any], timeout: float) -> int:
+    """Wait up to `timeout` seconds for `proc` to exit, SIGKILL it after that; its exit code."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()

@@ -37,7 +37,7 @@ import redis.asyncio as aredis
 
 from bench import pipeline
 from bench.api_process import ApiProcess
-from bench.env import Workspace
+from bench.env import Workspace, reap
 from bench.plan import Plan
 from bench.private_redis import calls_delta, command_calls
 from bench.probes import History, open_history
@@ -97,11 +97,7 @@ class Viewers:
         try:
             tally = self._line(30.0)
         finally:
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            reap(self.proc, 10)
             self.proc = None
         return tally
 

@@ -27,8 +27,8 @@ import httpx
 from bench.stats import median, rounded, summary_ms
 
 CHROMIUM = Path("/usr/bin/chromium")
-#: As the browser tests run it (tests/browser/conftest.py): root in a container, no GPU, and
-#: no call home of any kind.
+#: Debian's headless Chromium as root in a container: no sandbox, no GPU, and no call home of
+#: any kind (the browser tests run it with these too).
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -17,6 +17,7 @@ from types import TracebackType
 
 import redis
 
+from bench.env import reap
 from services.runtime.supervisor import dies_with_this_process
 
 START_TIMEOUT_S = 15.0
@@ -94,11 +95,7 @@ class PrivateRedis:
         if self.proc is None:
             return
         self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        reap(self.proc, 10)
         self.proc = None
 
     def __enter__(self) -> PrivateRedis:

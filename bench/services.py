@@ -26,7 +26,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
-from bench.env import REDIS_URL, RUNBUS
+from bench.env import REDIS_URL, RUNBUS, reap
 from services.runtime.supervisor import die_with_parent
 from shared.names import Names
 from shared.pipeline import PIPELINE as DECLARED
@@ -144,11 +144,7 @@ class ServiceGroup:
         deadline = time.monotonic() + timeout
         codes: dict[str, int | None] = {}
         for name, proc in self.procs.items():
-            try:
-                codes[name] = proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes[name] = proc.wait()
+            codes[name] = reap(proc, max(0.1, deadline - time.monotonic()))
         self.procs.clear()
         return codes
 

@@ -39,23 +39,13 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from bench.pages import CHROMIUM_ARGS
 from shared.names import Names
 from tests.conftest import REDIS_URL
 from tests.live_api import LiveApi, run_api
 from tests.live_bus import LiveBus, start_live_bus
 
 CHROMIUM = Path(os.environ.get("RUNBUS_TEST_CHROMIUM", "/usr/bin/chromium"))
-#: As root in a container: no sandbox, no GPU, and no call home of any kind.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 RENDER_TIMEOUT_MS = 20_000
 
