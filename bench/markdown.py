@@ -146,6 +146,33 @@ def cpu_table(raw: Results) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
+BASELINE_CPU = ("validate", "persist", "producer", "redis")
+
+
+def baseline_table(raw: Results, head: Results) -> list[str]:
+    """The lean baseline on each backend next to runbus's figure of the same run."""
+    lines = [
+        "| Lean baseline (validate → persist, same producer) | baseline ev/s | runbus ev/s "
+        "| runbus / baseline | CPU µs per event " + " / ".join(BASELINE_CPU) + " | total |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for key, label in BACKENDS:
+        sus = dig(raw, "baseline", key, "sustained")
+        if not sus:
+            continue
+        cpu = sus.get("cpu_us_per_event") or {}
+        cells = " / ".join(num(cpu.get(c), "", 1) for c in BASELINE_CPU)
+        total = sum(float(v) for v in cpu.values())
+        lines.append(
+            f"| {label} | {num(sus.get('eps'))} | {num(dig(raw, key, 'sustained', 'eps'))} "
+            f"| {num(head.get(f'vs_baseline_{key}'), '', 2)} | {cells} | {total:.0f} |"
+        )
+    if len(lines) == 2:
+        return []
+    client = dig(raw, "baseline", "client") or "redis-py"
+    return [*lines, "", f"Baseline: one process per stage, {client}, batches of 1000."]
+
+
 def _machine(head: Results) -> str:
     m = head.get("machine") or {}
     load = ", ".join(str(x) for x in m.get("load_avg_at_start") or [])
@@ -182,6 +209,7 @@ def render(raw: Results, head: Results) -> str:
     for label, value in _limits(raw) + _pipeline(raw, head) + _growth(raw) + _memory(raw):
         lines.append(f"| {label} | {value} |")
     for table in (
+        baseline_table(raw, head),
         cpu_table(raw),
         scale_report.cluster_table(raw),
         scale_report.capacity_table(head),
@@ -192,7 +220,13 @@ def render(raw: Results, head: Results) -> str:
             lines += ["", *table]
     lines += ["", "| Target | Measured | Status |", "|---|---|---|"]
     for row in head.get("targets", []):
-        digits = 3 if "ratio" in row["key"] else 0 if row["key"].endswith("eps") else 1
+        digits = (
+            3
+            if "ratio" in row["key"] or row["key"].startswith("vs_")
+            else 0
+            if row["key"].endswith("eps")
+            else 1
+        )
         lines.append(f"| {row['target']} | {num(row['measured'], '', digits)} | {row['status']} |")
     if head.get("errors"):
         lines += ["", "Errors:", *(f"- {k}: {v}" for k, v in head["errors"].items())]

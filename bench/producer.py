@@ -50,6 +50,9 @@ class Options:
     invalid_every: int
     probe_every: int
     prefix: str
+    readers: str = ""
+    """Groups of the valid stream whose acks finish an event (comma-separated; empty: every
+    `PIPELINE` reader)."""
 
 
 _stopped = False
@@ -60,19 +63,27 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
     _stopped = True
 
 
-def _acked(client: redis.Redis, stream: str) -> int:
-    """Entries of one valid stream acked by every one of its readers."""
+def readers_of(spec: str) -> tuple[str, ...]:
+    """The valid stream's groups named by ``--readers``; every `PIPELINE` reader when empty."""
+    named = tuple(name.strip() for name in spec.split(",") if name.strip())
+    return named or tuple(stage.group for stage in PIPELINE.readers(StreamKind.VALID))
+
+
+def _acked(client: redis.Redis, stream: str, readers: tuple[str, ...]) -> int:
+    """Entries of one valid stream acked by every one of `readers`."""
     try:
         groups = client.xinfo_groups(stream)
     except ResponseError:
         groups = []
     acked = {g["name"].decode(): int(g["entries-read"] or 0) - int(g["pending"]) for g in groups}
-    return min(acked.get(stage.group, 0) for stage in PIPELINE.readers(StreamKind.VALID))
+    return min(acked.get(group, 0) for group in readers)
 
 
-def finished(client: redis.Redis, names: Names) -> int:
-    """Events the pipeline finished: acked by every reader of the valid stream, or dead-lettered."""
-    stored = sum(_acked(client, stream) for stream in names.streams(StreamKind.VALID))
+def finished(client: redis.Redis, names: Names, readers: tuple[str, ...] = ()) -> int:
+    """Events the pipeline finished: acked by every reader of the valid stream (`readers`, or
+    every `PIPELINE` reader), or dead-lettered."""
+    groups = readers or readers_of("")
+    stored = sum(_acked(client, stream, groups) for stream in names.streams(StreamKind.VALID))
     return stored + sum(int(client.xlen(stream)) for stream in names.streams(StreamKind.DEAD))
 
 
@@ -92,15 +103,15 @@ def publish(client: redis.Redis, opts: Options, first: int, count: int) -> None:
 
 def flat_out(client: redis.Redis, opts: Options) -> int:
     """Publish in batches, never more than `max_inflight` ahead of the pipeline."""
-    names = Names(opts.namespace, opts.partitions)
+    names, readers = Names(opts.namespace, opts.partitions), readers_of(opts.readers)
     end = time.monotonic() + opts.seconds
-    before = finished(client, names)  # earlier phases' events, already through
+    before = finished(client, names, readers)  # earlier phases' events, already through
     sent = 0
     while not _stopped and time.monotonic() < end:
         publish(client, opts, sent, BATCH)
         sent += BATCH
         while not _stopped and time.monotonic() < end:
-            if sent - (finished(client, names) - before) <= opts.max_inflight:
+            if sent - (finished(client, names, readers) - before) <= opts.max_inflight:
                 break
             time.sleep(0.002)
     return sent
@@ -142,6 +153,9 @@ def _options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--invalid-every", type=int, default=0, help="every n-th is invalid")
     parser.add_argument("--probe-every", type=int, default=0, help="every n-th is a probe")
     parser.add_argument("--prefix", default="e-", help="event id prefix")
+    parser.add_argument(
+        "--readers", default="", help="valid-stream groups that finish an event (default: all)"
+    )
     return Options(**vars(parser.parse_args(argv)))
 
 

@@ -19,6 +19,12 @@ TARGETS: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
         "e2e_sqlite_eps",
         lambda v: v >= 20_000,
     ),
+    ("End to end SQLite >= 1.5x the lean baseline", "vs_baseline_sqlite", lambda v: v >= 1.5),
+    (
+        "End to end PostgreSQL >= 1.5x the lean baseline writing PostgreSQL",
+        "vs_baseline_postgres",
+        lambda v: v >= 1.5,
+    ),
     ("p99 publish -> history < 50 ms at 1k/s", "latency_p99_ms_at_1k", lambda v: v < 50),
     ("Run-detail p99 < 10 ms at 1M rows", "run_detail_p99_ms_1m", lambda v: v < 10),
     ("Each service RSS < 200 MB (sustained load)", "rss_mb_max", lambda v: v < 200),
@@ -57,6 +63,16 @@ def _rss_max(raw: Results) -> float | None:
         for service in PIPELINE.stage_names
     ]
     return _worst(*peaks)
+
+
+def baseline_headline(raw: Results) -> Results:
+    """The lean baseline's figures and runbus's ratio to each (same run)."""
+    found: Results = {}
+    for backend in ("sqlite", "postgres"):
+        base = dig(raw, "baseline", backend, "sustained", "eps")
+        found[f"baseline_{backend}_evs"] = base
+        found[f"vs_baseline_{backend}"] = ratio(dig(raw, backend, "sustained", "eps"), base)
+    return found
 
 
 def headline(raw: Results) -> Results:
@@ -103,6 +119,7 @@ def headline(raw: Results) -> Results:
         ),
         "rss_backlog_mb_max": dig(raw, "backlog", "rss_mb_max"),
         "rss_backlog_anon_mb_max": dig(raw, "backlog", "rss_anon_mb_max"),
+        **baseline_headline(raw),
     }
 
 

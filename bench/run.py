@@ -1,11 +1,13 @@
 """``python -m bench.run [--quick]``: every measurement, in order, then the report.
 
 Order matters: the limits are measured first, on a quiet machine, then each history backend end
-to end, then cost growth, then the cluster part (single node vs a local 3+3 Redis Cluster, and
-the capacity model's inputs), then memory under a backlog, then the dashboard (its pages' render
-times, and the pipeline with live dashboards open). A part that fails is reported (``errors``
-in the JSON, exit code 1) and the others still run. Whatever happens — an error, Ctrl-C,
-SIGTERM — spawned processes are stopped and the run's keys, schemas and files are removed.
+to end, then the lean hand-written baseline pipeline on both backends (the yardstick runbus is
+held to, right after it on the same machine), then cost growth, then the cluster part (single
+node vs a local 3+3 Redis Cluster, and the capacity model's inputs), then memory under a
+backlog, then the dashboard (its pages' render times, and the pipeline with live dashboards
+open). A part that fails is reported (``errors`` in the JSON, exit code 1) and the others still
+run. Whatever happens — an error, Ctrl-C, SIGTERM — spawned processes are stopped and the
+run's keys, schemas and files are removed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import redis
 
 from bench import (
+    baseline,
     capacity,
     cluster,
     dashboard,
@@ -48,6 +51,7 @@ PARTS = (
     "limits",
     "sqlite",
     "postgres",
+    "baseline",
     "run_detail",
     "dead_letter_reads",
     "cluster",
@@ -89,6 +93,7 @@ def parts(plan: Plan, ws: Workspace, began: float) -> dict[str, Part]:
         "limits": lambda: _limits(plan, ws),
         "sqlite": lambda: asyncio.run(run_backend(ws, plan, "sqlite")),
         "postgres": lambda: asyncio.run(run_backend(ws, plan, "postgres")),
+        "baseline": lambda: baseline.run(ws, plan),
         "run_detail": lambda: _run_detail(plan, ws, deadline),
         "dead_letter_reads": lambda: asyncio.run(
             growth.dead_letter_reads(ws.namespace("dlq"), plan.dead_letters, plan.cli_rounds)
