@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import dashboard_report, scale_report
+from bench import ceiling_report, dashboard_report, scale_report
 from bench.report import Results, dig
 
 BACKENDS = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
@@ -211,6 +211,8 @@ def render(raw: Results, head: Results) -> str:
     for table in (
         baseline_table(raw, head),
         cpu_table(raw),
+        ceiling_report.ceiling_table(raw, head),
+        ceiling_report.variants_table(raw),
         scale_report.cluster_table(raw),
         scale_report.capacity_table(head),
         dashboard_report.render_table(raw),
@@ -220,13 +222,8 @@ def render(raw: Results, head: Results) -> str:
             lines += ["", *table]
     lines += ["", "| Target | Measured | Status |", "|---|---|---|"]
     for row in head.get("targets", []):
-        digits = (
-            3
-            if "ratio" in row["key"] or row["key"].startswith("vs_")
-            else 0
-            if row["key"].endswith("eps")
-            else 1
-        )
+        key = row["key"]
+        digits = 3 if "ratio" in key or key.startswith("vs_") else 0 if key.endswith("eps") else 1
         lines.append(f"| {row['target']} | {num(row['measured'], '', digits)} | {row['status']} |")
     if head.get("errors"):
         lines += ["", "Errors:", *(f"- {k}: {v}" for k, v in head["errors"].items())]

@@ -42,6 +42,10 @@ class Plan:
     """Measured window of each end-to-end run of the dashboard part."""
     ui_idle_s: float
     """Each idle window (Redis commands with no load)."""
+    ceiling_rows: int
+    """Ready rows inserted into each backend's real history schema (the store's ceiling)."""
+    ceiling_variant_rows: int
+    """Rows inserted into each throwaway schema variant (the ceiling's diagnostics)."""
 
     @property
     def cluster_estimate_s(self) -> float:
@@ -87,6 +91,8 @@ class Plan:
             ui_dashboards=50,
             ui_window_s=15.0,
             ui_idle_s=5.0,
+            ceiling_rows=300_000,
+            ceiling_variant_rows=100_000,
         )
 
     @classmethod
@@ -120,4 +126,6 @@ class Plan:
             ui_dashboards=50,
             ui_window_s=4.0,
             ui_idle_s=2.0,
+            ceiling_rows=50_000,
+            ceiling_variant_rows=20_000,
         )

@@ -25,6 +25,16 @@ TARGETS: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
         "vs_baseline_postgres",
         lambda v: v >= 1.5,
     ),
+    (
+        "End to end SQLite >= 0.8x the store's ceiling (ready rows, same run)",
+        "vs_ceiling_sqlite",
+        lambda v: v >= 0.8,
+    ),
+    (
+        "End to end PostgreSQL >= 0.8x the store's ceiling (ready rows, same run)",
+        "vs_ceiling_postgres",
+        lambda v: v >= 0.8,
+    ),
     ("p99 publish -> history < 50 ms at 1k/s", "latency_p99_ms_at_1k", lambda v: v < 50),
     ("Run-detail p99 < 10 ms at 1M rows", "run_detail_p99_ms_1m", lambda v: v < 10),
     ("Each service RSS < 200 MB (sustained load)", "rss_mb_max", lambda v: v < 200),

@@ -8,6 +8,13 @@ backlog, then the dashboard (its pages' render times, and the pipeline with live
 open). A part that fails is reported (``errors`` in the JSON, exit code 1) and the others still
 run. Whatever happens — an error, Ctrl-C, SIGTERM — spawned processes are stopped and the
 run's keys, schemas and files are removed.
+to end, then the history store's own ceiling (ready rows into the real schema, to hold the end
+to end figures against), then cost growth, then the cluster part (single node vs a local 3+3
+Redis Cluster, and the capacity model's inputs), then memory under a backlog, then the dashboard
+(its pages' render times, and the pipeline with live dashboards open). A part that fails is
+reported (``errors`` in the JSON, exit code 1) and the others still run. Whatever happens — an
+error, Ctrl-C, SIGTERM — spawned processes are stopped and the run's keys, schemas and files are
+removed.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ import redis
 from bench import (
     baseline,
     capacity,
+    ceiling,
+    ceiling_report,
     cluster,
     dashboard,
     dashboard_report,
@@ -52,6 +61,7 @@ PARTS = (
     "sqlite",
     "postgres",
     "baseline",
+    "ceiling",
     "run_detail",
     "dead_letter_reads",
     "cluster",
@@ -94,6 +104,7 @@ def parts(plan: Plan, ws: Workspace, began: float) -> dict[str, Part]:
         "sqlite": lambda: asyncio.run(run_backend(ws, plan, "sqlite")),
         "postgres": lambda: asyncio.run(run_backend(ws, plan, "postgres")),
         "baseline": lambda: baseline.run(ws, plan),
+        "ceiling": lambda: ceiling.run(ws, plan),
         "run_detail": lambda: _run_detail(plan, ws, deadline),
         "dead_letter_reads": lambda: asyncio.run(
             growth.dead_letter_reads(ws.namespace("dlq"), plan.dead_letters, plan.cli_rounds)
@@ -196,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw, measured_at = merged(raw, stamp, plan.quick)
     head = (
         headline(raw)
+        | ceiling_report.headline(raw)
         | scale_report.headline(raw)
         | dashboard_report.headline(raw)
         | {

@@ -88,6 +88,16 @@ def _params(record: Record, accepted: dict[datetime, str]) -> tuple[Any, ...]:
     return (*record[:_TS_INDEX], ts_text(record.ts), text, *record[_AFTER_TIMES:])
 
 
+def insert_params(records: Sequence[Record]) -> list[tuple[Any, ...]]:
+    """What `insert_batch` binds for a batch's records: one tuple per row, for `INSERT_SQL`."""
+    accepted: dict[datetime, str] = {}
+    return [_params(r, accepted) for r in records]
+
+
+#: The statement `insert_batch` runs with ``executemany`` (the benchmark times it alone).
+INSERT_SQL = _INSERT
+
+
 def _row(raw: tuple[Any, ...]) -> HistoryRow:
     # Positional, in ROW_COLUMNS order: 7-9 are times, 16 and 19 JSON.
     values = list(raw)
@@ -177,6 +187,23 @@ def _in_use(db: Path | str, path: Path, holder: bytes) -> HistoryInUse:
     )
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection as the store opens it (WAL, synchronous=NORMAL, autocommit mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        path, timeout=CONNECT_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    _switch_to_wal(conn)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    # Reads map the file instead of copying pages through read(): a run read touches
+    # a thousand scattered pages.
+    conn.execute("PRAGMA mmap_size=1073741824")
+    return conn
+
+
 class SqliteHistoryStore:
     """`HistoryStore` on a SQLite file."""
 
@@ -188,19 +215,7 @@ class SqliteHistoryStore:
     # --- plumbing ---------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=CONNECT_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        _switch_to_wal(conn)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA cache_size=-65536")
-        conn.execute("PRAGMA temp_store=MEMORY")
-        # Reads map the file instead of copying pages through read(): a run read touches
-        # a thousand scattered pages.
-        conn.execute("PRAGMA mmap_size=1073741824")
-        return conn
+        return connect(self.path)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         async with self._lock:
@@ -283,8 +298,7 @@ class SqliteHistoryStore:
         """Insert a batch in one transaction; rows newly inserted."""
         if not envelopes:
             return 0
-        accepted: dict[datetime, str] = {}
-        params = [_params(r, accepted) for r in records_of(envelopes)]
+        params = insert_params(records_of(envelopes))
 
         def insert(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
