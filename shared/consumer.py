@@ -274,7 +274,7 @@ class BatchContext:
 BatchHandler = Callable[[list[Entry], BatchContext], Awaitable[None]]
 
 
-class StreamWorker:
+class StreamWorker(metrics.CountsBatches):
     """Runs one consumer of one group on one stream (of one partition) until `stop` is set.
 
     `middleware` sees every batch (default: `metrics.MetricsMiddleware`, the stage's counters
@@ -325,16 +325,6 @@ class StreamWorker:
     def _where(self) -> dict[str, int]:
         """The log field naming this worker's partition (none with a single partition)."""
         return {"partition": self.partition.index} if self.settings.partitions > 1 else {}
-
-    @property
-    def batches(self) -> int:
-        """Batches handled so far (as counted in the metrics)."""
-        return self.totals.batches
-
-    @property
-    def entries(self) -> int:
-        """Entries handed to the handler in those batches."""
-        return self.totals.entries
 
     async def ensure_group(self) -> None:
         """Create the group (and the stream) if missing; from id 0 so nothing is skipped."""

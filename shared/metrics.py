@@ -104,6 +104,22 @@ class Totals:
         self.reasons.update(counts.reasons)
 
 
+class CountsBatches:
+    """Read access to a `Totals` held as ``self.totals``: the batches and entries so far."""
+
+    totals: Totals
+
+    @property
+    def batches(self) -> int:
+        """Batches handled so far."""
+        return self.totals.batches
+
+    @property
+    def entries(self) -> int:
+        """Entries handed to the handler in those batches (handled or dead-lettered)."""
+        return self.totals.entries
+
+
 async def record_batch(
     client: aredis.Redis,
     names: Names,

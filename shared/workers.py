@@ -43,7 +43,7 @@ async def warm_up(client: aredis.Redis) -> None:
             await client.initialize()
 
 
-class PartitionWorkers:
+class PartitionWorkers(metrics.CountsBatches):
     """The workers of one stage process: one consumer of `group` on each partition's stream.
 
     They share `totals` (the counts of the whole process) and the middleware list. `run` ends
@@ -77,16 +77,6 @@ class PartitionWorkers:
     def consumer(self) -> str:
         """The consumer name, the same in every partition's group."""
         return self.workers[0].consumer
-
-    @property
-    def batches(self) -> int:
-        """Batches handled so far, over every partition."""
-        return self.totals.batches
-
-    @property
-    def entries(self) -> int:
-        """Entries handed to the handler so far, over every partition."""
-        return self.totals.entries
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every partition's worker until `stop` is set (or one of them fails)."""

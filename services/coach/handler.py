@@ -17,7 +17,7 @@ from services.coach import logic
 from services.coach.io import CoachStore, Merged, StageResult, Written
 from shared.consumer import BatchContext, Entry
 from shared.logging import get_logger
-from shared.metrics import Totals
+from shared.metrics import CountsBatches, Totals
 
 log = get_logger("runbus.coach")
 
@@ -31,7 +31,7 @@ def outcome_counts(written: list[Written]) -> dict[str, int]:
 
 
 @dataclass
-class CoachStats:
+class CoachStats(CountsBatches):
     """Counters of one coach worker (the tests and logs read them), read off `totals`.
 
     A live handler reports through its batch context and points `totals` at its worker's;
@@ -42,16 +42,6 @@ class CoachStats:
     """What the batches reported: named counts and dead letters."""
     max_writes_per_key: int = 0
     """Most cache writes of one (project, stage) within one batch (must stay <= 1)."""
-
-    @property
-    def batches(self) -> int:
-        """Batches handled."""
-        return self.totals.batches
-
-    @property
-    def entries(self) -> int:
-        """Entries acknowledged (handled or dead-lettered)."""
-        return self.totals.entries
 
     @property
     def malformed(self) -> int:
