@@ -9,8 +9,6 @@ Redis backoff, its group checked again; its entries are then handled as usual.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -29,6 +27,7 @@ from structlog.testing import capture_logs
 
 from shared.consumer import BatchContext, Entry, StreamWorker
 from shared.settings import Settings
+from tests.workers import run_until
 
 pytestmark = pytest.mark.integration
 
@@ -73,24 +72,10 @@ async def test_a_cluster_error_is_waited_out_as_an_outage(
                           handler=handler, middleware=[])  # fmt: skip
     # when the worker runs until they are handled
     with capture_logs() as logs:
-        await _run_until(worker, lambda: len(handled) == 3)
+        await run_until(worker, lambda: len(handled) == 3)
     # then the error was an outage (a warning, then its end), not a failed batch
     events = [
         (e["event"], e["log_level"]) for e in logs if e["event"].startswith(("redis", "batch"))
     ]
     assert events == [("redis_unavailable", "warning"), ("redis_recovered", "info")]
     assert sync_client.xpending(stream, group)["pending"] == 0
-
-
-async def _run_until(worker: StreamWorker, done: Any, timeout: float = 20) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    deadline = time.monotonic() + timeout
-    try:
-        while not done():
-            assert not task.done(), "the worker stopped by itself"
-            assert time.monotonic() < deadline, "condition not met in time"
-            await asyncio.sleep(0.02)
-    finally:
-        stop.set()
-        await task

@@ -7,8 +7,6 @@ dead letter, and writes the metrics hash only for batches whose handler returned
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +18,7 @@ import redis.asyncio as aredis
 from shared.consumer import ATTEMPTS_EXCEEDED, BatchContext, BatchDone, Entry, StreamWorker
 from shared.metrics import MetricsMiddleware, read_stage_metrics
 from shared.settings import Settings
+from tests.workers import run_until
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +63,7 @@ async def test_middleware_wraps_each_batch_and_metrics_count_only_completed_ones
         middleware=[MetricsMiddleware(), outer, inner],
     )  # fmt: skip
     # when it runs until both are dead-lettered and nothing is pending
-    await _run_until(
+    await run_until(
         worker,
         lambda: (
             sync_client.xlen(settings.names.dead) == 2
@@ -117,21 +116,7 @@ async def test_without_the_metrics_middleware_nothing_is_written(
         async_client, settings, stream=stream, group="g", stage="bare", handler=handler,
         middleware=[recorder],
     )  # fmt: skip
-    await _run_until(worker, lambda: worker.entries == 1)
+    await run_until(worker, lambda: worker.entries == 1)
     assert recorder.log == [("before", "only", 1), ("after", "only", 1, True)]
     assert worker.totals.counters == {"handled": 1}
     assert sync_client.exists(settings.names.metrics("bare")) == 0
-
-
-async def _run_until(worker: StreamWorker, done: Any, timeout: float = 20) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    deadline = time.monotonic() + timeout
-    try:
-        while not done():
-            assert not task.done(), "the worker stopped by itself"
-            assert time.monotonic() < deadline, "condition not met in time"
-            await asyncio.sleep(0.02)
-    finally:
-        stop.set()
-        await task

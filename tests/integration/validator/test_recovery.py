@@ -25,6 +25,7 @@ from tests.integration.validator.helpers import (
     validate_all,
     xadd_raw,
 )
+from tests.workers import run_until
 
 pytestmark = pytest.mark.integration
 
@@ -79,20 +80,6 @@ def _worker(client: aredis.Redis, settings: Settings, handler, consumer: str) ->
     )  # fmt: skip
 
 
-async def _run_until(worker: StreamWorker, done, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    deadline = time.monotonic() + timeout
-    try:
-        while not done():
-            assert not task.done(), "the worker stopped by itself"
-            assert time.monotonic() < deadline, "condition not met in time"
-            await asyncio.sleep(0.02)
-    finally:
-        stop.set()
-        await task
-
-
 async def test_poison_entry_is_dead_lettered_and_the_rest_flow(
     async_client: aredis.Redis, sync_client: redis.Redis, settings: Settings
 ) -> None:
@@ -109,7 +96,7 @@ async def test_poison_entry_is_dead_lettered_and_the_rest_flow(
 
     worker = _worker(async_client, settings, handler, "c1")
     # when it runs
-    await _run_until(
+    await run_until(
         worker, lambda: sync_client.xlen(settings.names.dead) == 1 and len(handled) == 49
     )
     # then the poison entry alone is dead-lettered after max_deliveries, the others handled once
@@ -152,7 +139,7 @@ async def test_deleted_pending_entries_are_acknowledged(
 
     # when the same consumer restarts, then it acknowledges the hole and handles the rest
     worker = _worker(async_client, settings, handler, "me")
-    await _run_until(
+    await run_until(
         worker,
         lambda: sync_client.xpending(settings.names.events, VALIDATOR_GROUP)["pending"] == 0,
     )
