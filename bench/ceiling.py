@@ -30,7 +30,7 @@ import asyncpg
 import orjson
 
 from bench import ceiling_sql as sql
-from bench.env import Workspace
+from bench.env import Workspace, migrate_history
 from bench.events import body, event_id
 from bench.plan import Plan
 from bench.stats import rate, rounded, summary_ms
@@ -42,13 +42,12 @@ from services.history.postgres import (
     STAGE_SQL as PG_STAGE,
 )
 from services.history.postgres import (
-    PostgresHistoryStore,
     escaped_records,
     schema_of,
     stage_and_insert,
 )
 from services.history.records import COLUMNS, Record, records_of
-from services.history.sqlite import INSERT_SQL, SqliteHistoryStore, connect, insert_params, ts_text
+from services.history.sqlite import INSERT_SQL, connect, insert_params, ts_text
 from shared.models import ValidEnvelope
 
 #: Rows per insert: the persister's batch (``batch_size``).
@@ -151,15 +150,6 @@ def _timed_sqlite(conn: Any, statement: str, work: list[list[tuple[Any, ...]]]) 
     return spent
 
 
-async def _migrate_sqlite(path: Path) -> None:
-    store = SqliteHistoryStore(path)
-    await store.open()
-    try:
-        await store.migrate()
-    finally:
-        await store.close()
-
-
 def _sqlite_file(ws: Workspace, name: str) -> Path:
     return Path(ws.sqlite_url(name).removeprefix("sqlite:///"))
 
@@ -188,7 +178,7 @@ def measure_sqlite(ws: Workspace, rows: Rows, diag_rows: int) -> dict[str, Any]:
     work = [insert_params(records_of(b)) for b in batches(rows.envelopes)]  # as insert_batch
     out: dict[str, Any] = {"prepare_us_per_row": per_row_us(time.perf_counter() - began, count)}
     path = _sqlite_file(ws, "ceiling")
-    asyncio.run(_migrate_sqlite(path))
+    asyncio.run(migrate_history(f"sqlite:///{path}"))
     out["schema"] = timing(_insert_sqlite(path, INSERT_SQL, work), count)
     lean = _sqlite_file(ws, "ceiling-lean")
     conn = connect(lean)
@@ -210,15 +200,6 @@ def measure_sqlite(ws: Workspace, rows: Rows, diag_rows: int) -> dict[str, Any]:
 async def _pg_connect(url: str) -> PgConn:
     schema = schema_of(url) or "public"
     return await asyncpg.connect(url.split("?", 1)[0], server_settings={"search_path": schema})
-
-
-async def _migrate_postgres(url: str) -> None:
-    store = PostgresHistoryStore(url)
-    await store.open()
-    try:
-        await store.migrate()
-    finally:
-        await store.close()
 
 
 def _staged(stage: str, table: str, columns: Sequence[str], insert: str) -> PgInsert:
@@ -247,7 +228,7 @@ async def _timed_postgres(conn: PgConn, insert: PgInsert, work: list[list[Any]])
 
 async def _pg_schema_rate(url: str, insert: PgInsert, work: list[list[Any]], *setup: str) -> Any:
     """A fresh schema by the real migration, `setup` run on it, then the timed inserts."""
-    await _migrate_postgres(url)
+    await migrate_history(url)
     conn = await _pg_connect(url)
     try:
         for statement in setup:

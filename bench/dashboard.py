@@ -27,11 +27,10 @@ import redis
 from bench import growth, live_load
 from bench.api_process import ApiProcess
 from bench.browser import browser_times
-from bench.env import RUNBUS, Workspace
+from bench.env import RUNBUS, Workspace, migrate_history
 from bench.pages import PageSpec, page_specs, server_times
 from bench.plan import Plan
 from bench.private_redis import PrivateRedis
-from services.history import store_for_url
 from shared.names import Names
 
 #: The run shown by the run page and searched for; its project is the project page's.
@@ -45,15 +44,6 @@ def shown(rows: int) -> tuple[int, str]:
     runs = rows // growth.RUN_EVENTS
     index = RUN_INDEX % runs
     return index % 100, f"run-{index}"
-
-
-async def _migrate(url: str) -> None:
-    store = store_for_url(url)
-    await store.open()
-    try:
-        await store.migrate()
-    finally:
-        await store.close()
 
 
 def _rebuild_coach(namespace: str, url: str, redis_url: str, project: int) -> None:
@@ -113,7 +103,7 @@ async def pages_part(ws: Workspace, plan: Plan, redis_url: str) -> dict[str, Any
     """Seed, start the API on the data, time each page."""
     names = Names(ws.namespace("ui"))
     url = ws.postgres_url("ui")
-    await _migrate(url)
+    await migrate_history(url)
     api = ApiProcess(names.namespace, url, redis_url, ws.directory)
     # The API starts while the data loads (it needs the schema only): seconds saved, and its
     # first render still comes after the data is there.

@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import redis
 
+from services.history import store_for_url
 from shared.names import Names
 from shared.settings import REPO_ROOT
 
@@ -185,3 +186,13 @@ def reap(proc: subprocess.Popen[Any], timeout: float) -> int:
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.wait()
+
+
+async def migrate_history(url: str) -> None:
+    """Create (or bring up to date) the history schema at `url` by the real migrations."""
+    store = store_for_url(url)
+    await store.open()
+    try:
+        await store.migrate()
+    finally:
+        await store.close()
