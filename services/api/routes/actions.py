@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.errors import ApiError
 from services.api.models import responses
+from services.api.routes.coach import CoachStage
 from services.api.routes.history import ProjectId
 from services.api.state import ReadAccess, State, WriteAccess
 from services.coach.actions import (
@@ -21,7 +22,7 @@ from services.coach.actions import (
     recent_actions,
     request_action,
 )
-from shared.models import COACH_STAGES, ActionRequest, OperatorName
+from shared.models import ActionRequest, OperatorName
 
 router = APIRouter(prefix="/api", tags=["actions"], dependencies=[ReadAccess])
 write_router = APIRouter(prefix="/api", tags=["actions"], dependencies=[WriteAccess])
@@ -66,13 +67,7 @@ def _refused(exc: ActionRefused) -> ApiError:
 async def record_action(
     state: State,
     project_id: ProjectId,
-    stage: Annotated[
-        str,
-        Path(
-            json_schema_extra={"enum": list(COACH_STAGES)},
-            description="Coach stage (404 stage_not_found for any other).",
-        ),
-    ],
+    stage: CoachStage,
     body: ActionClick,
 ) -> ActionRequest:
     """Record a click on suggestion `index` of the stage's document at `version`: one entry

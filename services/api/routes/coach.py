@@ -16,6 +16,14 @@ from services.coach.reads import get_document, get_project
 from shared.models import COACH_STAGES, CoachDocument
 
 router = APIRouter(prefix="/api", tags=["coach"], dependencies=[ReadAccess])
+#: A coach stage in a path: the document lists the five; the route's own check answers 404.
+CoachStage = Annotated[
+    str,
+    Path(
+        json_schema_extra={"enum": list(COACH_STAGES)},
+        description="Coach stage (404 stage_not_found for any other).",
+    ),
+]
 
 
 class CoachProject(BaseModel):
@@ -71,13 +79,7 @@ async def coach_stage(
     state: State,
     request: Request,
     project_id: ProjectId,
-    stage: Annotated[
-        str,
-        Path(
-            json_schema_extra={"enum": list(COACH_STAGES)},
-            description="Coach stage (404 stage_not_found for any other).",
-        ),
-    ],
+    stage: CoachStage,
 ) -> Response:
     """One coach stage's suggestions. ETag: the document's version; If-None-Match -> 304."""
     if stage not in COACH_STAGES:
