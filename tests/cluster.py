@@ -79,17 +79,21 @@ class RedisClusterFixture:
     def start(self, attempts: int = 3) -> None:
         """Start six nodes and create the cluster; wait until every node says it is ok.
 
-        A free port's cluster-bus twin (+10000) may be taken by the time a node binds it, so a
-        node that does not come up sends the whole start round again, on other ports.
+        A free port's cluster-bus twin (+10000) may be taken by the time a node binds it, and
+        on a loaded machine a formation can stall, so a round that does not end in a healthy
+        cluster is sent again, on other ports.
         """
         for attempt in range(1, attempts + 1):
             try:
-                self._start_nodes()
-                break
+                self._form()
+                return
             except AssertionError:
                 self.stop()
                 if attempt == attempts:
                     raise
+
+    def _form(self) -> None:
+        self._start_nodes()
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
         subprocess.run(
             ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "1",
@@ -108,9 +112,26 @@ class RedisClusterFixture:
         for node in self.nodes:
             _wait(lambda n=node: _pings(n), 20, f"node {node.port} did not start")
 
-    def wait_ok(self, timeout: float = 30.0) -> None:
+    def wait_ok(self, timeout: float = 45.0) -> None:
         """Until every live node reports ``cluster_state:ok`` and sees three masters."""
-        _wait(self._all_ok, timeout, "the cluster did not become ok")
+        try:
+            _wait(self._all_ok, timeout, "the cluster did not become ok")
+        except AssertionError as exc:
+            raise AssertionError(f"the cluster did not become ok: {self._states()}") from exc
+
+    def _states(self) -> dict[int, str]:
+        """Each node's state, size and known nodes (what a failed wait_ok reports)."""
+        states: dict[int, str] = {}
+        for node in self.nodes:
+            try:
+                info = node.client().cluster("info")
+            except redis.RedisError as exc:
+                states[node.port] = repr(exc)
+                continue
+            states[node.port] = (
+                "{cluster_state} size={cluster_size} known={cluster_known_nodes}".format(**info)
+            )
+        return states
 
     def _all_ok(self) -> bool:
         for node in self.nodes:

@@ -68,11 +68,20 @@ class System:
                 pids[row["child"]] = row["pid"]
         return pids
 
-    def stop(self, timeout: float = 40.0) -> int:
-        """SIGTERM, as Ctrl-C or a container stop does; the exit code."""
+    def stop(self, timeout: float = 75.0) -> int:
+        """SIGTERM, as Ctrl-C or a container stop does; the exit code.
+
+        The default covers the supervisor's worst case (30 s for the children's drain, 15 s
+        for each node it started), so a hang shows up as a non-zero exit with its log.
+        """
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(
+                f"runbus did not stop in {timeout} s:\n{self.output()[-4000:]}"
+            ) from exc
 
     def close(self) -> None:
         self.http.close()
