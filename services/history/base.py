@@ -12,10 +12,13 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from shared.errors import InputError
 from shared.models import ValidEnvelope
+
+if TYPE_CHECKING:  # records.py imports this module (StoreRejected)
+    from services.history.records import Record
 
 #: Largest page a read returns, whatever the caller asks for.
 MAX_PAGE = 5000
@@ -214,6 +217,9 @@ class HistoryStore(Protocol):
         """Apply pending migrations; the versions applied now (empty when up to date)."""
 
     async def insert_batch(self, envelopes: Sequence[ValidEnvelope]) -> int:
+        """`insert_records` of the envelopes' records (`StoreRejected` if one is not an event)."""
+
+    async def insert_records(self, records: Sequence[Record]) -> int:
         """Insert in one transaction, skipping events already stored; rows newly inserted.
 
         Raises `StoreRejected` when the database refuses the data (the whole batch is rolled

@@ -294,10 +294,13 @@ class PostgresHistoryStore:
     # --- writes -------------------------------------------------------------------------
 
     async def insert_batch(self, envelopes: Sequence[ValidEnvelope]) -> int:
+        """`insert_records` of the envelopes' records."""
+        return await self.insert_records(records_of(envelopes))
+
+    async def insert_records(self, records: Sequence[Record]) -> int:
         """Insert a batch with one statement (one transaction); rows newly inserted."""
-        if not envelopes:
+        if not records:
             return 0
-        records = records_of(envelopes)
         await self.ensure_months({_month_start(y, m) for y, m in months_of(records)})
         escaped = escaped_records(records)
         return await self._with(lambda c: _copy_insert(c, escaped))

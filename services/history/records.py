@@ -7,13 +7,16 @@ if the database had refused it, so the persister isolates it the same way on eve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
+import msgspec
 import orjson
 
 from services.history.base import StoreRejected
 from shared.models import TS_MAX, TS_MIN, ValidEnvelope
+from shared.valid_stream import DecodeError, EventDecoders
 
 #: Insert columns, in record order (id and created_at come from the database).
 COLUMNS: tuple[str, ...] = (
@@ -84,31 +87,8 @@ class Record(NamedTuple):
     source_id: str
 
 
-def _text(doc: dict[str, Any], key: str, *, required: bool = False) -> str | None:
-    value = doc.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{key} must be a string")
-    return value
-
-
-def _project(doc: dict[str, Any]) -> int | None:
-    value = doc.get("project_id")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise ValueError("project_id must be a non-negative integer")
-    return value
-
-
-def _json(doc: dict[str, Any], key: str) -> str | None:
-    value = doc.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ValueError(f"{key} must be an object")
-    return orjson.dumps(value).decode()
+#: The persister's view of the valid stream: JSON objects (payload, details) stay bytes.
+DECODERS: Final = EventDecoders(msgspec.Raw)
 
 
 def parse_time(value: object) -> datetime:
@@ -124,61 +104,86 @@ def parse_time(value: object) -> datetime:
     return value
 
 
-def _batch_time(value: object, seen: dict[object, datetime] | None) -> datetime:
-    """`parse_time`, once per distinct value of a batch (a batch shares its accept times)."""
-    if seen is None:
-        return parse_time(value)
+def _object_text(raw: msgspec.Raw, name: str, *, optional: bool) -> str | None:
+    """A JSON object field as the column stores it: its text exactly as the envelope has it."""
+    text = bytes(raw).decode()
+    if optional and text == "null":
+        return None
+    if not text.startswith("{"):
+        raise ValueError(f"{name} must be an object")
+    return text
+
+
+def _brewslm(env: Any, ev: Any, times: dict[datetime, datetime]) -> Record:
+    return Record(
+        env.event_id, "brewslm", ev.project_id, ev.run_id, ev.parent_run_id, ev.stage,
+        ev.severity, ev.reason_code, ev.actor, ev.summary,
+        _object_text(ev.payload, "payload", optional=False), None, None, None,
+        _utc(ev.ts, times), _utc(env.accepted_at, times), env.taxonomy_version, env.source_id,
+    )  # fmt: skip
+
+
+def _pulse(env: Any, ev: Any, times: dict[datetime, datetime]) -> Record:
+    return Record(
+        env.event_id, "pulse", ev.project_id, ev.run_id, ev.parent_run_id, None, ev.severity,
+        None, None, None, None, ev.event_type, ev.message,
+        _object_text(ev.details, "details", optional=True),
+        _utc(ev.created_at, times), _utc(env.accepted_at, times), env.taxonomy_version,
+        env.source_id,
+    )  # fmt: skip
+
+
+def _utc(value: datetime, seen: dict[datetime, datetime]) -> datetime:
+    """`parse_time` of a decoded time, once per distinct value of a batch."""
     found = seen.get(value)
     if found is None:
         found = seen[value] = parse_time(value)
     return found
 
 
-def _record(env: ValidEnvelope, seen: dict[object, datetime] | None = None) -> Record:
-    ev = env.event
-    pulse = env.dialect == "pulse"
-    run_id = _text(ev, "run_id", required=True)
-    assert run_id is not None  # required=True never returns None
-    return Record(
-        event_id=env.event_id,
-        dialect=env.dialect,
-        project_id=_project(ev),
-        run_id=run_id,
-        parent_run_id=_text(ev, "parent_run_id"),
-        stage=None if pulse else _text(ev, "stage", required=True),
-        severity=_text(ev, "severity", required=True) or "",
-        reason_code=None if pulse else _text(ev, "reason_code"),
-        actor=None if pulse else _text(ev, "actor") or "system",
-        summary=None if pulse else _text(ev, "summary"),
-        payload=None if pulse else _json(ev, "payload") or "{}",
-        event_type=_text(ev, "event_type", required=True) if pulse else None,
-        message=(_text(ev, "message") or "") if pulse else None,
-        details=_json(ev, "details") if pulse else None,
-        ts=parse_time(ev.get("created_at") if pulse else ev.get("ts")),
-        accepted_at=_batch_time(env.accepted_at, seen),
-        taxonomy_version=env.taxonomy_version,
-        source_id=env.source_id,
-    )
+class Envelope(NamedTuple):
+    """A valid-stream body whose envelope decoded: its event is checked with its record."""
+
+    event_id: str
+    header: Any
 
 
-def record_of(env: ValidEnvelope, seen: dict[object, datetime] | None = None) -> Record:
-    """The history record of an envelope; `StoreRejected` when the event is not well formed.
+def decode_envelope(data: bytes) -> Envelope:
+    """The envelope of a valid-stream body (`DecodeError` when it is not one)."""
+    header = DECODERS.envelope.decode(data)
+    return Envelope(header.event_id, header)
 
-    `seen` is a batch's cache of converted accept times (see `records_of`).
+
+def record_of_envelope(env: Envelope, times: dict[datetime, datetime] | None = None) -> Record:
+    """The history record of a decoded envelope; `StoreRejected` when its event is not one.
+
+    `times` caches a batch's converted times (a batch shares its accept times).
     """
+    header = env.header
     try:
-        return _record(env, seen)
-    except (ValueError, TypeError, KeyError) as exc:
+        event = DECODERS.event(header.dialect, header.event)
+        build = _pulse if header.dialect == "pulse" else _brewslm
+        return build(header, event, {} if times is None else times)
+    except (DecodeError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise StoreRejected(f"event {env.event_id}: {exc}") from exc
+
+
+def record_of(env: ValidEnvelope, seen: dict[datetime, datetime] | None = None) -> Record:
+    """The history record of a pydantic envelope (through its JSON: one mapping for both)."""
+    try:
+        decoded = decode_envelope(env.model_dump_json().encode())
+    except DecodeError as exc:
+        raise StoreRejected(f"event {env.event_id}: {exc}") from exc
+    return record_of_envelope(decoded, seen)
 
 
 def records_of(envelopes: Any) -> list[Record]:
     """Records of many envelopes (the first bad one raises `StoreRejected`)."""
-    seen: dict[object, datetime] = {}
+    seen: dict[datetime, datetime] = {}
     return [record_of(env, seen) for env in envelopes]
 
 
-def months_of(records: list[Record]) -> set[tuple[int, int]]:
+def months_of(records: Sequence[Record]) -> set[tuple[int, int]]:
     """The (year, month) pairs a batch touches: the partitions it needs."""
     return {(r.ts.year, r.ts.month) for r in records}
 

@@ -295,10 +295,14 @@ class SqliteHistoryStore:
     # --- writes -------------------------------------------------------------------------
 
     async def insert_batch(self, envelopes: Sequence[ValidEnvelope]) -> int:
+        """`insert_records` of the envelopes' records."""
+        return await self.insert_records(records_of(envelopes))
+
+    async def insert_records(self, records: Sequence[Record]) -> int:
         """Insert a batch in one transaction; rows newly inserted."""
-        if not envelopes:
+        if not records:
             return 0
-        params = insert_params(records_of(envelopes))
+        params = insert_params(records)
 
         def insert(conn: sqlite3.Connection) -> int:
             before = conn.total_changes

@@ -19,17 +19,17 @@ from redis.exceptions import RedisError
 from redis.typing import StreamIdT
 
 from services.history.base import HistoryStore, StoreUnavailable
+from services.history.records import Record
 from services.persister.logic import MALFORMED, REJECTED, isolate, parse_batch, store_backoff
 from shared.consumer import BatchContext, Entry, sleep_unless_stopped
 from shared.logging import get_logger
 from shared.metrics import Totals
-from shared.models import ValidEnvelope
 from shared.retry import OutageLog
 from shared.settings import Settings
 
 log = get_logger("runbus.persister")
 
-Pair = tuple[Entry, ValidEnvelope]
+Pair = tuple[Entry, Record]
 T = TypeVar("T")
 #: Entries a retry loop holds: re-claimed on every retry so they do not look abandoned.
 Held = tuple[BatchContext, list[str]]
@@ -99,9 +99,10 @@ class Persister:
         """Store a batch: malformed entries and poison rows to the dead-letter stream."""
         self.totals = ctx.totals
         batch = parse_batch(entries)
-        if batch.malformed:
-            await ctx.dead_letter(batch.malformed)
-            log.warning("entries_dead_lettered", code=MALFORMED, count=len(batch.malformed))
+        for rejects, code in ((batch.malformed, MALFORMED), (batch.rejected, REJECTED)):
+            if rejects:
+                await ctx.dead_letter(rejects)
+                log.warning("entries_dead_lettered", code=code, count=len(rejects))
         if not batch.good:
             return
         try:
@@ -116,9 +117,9 @@ class Persister:
         ctx.count("duplicates", len(result.stored) - result.inserted)
 
     async def _insert(self, part: list[Pair], ctx: BatchContext) -> int:
-        envelopes = [env for _, env in part]
+        records = [record for _, record in part]
         ids = [entry.id for entry, _ in part]
-        return await self._retrying(lambda: self.store.insert_batch(envelopes), (ctx, ids))
+        return await self._retrying(lambda: self.store.insert_records(records), (ctx, ids))
 
     async def _retrying(self, call: Callable[[], Awaitable[T]], held: Held | None) -> T:
         """Call until it does not raise `StoreUnavailable`; `Stopped` if the service stops."""

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, TypeVar
 
-from pydantic import ValidationError
-
 from services.history.base import StoreRejected
+from services.history.records import Record, decode_envelope, record_of_envelope
 from shared.consumer import Entry
-from shared.models import ValidEnvelope
 from shared.retry import Backoff
-from shared.wire import parse_envelope
+from shared.valid_stream import DecodeError
 
 MALFORMED = "persist_malformed_envelope"
 REJECTED = "persist_rejected"
@@ -28,24 +27,37 @@ Reject = tuple[Entry, list[str], str]
 
 @dataclass(slots=True)
 class ParsedBatch:
-    """A batch split into envelopes to store and entries that are not envelopes at all."""
+    """A batch split into records to store, events that are not well formed, and entries that
+    are not envelopes at all."""
 
-    good: list[tuple[Entry, ValidEnvelope]] = field(default_factory=list)
+    good: list[tuple[Entry, Record]] = field(default_factory=list)
+    rejected: list[Reject] = field(default_factory=list)
     malformed: list[Reject] = field(default_factory=list)
 
 
 def parse_batch(entries: Sequence[Entry]) -> ParsedBatch:
-    """Parse each entry's ``__data__`` as a `ValidEnvelope`."""
+    """Decode each entry's ``__data__`` as an envelope, then its event as a history record.
+
+    The valid stream is the validator's (nothing is validated twice): decoding only checks
+    the shape. A body that is no envelope is ``persist_malformed_envelope``; an envelope whose
+    event has no record is ``persist_rejected``, as a row the database refused.
+    """
     batch = ParsedBatch()
+    times: dict[datetime, datetime] = {}  # a batch shares its accept times: convert once
     for entry in entries:
         data = entry.data
         if data is None:
             batch.malformed.append((entry, [MALFORMED], "entry has no __data__ field"))
             continue
         try:
-            batch.good.append((entry, parse_envelope(data)))
-        except (ValidationError, ValueError) as exc:
+            envelope = decode_envelope(data)
+        except DecodeError as exc:
             batch.malformed.append((entry, [MALFORMED], _first_line(str(exc))))
+            continue
+        try:
+            batch.good.append((entry, record_of_envelope(envelope, times)))
+        except StoreRejected as exc:
+            batch.rejected.append((entry, [REJECTED], _first_line(str(exc))))
     return batch
 
 

@@ -3,19 +3,30 @@
 - a valid entry's text reaches the valid stream verbatim: every field the producer sent is
   in the envelope's event with the same value (strings equal code point for code point after
   JSON decoding), the event re-validates downstream and its id follows the id pattern;
+- the stages after the validator, which decode the envelope without validating it again
+  (`shared.valid_stream`), read the same values as a pydantic validation of it;
 - a rejected entry carries only documented error codes (none of them "the handler crashed"),
   and its dead letter keeps the original bytes and fields unchanged.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import orjson
 
-from shared.models import EVENT_ID_PATTERN, DeadLetter, PulseEvent, RunEvent, ValidEnvelope
-from shared.wire import DATA_FIELD, unwrap_body
+from services.history.records import decode_envelope, record_of_envelope
+from shared.models import (
+    EVENT_ID_PATTERN,
+    DeadLetter,
+    PulseEvent,
+    RunEvent,
+    ValidEnvelope,
+    event_time,
+)
+from shared.wire import DATA_FIELD, parse_envelope, unwrap_body
 from tests.unit.badinput.corpus import FAMILIES
 
 Fields = dict[bytes, bytes]
@@ -52,6 +63,27 @@ def check_valid(sent: Fields, envelope: ValidEnvelope) -> None:
             assert getattr(stored, key) == getattr(model.model_validate(doc), key)
         else:
             assert envelope.event[key] == value, f"{key} changed on its way"
+
+
+def check_trusted(data: bytes) -> None:
+    """The persister's record of a valid-stream body holds what pydantic reads in it."""
+    envelope = parse_envelope(data)
+    model: type[RunEvent] | type[PulseEvent] = (
+        RunEvent if envelope.dialect == "brewslm" else PulseEvent
+    )
+    event = model.model_validate(envelope.event)
+    record = record_of_envelope(decode_envelope(data))
+    for name, got in record._asdict().items():
+        if name in ("payload", "details"):
+            got = None if got is None else json.loads(got)  # stdlib: ints of any size
+            want = getattr(event, name, None)
+        elif name == "ts":
+            want = event_time(event)
+        elif name in ValidEnvelope.model_fields:
+            want = getattr(envelope, name)
+        else:
+            want = getattr(event, name, None)
+        assert got == want, f"{name}: {got!r} != {want!r}"
 
 
 def check_dead(sent: Fields, letter: DeadLetter, source_id: str) -> None:

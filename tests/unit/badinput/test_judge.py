@@ -16,7 +16,7 @@ from shared.settings import Settings
 from shared.taxonomy import Taxonomy
 from shared.validation import Accepted, Rejected, validate_bytes, validate_document
 from shared.wire import DATA_FIELD, parse_envelope
-from tests.unit.badinput.checks import check_codes, check_valid, families
+from tests.unit.badinput.checks import check_codes, check_trusted, check_valid, families
 from tests.unit.badinput.corpus import FAMILIES, Case, corpus, event
 from tests.unit.badinput.mutate import mutants
 from tests.unit.badinput.strategies import entries, examples, recipes
@@ -52,6 +52,7 @@ def test_corpus_case_gets_its_verdict(case: Case, taxonomy: Taxonomy) -> None:
     if case.expect == "valid":
         assert isinstance(result, Valid), getattr(result, "errors", None)
         check_valid(case.fields, parse_envelope(result.fields[DATA_FIELD]))
+        check_trusted(result.fields[DATA_FIELD])
     else:
         assert isinstance(result, Invalid), "accepted a case that must be rejected"
         check_codes(result.errors)
@@ -71,6 +72,7 @@ def test_generated_entries_never_raise_and_keep_the_invariants(
     result = verdict(fields, Settings(_env_file=None).taxonomy)
     if isinstance(result, Valid):
         check_valid(fields, parse_envelope(result.fields[DATA_FIELD]))
+        check_trusted(result.fields[DATA_FIELD])
     else:
         check_codes(result.errors)
 
@@ -83,6 +85,7 @@ def test_mutated_entries_never_raise_and_keep_the_invariants(recipe: tuple[int, 
         result = verdict(fields, taxonomy)
         if isinstance(result, Valid):
             check_valid(fields, parse_envelope(result.fields[DATA_FIELD]))
+            check_trusted(result.fields[DATA_FIELD])
         else:
             check_codes(result.errors)
 

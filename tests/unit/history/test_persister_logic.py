@@ -12,11 +12,11 @@ import orjson
 import pytest
 
 from services.history.base import StoreRejected, StoreUnavailable
+from services.history.records import Record
 from services.persister.io import Persister
 from services.persister.logic import MALFORMED, REJECTED, isolate, parse_batch, store_backoff
 from shared.consumer import Entry
 from shared.metrics import BatchCounts, Totals
-from shared.models import ValidEnvelope
 from shared.settings import Settings
 from shared.wire import DATA_FIELD
 
@@ -137,12 +137,12 @@ class FakeStore:
     rows: set[str] = field(default_factory=set)
     calls: int = 0
 
-    async def insert_batch(self, envelopes: Sequence[ValidEnvelope]) -> int:
+    async def insert_records(self, records: Sequence[Record]) -> int:
         self.calls += 1
         if self.outages > 0:
             self.outages -= 1
             raise StoreUnavailable("connection refused")
-        ids = {e.event_id for e in envelopes}
+        ids = {r.event_id for r in records}
         if ids & self.poison:
             raise StoreRejected(f"refused {sorted(ids & self.poison)}")
         new = ids - self.rows
@@ -176,7 +176,9 @@ async def test_stopping_during_an_outage_leaves_the_batch_pending() -> None:
     store, ctx, stop = FakeStore(outages=10**6), FakeContext(), asyncio.Event()
     p = persister(store, stop)
     task = asyncio.create_task(p.handle([entry(1)], ctx))  # type: ignore[arg-type]
+    deadline = asyncio.get_running_loop().time() + 10
     while store.calls < 3:
+        assert asyncio.get_running_loop().time() < deadline, "the store was never retried"
         await asyncio.sleep(0.001)
     assert p.down and not task.done()
     stop.set()
