@@ -74,7 +74,7 @@ def test_one_command_runs_the_bus_on_a_local_cluster(tmp_path: Path, namespace: 
     system.start()
     try:
         poll(system.ready, timeout=90)
-        assert "runbus is running" in system.output()
+        poll(lambda: "runbus is running" in system.output(), timeout=30)  # printed after ready
         names = Names(namespace, PARTITIONS)
         client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", first)])
         # when a few thousand entries are published with plain XADD, each on its run's partition
