@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from services.history import StoreRejected, StoreUnavailable, store_for_url
-from services.history.postgres import PostgresHistoryStore
+from services.history.postgres import SMALL_BATCH, PostgresHistoryStore
 from tests.conftest import POSTGRES_DSN, free_port
 from tests.integration.history.conftest import in_thread, raw_sql
 from tests.integration.history.factory import at, brewslm, pulse, raw_envelope
@@ -179,3 +179,28 @@ async def test_the_service_role_may_only_insert_and_select(
             await raw_sql(as_app, statement)
         assert refused.value.sqlstate == "42501", statement
     assert await pg_store.count() == 2
+
+
+@pytest.mark.parametrize("size", [SMALL_BATCH, SMALL_BATCH + 1], ids=["one-statement", "staged"])
+async def test_both_insert_paths_store_the_same_rows_once(
+    pg_store: PostgresHistoryStore, size: int
+) -> None:
+    # Given a batch at the size of each insert path: both dialects, NUL and unicode text, JSON
+    batch = [
+        brewslm("exp-9", at(i), event_id=f"b{i}", summary="a\x00b é🧪", payload={"n": i, "d": [1]})
+        if i % 2 else pulse("exp-9", at(i), event_id=f"p{i}", details={"k": "\x00"})
+        for i in range(size)
+    ]  # fmt: skip
+    # When it is inserted twice (a redelivery)
+    assert await pg_store.insert_batch(batch) == size
+    assert await pg_store.insert_batch(batch) == 0
+    # Then each event is stored once, its text and JSON as they were sent
+    page = await pg_store.run_timeline("exp-9", limit=size + 10)
+    assert [r.event_id for r in page.rows] == [e.event_id for e in batch]
+    sent = {e.event_id: e.event for e in batch}
+    for row in page.rows:
+        event = sent[row.event_id]
+        if row.dialect == "brewslm":
+            assert row.summary == event["summary"] and row.payload == event["payload"]
+        else:
+            assert row.details == event["details"]
