@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import ceiling_report, dashboard_report, scale_report
+from bench import ceiling_report, cpu_report, dashboard_report, scale_report
 from bench.report import Results, dig
 
 BACKENDS = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
@@ -193,7 +193,7 @@ def sittings(head: Results) -> str:
     return f" Parts from earlier runs ({', '.join(earlier)}): {', '.join(sorted(older))}."
 
 
-def render(raw: Results, head: Results) -> str:
+def render(raw: Results, head: Results, reference: Results | None = None) -> str:
     """The whole Markdown report."""
     kind = "quick run (`make bench-quick`)" if head.get("quick") else "full run (`make bench`)"
     lines = [
@@ -211,6 +211,7 @@ def render(raw: Results, head: Results) -> str:
     for table in (
         baseline_table(raw, head),
         cpu_table(raw),
+        cpu_report.ab_table(raw, head, reference),
         ceiling_report.ceiling_table(raw, head),
         ceiling_report.variants_table(raw),
         scale_report.cluster_table(raw),

@@ -35,7 +35,22 @@ TARGETS: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
         "vs_ceiling_postgres",
         lambda v: v >= 0.8,
     ),
-    ("p99 publish -> history < 50 ms at 1k/s", "latency_p99_ms_at_1k", lambda v: v < 50),
+    (
+        "CPU µs/event of the stages, SQLite <= 0.4x the reference commit's",
+        "stage_cpu_vs_reference_sqlite",
+        lambda v: v <= 0.4,
+    ),
+    (
+        "CPU µs/event of the stages, PostgreSQL <= 0.4x the reference commit's",
+        "stage_cpu_vs_reference_postgres",
+        lambda v: v <= 0.4,
+    ),
+    ("p99 publish -> history < 15 ms at 1k/s, SQLite", "latency_p99_ms_at_1k", lambda v: v < 15),
+    (
+        "p99 publish -> history < 15 ms at 1k/s, PostgreSQL",
+        "latency_p99_ms_at_1k_postgres",
+        lambda v: v < 15,
+    ),
     ("Run-detail p99 < 10 ms at 1M rows", "run_detail_p99_ms_1m", lambda v: v < 10),
     ("Each service RSS < 200 MB (sustained load)", "rss_mb_max", lambda v: v < 200),
     ("Each service RSS < 200 MB under a 1M backlog", "rss_backlog_mb_max", lambda v: v < 200),

@@ -41,6 +41,7 @@ from bench import (
     ceiling,
     ceiling_report,
     cluster,
+    cpu_report,
     dashboard,
     dashboard_report,
     growth,
@@ -172,7 +173,7 @@ def rerender(directory: Path = RESULTS) -> int:
     """Rewrite latest.md from latest.json (after a change to the report's layout)."""
     doc = json.loads((directory / "latest.json").read_text())
     raw = doc.pop("details")
-    markdown = render(raw, doc)
+    markdown = render(raw, doc, cpu_report.load_reference())
     write({**doc, "details": raw}, markdown, directory)
     print(markdown)
     return 0
@@ -197,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ws = Workspace()
     started, began = datetime.now(UTC), time.monotonic()
     about = machine()
+    reference = cpu_report.load_reference()
     try:
         raw, errors = measure(plan, ws, args.only, began)
     finally:
@@ -210,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         | ceiling_report.headline(raw)
         | scale_report.headline(raw)
         | dashboard_report.headline(raw)
+        | cpu_report.headline(raw, reference)
         | {
             "machine": about | {"load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
             "quick": plan.quick,
@@ -221,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     head["capacity_model"] = capacity.model(raw)
     head["targets"] = verdicts(head)
     head["errors"] = errors
-    markdown = render(raw, head)
+    markdown = render(raw, head, reference)
     write({**head, "details": raw}, markdown)
     print(markdown)
     return 1 if errors else 0

@@ -1,0 +1,40 @@
+"""The CPU A/B against a reference run and the producer + Redis bound."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.cpu_report import ab_table, bound_eps, headline, stage_cpu
+
+
+def run(validator: float, persister: float, coach: float, eps: float = 10_000) -> dict[str, Any]:
+    cpu = {"validator": validator, "persister": persister, "coach": coach,
+           "producer": 12.0, "redis": 13.0}  # fmt: skip
+    return {
+        "sqlite": {"sustained": {"eps": eps, "cpu_us_per_event": cpu}},
+        "baseline": {"sqlite": {"sustained": {"eps": 40_000.0}}},
+    }
+
+
+def test_the_stages_are_summed_and_compared_with_the_reference() -> None:
+    now, then = run(10, 20, 12), {"machine": {"commit": "abc"}, "details": run(30, 50, 40)}
+    head = headline(now, then, cores=2)
+    assert stage_cpu(now, "sqlite") == 42.0 and head["stage_cpu_us_sqlite"] == 42.0
+    assert head["stage_cpu_vs_reference_sqlite"] == round(42 / 120, 3)
+    assert head["cpu_reference_commit"] == "abc"
+    assert head["stage_cpu_us_postgres"] is None  # a part that did not run stays unknown
+
+
+def test_the_bound_is_what_the_producer_and_redis_leave_on_every_core() -> None:
+    raw = run(10, 20, 12)
+    assert bound_eps(raw, "sqlite", cores=2) == 2e6 / 25
+    head = headline(raw, None, cores=2)
+    assert head["vs_baseline_bound_sqlite"] == round(80_000 / 40_000, 3)
+    assert head["stage_cpu_vs_reference_sqlite"] is None and head["cpu_reference_commit"] is None
+
+
+def test_the_table_shows_now_and_then() -> None:
+    now, then = run(10, 20, 12), {"machine": {"commit": "abc"}, "details": run(30, 50, 40)}
+    lines = ab_table(now, headline(now, then, cores=2), then)
+    assert "commit abc" in lines[0] and "| 10.0 (30.0) | 20.0 (50.0) | 12.0 (40.0) |" in lines[2]
+    assert ab_table(now, {}, None) == []
