@@ -15,7 +15,7 @@ import redis
 import redis.asyncio as aredis
 import redis.asyncio.cluster as acluster
 import redis.cluster
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.connection import AbstractConnection, Connection
 from redis.exceptions import DataError
 from redis.typing import EncodableT
 
@@ -96,10 +96,21 @@ def async_redis(settings: Settings, **overrides: Any) -> aredis.Redis:
     options = {**_options(settings), **overrides}
     if settings.redis_cluster:
         options.pop("health_check_interval", None)
-        return cast(aredis.Redis, acluster.RedisCluster.from_url(redis_url(settings), **options))
+        return cast(aredis.Redis, _packed_cluster(redis_url(settings), options))
     client = aredis.Redis.from_url(redis_url(settings), **options)
     pool = client.connection_pool
     pool.connection_class = packed_in_c(pool.connection_class)
+    return client
+
+
+def _packed_cluster(url: str, options: dict[str, Any]) -> acluster.RedisCluster:
+    """A cluster client whose node connections pack in C: the nodes it knows now, and those
+    it discovers later (the client builds each from its shared connection settings)."""
+    client = acluster.RedisCluster.from_url(url, **options)
+    kwargs = client.connection_kwargs
+    kwargs["connection_class"] = packed_in_c(kwargs.get("connection_class", Connection))
+    for node in client.startup_nodes:
+        node.connection_class = kwargs["connection_class"]
     return client
 
 
