@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -182,13 +184,27 @@ def escaped_records(records: Sequence[Record]) -> list[Record]:
 STAGE_SQL, INSERT_SQL = _STAGE, _INSERT
 
 
-def _row(record: asyncpg.Record) -> HistoryRow:
-    row = HistoryRow(*record)
-    for name in ESCAPED:
-        text = getattr(row, name)
-        if text and text[0] == _MARK:
-            setattr(row, name, py_text(text))
-    return row
+def _rows(records: list[asyncpg.Record]) -> list[HistoryRow]:
+    """`HistoryRow`s of records selected by `_SELECT` (times and JSON columns come decoded)."""
+    return _unescaped([HistoryRow(*r) for r in records])
+
+
+_escaped_texts = operator.attrgetter(*ESCAPED)
+
+
+def _unescaped(rows: list[HistoryRow]) -> list[HistoryRow]:
+    """`rows` with their escaped text columns restored (`py_text`)."""
+    # A stored text holds the mark only when `pg_text` escaped it: one search over the page's
+    # texts tells whether any row needs a look.
+    texts = filter(None, itertools.chain.from_iterable(map(_escaped_texts, rows)))
+    if _MARK not in "".join(texts):
+        return rows
+    for row in rows:
+        for name in ESCAPED:
+            text = getattr(row, name)
+            if text and text[0] == _MARK:
+                setattr(row, name, py_text(text))
+    return rows
 
 
 class PostgresHistoryStore:
@@ -364,8 +380,7 @@ class PostgresHistoryStore:
     # --- reads --------------------------------------------------------------------------
 
     async def _select(self, sql: str, *params: Any) -> list[HistoryRow]:
-        records = await self._with(lambda c: c.fetch(sql, *params))
-        return [_row(r) for r in records]
+        return _rows(await self._with(lambda c: c.fetch(sql, *params)))
 
     async def run_timeline(
         self, run_id: str, *, children: bool = False, cursor: str | None = None, limit: int = 1000

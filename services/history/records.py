@@ -14,7 +14,7 @@ from typing import Any, Final, NamedTuple
 import msgspec
 import orjson
 
-from services.history.base import StoreRejected
+from services.history.base import HistoryRow, StoreRejected
 from shared.models import TS_MAX, TS_MIN, ValidEnvelope
 from shared.valid_stream import DecodeError, EventDecoders
 
@@ -39,29 +39,8 @@ COLUMNS: tuple[str, ...] = (
     "taxonomy_version",
     "source_id",
 )
-#: Read columns, in `HistoryRow` constructor order.
-ROW_COLUMNS: tuple[str, ...] = (
-    "id",
-    "event_id",
-    "dialect",
-    "project_id",
-    "run_id",
-    "parent_run_id",
-    "severity",
-    "ts",
-    "created_at",
-    "accepted_at",
-    "taxonomy_version",
-    "source_id",
-    "stage",
-    "reason_code",
-    "actor",
-    "summary",
-    "payload",
-    "event_type",
-    "message",
-    "details",
-)
+#: Read columns: `HistoryRow`'s fields, in its constructor order.
+ROW_COLUMNS: tuple[str, ...] = HistoryRow.__struct_fields__
 
 
 class Record(NamedTuple):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
+
+from msgspec.structs import replace
 
 from services.coach import logic
 from services.coach.rebuild import event_of
@@ -21,7 +22,7 @@ def brewslm_row(**overrides: object) -> HistoryRow:
         taxonomy_version="tx", source_id="1-0", stage="training", reason_code="training_oom",
         actor=None, summary="CUDA OOM", payload={"batch_size": 32},
     )  # fmt: skip
-    return replace(row, **overrides)  # type: ignore[arg-type]
+    return replace(row, **overrides)
 
 
 def test_a_brewslm_row_reads_as_the_event_the_live_worker_saw() -> None:
