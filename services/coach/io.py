@@ -46,6 +46,7 @@ from typing import Any, Final, Literal
 import orjson
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from services.coach import logic
 from services.coach.facts import EARLIEST_KEYS, Fact, decode, encode
@@ -201,7 +202,8 @@ class CoachStore:
         """Write several stage results: one script call each."""
         if not results:
             return []
-        calls = [self._write_call(result, taxonomy_version, now) for result in results]
+        template = DocumentTemplate(taxonomy_version, now)
+        calls = [self._write_call(result, template) for result in results]
         replies = await self._scripts(self._write, calls)
         return [Written(_OUTCOMES[int(outcome)], int(version)) for outcome, version in replies]
 
@@ -210,27 +212,45 @@ class CoachStore:
     ) -> list[Any]:
         """One script call each, then `projects` added to the project set (idempotent: a
         redelivered batch adds them again). One pipeline on a single node."""
-        index = self.names.coach_projects
         if self._cluster:
             replies = await asyncio.gather(*(script(keys=k, args=a) for k, a in calls))
             if projects:
-                await self.client.sadd(index, *projects)
+                await self.client.sadd(self.names.coach_projects, *projects)
             return list(replies)
+        replies = await self._pipelined(script, calls, projects)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            # The server lost the script (a restart, a failover): load it, redo those calls
+            script.sha = await self.client.script_load(script.script)
+            redone = await self._pipelined(script, [calls[i] for i in missing])
+            for i, reply in zip(missing, redone, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies[: len(calls)]
+
+    async def _pipelined(
+        self, script: AsyncScript, calls: Sequence[Call], projects: Sequence[int] = ()
+    ) -> list[Any]:
+        """The calls as bare EVALSHAs in one pipeline, errors returned in place. redis-py's
+        script pipeline would first ask ``SCRIPT EXISTS`` (a second round trip per batch)."""
         async with self.client.pipeline(transaction=False) as pipe:
             for keys, args in calls:
-                await script(keys=keys, args=args, client=pipe)
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
             if projects:
-                pipe.sadd(index, *projects)
-            return list(await pipe.execute())[: len(calls)]
+                pipe.sadd(self.names.coach_projects, *projects)
+            return list(await pipe.execute(raise_on_error=False))
 
-    def _write_call(self, result: StageResult, taxonomy_version: str, now: datetime) -> Call:
-        head, tail = _document_parts(result, taxonomy_version, now)
+    def _write_call(self, result: StageResult, template: DocumentTemplate) -> Call:
+        docs = logic.dumped(result.suggestions)
+        head, tail = template.parts(result, docs)
         project_id, stage = result.project_id, result.stage
         announce = orjson.dumps({"project_id": project_id, "stage": stage})[:-1] + b',"version":'
         args: list[str | bytes | int] = [
             stage,
             result.rev,
-            logic.digest(result.suggestions),
+            logic.digest_of(docs),
             head,
             tail,
             self.names.coach_changes,
@@ -249,19 +269,28 @@ def _merged(reply: list[Any]) -> Merged:
     return Merged(int(reply[0]), int(reply[1]), state, missing)
 
 
-def _document_parts(
-    result: StageResult, taxonomy_version: str, now: datetime
-) -> tuple[bytes, bytes]:
-    """The document's JSON split around its version, which the script fills in."""
-    doc = CoachDocument(
-        project_id=result.project_id,
-        stage=result.stage,
-        version=0,
-        computed_at=now,
-        source_id=result.source_id,
-        taxonomy_version=taxonomy_version,
-        suggestions=result.suggestions,
-    ).model_dump(mode="json")
-    head = orjson.dumps({"project_id": doc["project_id"], "stage": doc["stage"]})
-    rest = {k: v for k, v in doc.items() if k not in ("project_id", "stage", "version")}
-    return head[:-1] + b',"version":', b"," + orjson.dumps(rest)[1:]
+class DocumentTemplate:
+    """A batch's `CoachDocument` JSON, split around its version (which the script fills in).
+
+    The batch's documents share their time and taxonomy: the model is built and dumped once
+    (for its fields, their order and their JSON forms), then each document swaps in its own
+    project, stage, source and suggestions (already dumped for the digest).
+    """
+
+    def __init__(self, taxonomy_version: str, now: datetime) -> None:
+        doc = CoachDocument(
+            project_id=0,
+            stage=COACH_STAGES[0],
+            version=0,
+            computed_at=now,
+            source_id=None,
+            taxonomy_version=taxonomy_version,
+            suggestions=[],
+        ).model_dump(mode="json")
+        self.rest = {k: v for k, v in doc.items() if k not in ("project_id", "stage", "version")}
+
+    def parts(self, result: StageResult, docs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+        """Head and tail of `result`'s document, whose suggestions are `docs`."""
+        head = orjson.dumps({"project_id": result.project_id, "stage": result.stage})
+        rest = {**self.rest, "source_id": result.source_id, "suggestions": docs}
+        return head[:-1] + b',"version":', b"," + orjson.dumps(rest)[1:]
