@@ -157,3 +157,37 @@ async def test_an_error_reply_fails_the_batch_instead_of_passing_for_a_result(
     with pytest.raises(redis.exceptions.ResponseError):
         await store.merge_many({3: facts, 4: facts})
     assert (await store.merge(3, facts)).changed == 0
+
+
+async def test_one_call_per_project_answers_each_result_in_its_place(
+    settings: Settings, async_client: aredis.Redis, listener: Listener
+) -> None:
+    store = CoachStore(async_client, settings.names)
+    found = logic.suggest("training", state_of([event("training_oom", t=1)]))
+    await store.write(StageResult(9, "training", 5, found, "5-0"), **TX)
+    await store.write(StageResult(10, "data", 1, [], "1-0"), **TX)
+    before = len(await listener.drain())
+    # given results of two projects, interleaved, each with another fate
+    results = [
+        StageResult(9, "training", 4, [], "4-0"),  # older than what is cached: stale
+        StageResult(10, "training", 1, found, "6-0"),  # new: written
+        StageResult(9, "data", 6, [], "6-0"),  # new: written
+        StageResult(10, "data", 2, [], "6-0"),  # the same list again: unchanged
+        StageResult(9, "eval", 6, found, "6-0"),  # new: written
+    ]
+    written = await store.write_many(results, **TX)
+    # then each answer is the one of its own result
+    outcomes = [(w.outcome, w.version) for w in written]
+    assert outcomes == [
+        ("stale", 1),
+        ("written", 1),
+        ("written", 1),
+        ("unchanged", 1),
+        ("written", 1),
+    ]
+    changes = (await listener.drain())[before:]
+    assert sorted((c["project_id"], c["stage"]) for c in changes) == [
+        (9, "data"), (9, "eval"), (10, "training")
+    ]  # fmt: skip
+    doc = await document(async_client, settings, 9, "eval")
+    assert doc is not None and doc.source_id == "6-0" and doc.suggestions == found
