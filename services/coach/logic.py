@@ -31,12 +31,7 @@ from shared.valid_stream import DecodeError, EventDecoders
 from shared.wire import entry_id_key
 
 MALFORMED: Final = "coach_malformed_envelope"
-#: BrewSLM stages whose events the coach reads; the others (export, deployment, autopilot,
-#: system) and every Pulse event produce no facts.
-COACHED_STAGES: Final[frozenset[str]] = frozenset(
-    {"ingestion", "cleaning", "adapter", "training", "eval"}
-)
-#: One module per coach stage: ``facts(seen)`` and ``suggest(state)``.
+#: One module per coach stage: ``EVENT_STAGES``, ``facts(seen)`` and ``suggest(state)``.
 GENERATORS: Final[dict[str, ModuleType]] = {
     "data": data,
     "cleaning": cleaning,
@@ -44,18 +39,23 @@ GENERATORS: Final[dict[str, ModuleType]] = {
     "training": training,
     "eval": eval_,
 }
+#: BrewSLM stages whose events the coach reads (those some generator names); the others
+#: (export, deployment, autopilot, system) and every Pulse event produce no facts.
+COACHED_STAGES: Final[frozenset[str]] = frozenset().union(
+    *(m.EVENT_STAGES for m in GENERATORS.values() if m.EVENT_STAGES is not None)
+)
 #: Coach stages a fact key touches, by the key's first segment.
 _STAGES_BY_PREFIX: Final[dict[str, tuple[str, ...]]] = {
     "project": ("data", "gold_set"),
     **{stage: (stage,) for stage in COACH_STAGES},
 }
-_EXTRACTORS: Final[tuple[Callable[[Seen], list[Fact]], ...]] = (
-    data.facts,
-    cleaning.facts,
-    gold_set.facts,
-    training.facts,
-    eval_.facts,
-)
+#: The fact extractors that read an event of each coached stage (None: of every one).
+_EXTRACTORS: Final[dict[str, tuple[Callable[[Seen], list[Fact]], ...]]] = {
+    stage: tuple(
+        m.facts for m in GENERATORS.values() if m.EVENT_STAGES is None or stage in m.EVENT_STAGES
+    )
+    for stage in COACHED_STAGES
+}
 
 
 def facts_from_event(event: Event, event_id: str) -> list[Fact]:
@@ -63,11 +63,14 @@ def facts_from_event(event: Event, event_id: str) -> list[Fact]:
 
     `event` is a model or the valid stream's struct of one (`decode_event`): the same fields.
     """
-    if event.dialect != "brewslm" or event.stage not in COACHED_STAGES:
+    if event.dialect != "brewslm":
+        return []
+    extractors = _EXTRACTORS.get(event.stage)
+    if extractors is None:
         return []
     seen = Seen.of(event, event_id)
     found = [seen.fact("project:active")]
-    for extract in _EXTRACTORS:
+    for extract in extractors:
         found += extract(seen)
     return found
 
