@@ -281,9 +281,10 @@ class CoachStore:
 
 def _merged(reply: list[Any]) -> Merged:
     flat = reply[2]
-    state = {
-        as_text(flat[i]): decode(as_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)
-    }
+    state: dict[str, Fact] = {}
+    for i in range(0, len(flat), 2):
+        key = as_text(flat[i])
+        state[key] = decode(key, flat[i + 1])
     missing = frozenset(as_text(stage) for stage in reply[3:])
     return Merged(int(reply[0]), int(reply[1]), state, missing)
 
