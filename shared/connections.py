@@ -69,11 +69,17 @@ class HiredisPacking(AbstractConnection):
             args = (*head.encode().split(), *args[1:])
         elif isinstance(head, bytes) and b" " in head:
             args = (*head.split(), *args[1:])
-        if any(isinstance(arg, bytearray) for arg in args):
-            args = tuple(bytes(a) if isinstance(a, bytearray) else a for a in args)
         try:
             return [hiredis.pack_command(cast(Any, args))]
         except TypeError as exc:  # what redis-py's encoder raises for None, bool, ...
+            if not any(isinstance(arg, bytearray) for arg in args):
+                raise DataError(str(exc)) from exc
+        # hiredis refuses bytearrays, which redis-py sends as bytes: looked for only then, as
+        # scanning every argument of every command first costs more than the packing
+        args = tuple(bytes(a) if isinstance(a, bytearray) else a for a in args)
+        try:
+            return [hiredis.pack_command(cast(Any, args))]
+        except TypeError as exc:
             raise DataError(str(exc)) from exc
 
 

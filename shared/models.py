@@ -23,9 +23,14 @@ EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
 RunId = Annotated[str, Field(min_length=1, max_length=256)]
 
 
-def _utc(value: datetime) -> datetime:
+def aware_utc(value: datetime) -> datetime:
+    """An event time as the models keep it: aware UTC (naive means UTC), within 1970..2100.
+
+    Raises ValueError outside that window.
+    """
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    aware = aware.astimezone(UTC)
+    if aware.tzinfo is not UTC:
+        aware = aware.astimezone(UTC)
     if not TS_MIN <= aware < TS_MAX:
         raise ValueError("timestamp outside 1970..2100")
     return aware
@@ -55,7 +60,7 @@ class RunEvent(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict, description="Free-form details.")
     ts: datetime = Field(description="Wall-clock time of the event (producer's clock).")
 
-    _ts_utc = field_validator("ts")(_utc)
+    _ts_utc = field_validator("ts")(aware_utc)
 
 
 class PulseEvent(BaseModel):
@@ -78,7 +83,7 @@ class PulseEvent(BaseModel):
     details: dict[str, Any] | None = Field(None, description="Event-specific JSON.")
     created_at: datetime = Field(description="Event timestamp.")
 
-    _ts_utc = field_validator("created_at")(_utc)
+    _ts_utc = field_validator("created_at")(aware_utc)
 
 
 Event = RunEvent | PulseEvent
@@ -196,7 +201,7 @@ class ActionRequest(BaseModel):
         "(http or https).",
     )
 
-    _requested_at_utc = field_validator("requested_at")(_utc)
+    _requested_at_utc = field_validator("requested_at")(aware_utc)
 
 
 # --- Dead letters -------------------------------------------------------------------------

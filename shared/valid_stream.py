@@ -94,8 +94,12 @@ def struct_of(model: type[BaseModel], objects: Objects, **overrides: Any) -> typ
     for name, info in model.model_fields.items():
         tp, default = _field(info, objects)
         fields.append((name, overrides.get(name, tp), default))
-    # Unknown fields are ignored, as the pydantic envelope ignores them.
-    return msgspec.defstruct(f"Trusted{model.__name__}", fields, kw_only=True, gc=False)
+    # Unknown fields are refused where the model forbids them (the events) and ignored where
+    # it ignores them (the envelope).
+    forbid = model.model_config.get("extra") == "forbid"
+    return msgspec.defstruct(
+        f"Trusted{model.__name__}", fields, kw_only=True, gc=False, forbid_unknown_fields=forbid
+    )
 
 
 class Decoder(Generic[S]):

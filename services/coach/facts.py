@@ -17,19 +17,16 @@ never arrival order. The same rule runs in Python (`merge`) and in Lua (`service
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
 
+import msgspec
 import orjson
-
-from shared.models import RunEvent
 
 Stamp = tuple[int, str]
 State = Mapping[str, "Fact"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO: Final = timedelta(microseconds=1)
 #: Keys where the earliest fact wins (they record *that* something happened, once).
 EARLIEST_KEYS: Final[frozenset[str]] = frozenset({"project:active", "data:rows_landed"})
 #: `payload.status` values that make an info event of a stage a success.
@@ -38,9 +35,12 @@ SUCCESS_STATUSES: Final[frozenset[str]] = frozenset({"completed", "succeeded", "
 TEXT_MAX: Final = 120
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """One keyed piece of project state, stamped with the event that produced it."""
+class Fact(msgspec.Struct, frozen=True, gc=False):
+    """One keyed piece of project state, stamped with the event that produced it.
+
+    A frozen struct, not a frozen dataclass: a batch builds thousands of them, and a struct is
+    built in C (a frozen dataclass sets each field through ``object.__setattr__``).
+    """
 
     key: str
     """What the fact is about, e.g. ``training:oom`` or ``gold_set:rows:<event_id>``."""
@@ -48,7 +48,7 @@ class Fact:
     """Event time in microseconds since the epoch (the producer's clock)."""
     event_id: str
     """Id of the event that produced it; breaks ties between equal times."""
-    value: dict[str, Any] = field(default_factory=dict)
+    value: dict[str, Any] = msgspec.field(default_factory=dict)
     """A small JSON object: what the generator needs to word its suggestion."""
 
     @property
@@ -59,7 +59,8 @@ class Fact:
 
 def micros(ts: datetime) -> int:
     """Microseconds since the epoch of an aware datetime (exact, no float rounding)."""
-    return (ts - _EPOCH) // _MICRO
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def supersedes(new: Fact, old: Fact | None) -> bool:
@@ -75,9 +76,11 @@ def merge(state: dict[str, Fact], facts: Iterable[Fact]) -> set[str]:
     """Merge facts into `state` in place; returns the keys that changed."""
     changed: set[str] = set()
     for fact in facts:
-        if supersedes(fact, state.get(fact.key)):
-            state[fact.key] = fact
-            changed.add(fact.key)
+        key = fact.key
+        old = state.get(key)
+        if old is None or supersedes(fact, old):
+            state[key] = fact
+            changed.add(key)
     return changed
 
 
@@ -95,38 +98,53 @@ def decode(key: str, raw: bytes | str) -> Fact:
 # --- what rules read from an event ----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """An accepted BrewSLM event, as the rules read it."""
+class RunLike(Protocol):
+    """What the rules read from a BrewSLM event: a `shared.models.RunEvent`, or the valid
+    stream's struct of one (`shared.valid_stream`), which has the same fields."""
 
-    event: RunEvent
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def stage(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def reason_code(self) -> str | None: ...
+    @property
+    def summary(self) -> str | None: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def ts(self) -> datetime: ...
+
+
+class Seen(msgspec.Struct, frozen=True, gc=False):
+    """An accepted BrewSLM event, as the rules read it (read by every rule: built once)."""
+
+    event: RunLike
+    """The event."""
     event_id: str
+    """Its id."""
     ts: int
+    """Its time in microseconds since the epoch."""
+    code: str | None
+    """Its reason code."""
+    payload: dict[str, Any]
+    """Its payload."""
+    success: bool
+    """An info event reporting a finished step: ``payload.status`` in SUCCESS_STATUSES."""
 
     @classmethod
-    def of(cls, event: RunEvent, event_id: str) -> Seen:
+    def of(cls, event: RunLike, event_id: str) -> Seen:
         """Wrap an event with its id."""
-        return cls(event, event_id, micros(event.ts))
-
-    @property
-    def code(self) -> str | None:
-        """The event's reason code."""
-        return self.event.reason_code
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        """The event's payload."""
-        return self.event.payload
-
-    @property
-    def success(self) -> bool:
-        """An info event reporting a finished step: ``payload.status`` in SUCCESS_STATUSES."""
-        status = self.payload.get("status")
-        return (
-            self.event.severity == "info"
+        payload = event.payload
+        status = payload.get("status")
+        success = (
+            event.severity == "info"
             and isinstance(status, str)
             and (status.lower() in SUCCESS_STATUSES)
         )
+        return cls(event, event_id, micros(event.ts), event.reason_code, payload, success)
 
     def fact(self, key: str, value: dict[str, Any] | None = None) -> Fact:
         """A fact stamped with this event."""

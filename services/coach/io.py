@@ -31,8 +31,9 @@ project), and a dashboard wanting every change would have to know every project 
 on every shard. Announcements are small and rare (only real changes), so the cluster-wide
 fan-out costs little.
 
-One node runs a batch's script calls in one pipeline (one round trip). A cluster cannot pipeline
-``EVALSHA``, so there they are concurrent calls, one per project (each to its slot's node).
+A batch makes one merge call per project, then one write call per project (all its stages). One
+node runs each kind in one pipeline (one round trip). A cluster cannot pipeline ``EVALSHA``, so
+there they are concurrent calls, one per project (each to its slot's node).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from typing import Any, Final, Literal
 import orjson
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from services.coach import logic
 from services.coach.facts import EARLIEST_KEYS, Fact, decode, encode
@@ -92,25 +94,36 @@ end
 return reply
 """
 
-# KEYS: document key, meta hash. ARGV: stage, rev, digest, document head, document tail,
-# channel, announcement head. Returns {outcome (0 stale, 1 unchanged, 2 written), version}.
+# KEYS: meta hash, then the document key of each stage written (one project: one slot).
+# ARGV: channel, then per stage: stage, rev, digest, document head, document tail, announcement
+# head. Returns per stage: outcome (0 stale, 1 unchanged, 2 written), version; flattened.
 _WRITE_LUA: Final = """
-local stage, rev, digest = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local rev_f, dig_f, ver_f = stage .. ':rev', stage .. ':digest', stage .. ':version'
-local version = tonumber(redis.call('HGET', KEYS[2], ver_f) or '0')
-if rev < tonumber(redis.call('HGET', KEYS[2], rev_f) or '-1') then return {0, version} end
-redis.call('HSET', KEYS[2], rev_f, rev)
-local exists = redis.call('EXISTS', KEYS[1]) == 1
-if exists and redis.call('HGET', KEYS[2], dig_f) == digest then return {1, version} end
-if exists and version == 0 then
-  -- the meta hash was lost: continue from the document's own version, never restart at 1
-  version = tonumber(cjson.decode(redis.call('GET', KEYS[1]))['version']) or 0
+local meta = KEYS[1]
+local function write(doc, stage, rev, digest, head, tail, announce)
+  local rev_f, dig_f, ver_f = stage .. ':rev', stage .. ':digest', stage .. ':version'
+  local version = tonumber(redis.call('HGET', meta, ver_f) or '0')
+  if rev < tonumber(redis.call('HGET', meta, rev_f) or '-1') then return 0, version end
+  redis.call('HSET', meta, rev_f, rev)
+  local exists = redis.call('EXISTS', doc) == 1
+  if exists and redis.call('HGET', meta, dig_f) == digest then return 1, version end
+  if exists and version == 0 then
+    -- the meta hash was lost: continue from the document's own version, never restart at 1
+    version = tonumber(cjson.decode(redis.call('GET', doc))['version']) or 0
+  end
+  version = version + 1
+  redis.call('SET', doc, head .. version .. tail)
+  redis.call('HSET', meta, dig_f, digest, ver_f, version)
+  redis.call('PUBLISH', ARGV[1], announce .. version .. '}')
+  return 2, version
 end
-version = version + 1
-redis.call('SET', KEYS[1], ARGV[4] .. version .. ARGV[5])
-redis.call('HSET', KEYS[2], dig_f, digest, ver_f, version)
-redis.call('PUBLISH', ARGV[6], ARGV[7] .. version .. '}')
-return {2, version}
+local reply = {}
+for i = 2, #ARGV, 6 do
+  local outcome, version = write(KEYS[#reply / 2 + 2], ARGV[i], tonumber(ARGV[i + 1]),
+    ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
+  reply[#reply + 1] = outcome
+  reply[#reply + 1] = version
+end
+return reply
 """
 
 Outcome = Literal["stale", "unchanged", "written"]
@@ -198,70 +211,106 @@ class CoachStore:
     async def write_many(
         self, results: Sequence[StageResult], *, taxonomy_version: str, now: datetime
     ) -> list[Written]:
-        """Write several stage results: one script call each."""
+        """Write several stage results: one script call per project (each stage in turn)."""
         if not results:
             return []
-        calls = [self._write_call(result, taxonomy_version, now) for result in results]
+        template = DocumentTemplate(taxonomy_version, now)
+        by_project: dict[int, list[int]] = {}
+        for i, result in enumerate(results):
+            by_project.setdefault(result.project_id, []).append(i)
+        calls = [
+            self._write_call(pid, [results[i] for i in indexes], template)
+            for pid, indexes in by_project.items()
+        ]
         replies = await self._scripts(self._write, calls)
-        return [Written(_OUTCOMES[int(outcome)], int(version)) for outcome, version in replies]
+        found: dict[int, Written] = {}
+        for indexes, reply in zip(by_project.values(), replies, strict=True):
+            for j, i in enumerate(indexes):
+                found[i] = Written(_OUTCOMES[int(reply[2 * j])], int(reply[2 * j + 1]))
+        return [found[i] for i in range(len(results))]
 
     async def _scripts(
         self, script: AsyncScript, calls: Sequence[Call], projects: Sequence[int] = ()
     ) -> list[Any]:
         """One script call each, then `projects` added to the project set (idempotent: a
         redelivered batch adds them again). One pipeline on a single node."""
-        index = self.names.coach_projects
         if self._cluster:
             replies = await asyncio.gather(*(script(keys=k, args=a) for k, a in calls))
             if projects:
-                await self.client.sadd(index, *projects)
+                await self.client.sadd(self.names.coach_projects, *projects)
             return list(replies)
+        replies = await self._pipelined(script, calls, projects)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            # The server lost the script (a restart, a failover): load it, redo those calls
+            script.sha = await self.client.script_load(script.script)
+            redone = await self._pipelined(script, [calls[i] for i in missing])
+            for i, reply in zip(missing, redone, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies[: len(calls)]
+
+    async def _pipelined(
+        self, script: AsyncScript, calls: Sequence[Call], projects: Sequence[int] = ()
+    ) -> list[Any]:
+        """The calls as bare EVALSHAs in one pipeline, errors returned in place. redis-py's
+        script pipeline would first ask ``SCRIPT EXISTS`` (a second round trip per batch)."""
         async with self.client.pipeline(transaction=False) as pipe:
             for keys, args in calls:
-                await script(keys=keys, args=args, client=pipe)
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
             if projects:
-                pipe.sadd(index, *projects)
-            return list(await pipe.execute())[: len(calls)]
+                pipe.sadd(self.names.coach_projects, *projects)
+            return list(await pipe.execute(raise_on_error=False))
 
-    def _write_call(self, result: StageResult, taxonomy_version: str, now: datetime) -> Call:
-        head, tail = _document_parts(result, taxonomy_version, now)
-        project_id, stage = result.project_id, result.stage
-        announce = orjson.dumps({"project_id": project_id, "stage": stage})[:-1] + b',"version":'
-        args: list[str | bytes | int] = [
-            stage,
-            result.rev,
-            logic.digest(result.suggestions),
-            head,
-            tail,
-            self.names.coach_changes,
-            announce,
-        ]
-        keys = [self.names.coach_key(project_id, stage), self.names.coach_meta(project_id)]
+    def _write_call(
+        self, project_id: int, results: Sequence[StageResult], template: DocumentTemplate
+    ) -> Call:
+        keys = [self.names.coach_meta(project_id)]
+        args: list[str | bytes | int] = [self.names.coach_changes]
+        for result in results:
+            stage, docs = result.stage, logic.dumped(result.suggestions)
+            head, tail = template.parts(result, docs)
+            announce = orjson.dumps({"project_id": project_id, "stage": stage})
+            keys.append(self.names.coach_key(project_id, stage))
+            args += [stage, result.rev, logic.digest_of(docs), head, tail]
+            args.append(announce[:-1] + b',"version":')
         return keys, args
 
 
 def _merged(reply: list[Any]) -> Merged:
     flat = reply[2]
-    state = {
-        as_text(flat[i]): decode(as_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)
-    }
+    state: dict[str, Fact] = {}
+    for i in range(0, len(flat), 2):
+        key = as_text(flat[i])
+        state[key] = decode(key, flat[i + 1])
     missing = frozenset(as_text(stage) for stage in reply[3:])
     return Merged(int(reply[0]), int(reply[1]), state, missing)
 
 
-def _document_parts(
-    result: StageResult, taxonomy_version: str, now: datetime
-) -> tuple[bytes, bytes]:
-    """The document's JSON split around its version, which the script fills in."""
-    doc = CoachDocument(
-        project_id=result.project_id,
-        stage=result.stage,
-        version=0,
-        computed_at=now,
-        source_id=result.source_id,
-        taxonomy_version=taxonomy_version,
-        suggestions=result.suggestions,
-    ).model_dump(mode="json")
-    head = orjson.dumps({"project_id": doc["project_id"], "stage": doc["stage"]})
-    rest = {k: v for k, v in doc.items() if k not in ("project_id", "stage", "version")}
-    return head[:-1] + b',"version":', b"," + orjson.dumps(rest)[1:]
+class DocumentTemplate:
+    """A batch's `CoachDocument` JSON, split around its version (which the script fills in).
+
+    The batch's documents share their time and taxonomy: the model is built and dumped once
+    (for its fields, their order and their JSON forms), then each document swaps in its own
+    project, stage, source and suggestions (already dumped for the digest).
+    """
+
+    def __init__(self, taxonomy_version: str, now: datetime) -> None:
+        doc = CoachDocument(
+            project_id=0,
+            stage=COACH_STAGES[0],
+            version=0,
+            computed_at=now,
+            source_id=None,
+            taxonomy_version=taxonomy_version,
+            suggestions=[],
+        ).model_dump(mode="json")
+        self.rest = {k: v for k, v in doc.items() if k not in ("project_id", "stage", "version")}
+
+    def parts(self, result: StageResult, docs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+        """Head and tail of `result`'s document, whose suggestions are `docs`."""
+        head = orjson.dumps({"project_id": result.project_id, "stage": result.stage})
+        rest = {**self.rest, "source_id": result.source_id, "suggestions": docs}
+        return head[:-1] + b',"version":', b"," + orjson.dumps(rest)[1:]

@@ -10,26 +10,28 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import ModuleType
-from typing import Annotated, Final, Literal
+from typing import Any, Final
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.coach.facts import Fact, Seen, State, merge
 from services.coach.generators import cleaning, data, gold_set, training
 from services.coach.generators import eval as eval_
-from shared.models import COACH_STAGES, Event, PulseEvent, RunEvent, Suggestion, ValidEnvelope
+from shared.models import (
+    COACH_STAGES,
+    Event,
+    PulseEvent,
+    RunEvent,
+    Suggestion,
+    ValidEnvelope,
+    aware_utc,
+)
+from shared.valid_stream import DecodeError, EventDecoders
 from shared.wire import entry_id_key
 
 MALFORMED: Final = "coach_malformed_envelope"
-#: BrewSLM stages whose events the coach reads; the others (export, deployment, autopilot,
-#: system) and every Pulse event produce no facts.
-COACHED_STAGES: Final[frozenset[str]] = frozenset(
-    {"ingestion", "cleaning", "adapter", "training", "eval"}
-)
-#: One module per coach stage: ``facts(seen)`` and ``suggest(state)``.
+#: One module per coach stage: ``EVENT_STAGES``, ``facts(seen)`` and ``suggest(state)``.
 GENERATORS: Final[dict[str, ModuleType]] = {
     "data": data,
     "cleaning": cleaning,
@@ -37,27 +39,38 @@ GENERATORS: Final[dict[str, ModuleType]] = {
     "training": training,
     "eval": eval_,
 }
+#: BrewSLM stages whose events the coach reads (those some generator names); the others
+#: (export, deployment, autopilot, system) and every Pulse event produce no facts.
+COACHED_STAGES: Final[frozenset[str]] = frozenset().union(
+    *(m.EVENT_STAGES for m in GENERATORS.values() if m.EVENT_STAGES is not None)
+)
 #: Coach stages a fact key touches, by the key's first segment.
 _STAGES_BY_PREFIX: Final[dict[str, tuple[str, ...]]] = {
     "project": ("data", "gold_set"),
     **{stage: (stage,) for stage in COACH_STAGES},
 }
-_EXTRACTORS: Final[tuple[Callable[[Seen], list[Fact]], ...]] = (
-    data.facts,
-    cleaning.facts,
-    gold_set.facts,
-    training.facts,
-    eval_.facts,
-)
+#: The fact extractors that read an event of each coached stage (None: of every one).
+_EXTRACTORS: Final[dict[str, tuple[Callable[[Seen], list[Fact]], ...]]] = {
+    stage: tuple(
+        m.facts for m in GENERATORS.values() if m.EVENT_STAGES is None or stage in m.EVENT_STAGES
+    )
+    for stage in COACHED_STAGES
+}
 
 
 def facts_from_event(event: Event, event_id: str) -> list[Fact]:
-    """Every fact one accepted event contributes (none for Pulse and uncoached stages)."""
-    if isinstance(event, PulseEvent) or event.stage not in COACHED_STAGES:
+    """Every fact one accepted event contributes (none for Pulse and uncoached stages).
+
+    `event` is a model or the valid stream's struct of one (`decode_event`): the same fields.
+    """
+    if event.dialect != "brewslm":
+        return []
+    extractors = _EXTRACTORS.get(event.stage)
+    if extractors is None:
         return []
     seen = Seen.of(event, event_id)
     found = [seen.fact("project:active")]
-    for extract in _EXTRACTORS:
+    for extract in extractors:
         found += extract(seen)
     return found
 
@@ -91,16 +104,29 @@ def suggest(stage: str, state: State) -> list[Suggestion]:
     return result
 
 
+def dumped(suggestions: Sequence[Suggestion]) -> list[dict[str, Any]]:
+    """A suggestion list in JSON mode (what a document holds, and what its digest reads)."""
+    return [s.model_dump(mode="json") for s in suggestions]
+
+
 def canonical(suggestions: Sequence[Suggestion]) -> bytes:
     """Canonical JSON of a suggestion list: equal lists give equal bytes."""
-    return orjson.dumps(
-        [s.model_dump(mode="json") for s in suggestions], option=orjson.OPT_SORT_KEYS
-    )
+    return canonical_of(dumped(suggestions))
+
+
+def canonical_of(docs: list[dict[str, Any]]) -> bytes:
+    """`canonical` of a list already `dumped`."""
+    return orjson.dumps(docs, option=orjson.OPT_SORT_KEYS)
 
 
 def digest(suggestions: Sequence[Suggestion]) -> str:
     """A short fingerprint of a suggestion list (what decides "changed")."""
-    return hashlib.sha256(canonical(suggestions)).hexdigest()[:32]
+    return digest_of(dumped(suggestions))
+
+
+def digest_of(docs: list[dict[str, Any]]) -> str:
+    """`digest` of a list already `dumped`."""
+    return hashlib.sha256(canonical_of(docs)).hexdigest()[:32]
 
 
 # --- planning a batch -----------------------------------------------------------------------
@@ -112,10 +138,15 @@ class ProjectUpdate:
 
     facts: dict[str, Fact] = field(default_factory=dict)
     """The batch's facts, already merged among themselves (one per key)."""
-    stages: set[str] = field(default_factory=set)
-    """Coach stages the batch's events touched."""
+    source_key: tuple[int, int] = (-1, -1)
+    """`entry_id_key` of `source_id` (kept so each entry id is parsed once)."""
     source_id: str | None = None
     """Highest valid-stream entry id of the batch that touched the project."""
+
+    @property
+    def stages(self) -> set[str]:
+        """Coach stages the batch's events touched (a merge keeps every key it was given)."""
+        return touched_stages(self.facts.values())
 
 
 @dataclass
@@ -131,43 +162,33 @@ class BatchPlan:
 
     def add(self, entry_id: str, project_id: int, facts: list[Fact]) -> None:
         """Fold one event's facts into its project's update."""
-        update = self.projects.setdefault(project_id, ProjectUpdate())
+        update = self.projects.get(project_id)
+        if update is None:
+            update = self.projects[project_id] = ProjectUpdate()
         merge(update.facts, facts)
-        update.stages |= touched_stages(facts)
-        if update.source_id is None or entry_id_key(entry_id) > entry_id_key(update.source_id):
-            update.source_id = entry_id
+        key = entry_id_key(entry_id)
+        if key > update.source_key:
+            update.source_key, update.source_id = key, entry_id
 
 
-class _EnvelopeOf(BaseModel):
-    """`ValidEnvelope`'s fields, its event validated as the dialect's model in the same pass."""
-
-    model_config = ConfigDict(frozen=True)
-
-    event_id: str = Field(description="The event's id (given or derived).")
-    taxonomy_version: str = Field(description="Taxonomy version the event was checked against.")
-    accepted_at: datetime = Field(description="When the validator accepted it.")
-    source_id: str = Field(description="Entry id on the incoming stream.")
+#: The coach's view of the valid stream: JSON objects (payload, details) decoded as dicts.
+DECODERS: Final = EventDecoders(dict)
 
 
-class _BrewslmEnvelope(_EnvelopeOf):
-    """A valid-stream envelope of a BrewSLM event."""
+def decode_event(body: bytes) -> tuple[str, Any]:
+    """The event id and event of a valid-stream body, its time made aware UTC.
 
-    dialect: Literal["brewslm"] = Field(description="Always 'brewslm'.")
-    event: RunEvent = Field(description="The event.")
-
-
-class _PulseEnvelope(_EnvelopeOf):
-    """A valid-stream envelope of a Pulse event."""
-
-    dialect: Literal["pulse"] = Field(description="Always 'pulse'.")
-    event: PulseEvent = Field(description="The event.")
-
-
-#: One pydantic pass from JSON to the typed event: what ``parse_envelope`` then `event_of`
-#: accept, without building the event's dict and validating it a second time.
-_TYPED_ENVELOPE: Final[TypeAdapter[_BrewslmEnvelope | _PulseEnvelope]] = TypeAdapter(
-    Annotated[_BrewslmEnvelope | _PulseEnvelope, Field(discriminator="dialect")]
-)
+    Raises `DecodeError` or ValueError when the body is not an envelope of an event. The
+    validator wrote it from an event its models accepted, so this decodes without validating
+    again, and reads the same values as `event_of` (the property tests of tests/unit/badinput).
+    """
+    envelope = DECODERS.envelope.decode(body)
+    event = DECODERS.event(envelope.dialect, envelope.event)
+    if envelope.dialect == "pulse":
+        event.created_at = aware_utc(event.created_at)
+    else:
+        event.ts = aware_utc(event.ts)
+    return envelope.event_id, event
 
 
 def plan_batch(entries: Iterable[tuple[str, bytes | None]]) -> BatchPlan:
@@ -177,13 +198,12 @@ def plan_batch(entries: Iterable[tuple[str, bytes | None]]) -> BatchPlan:
         try:
             if body is None:
                 raise ValueError("the entry has no __data__ field")
-            envelope = _TYPED_ENVELOPE.validate_json(body)
-        except (ValueError, ValidationError) as exc:
+            event_id, event = decode_event(body)
+        except (DecodeError, ValueError) as exc:
             plan.malformed.append((entry_id, f"not a valid-stream envelope: {exc}"[:500]))
             continue
         plan.handled.append(entry_id)
-        event = envelope.event
-        facts = facts_from_event(event, envelope.event_id)
+        facts = facts_from_event(event, event_id)
         if facts and event.project_id is not None:
             plan.add(entry_id, event.project_id, facts)
     return plan

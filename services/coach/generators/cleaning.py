@@ -31,11 +31,12 @@ REVIEW_QUEUE_WARN: Final = 50
 PII_BLOCK: Final = "cleaning_pii_block"
 OUTLIERS: Final = "cleaning_outlier_threshold_exceeded"
 
+#: BrewSLM stages whose events `facts` reads.
+EVENT_STAGES: Final = frozenset({"cleaning"})
+
 
 def facts(seen: Seen) -> list[Fact]:
     """PII, outlier, success and review-queue facts of one cleaning event."""
-    if seen.event.stage != "cleaning":
-        return []
     found: list[Fact] = []
     payload = seen.payload
     if seen.code == PII_BLOCK:

@@ -31,6 +31,9 @@ UNSUPPORTED: Final = "ingest_unsupported_format"
 ADAPTER_FAILURES: Final = frozenset({"adapter_schema_mismatch", "adapter_field_resolution_failed"})
 ROW_SOURCES: Final = frozenset({"annotation_rows_promoted", "distillation_teacher_capture"})
 
+#: BrewSLM stages whose events `facts` reads.
+EVENT_STAGES: Final = frozenset({"ingestion", "adapter"})
+
 
 def facts(seen: Seen) -> list[Fact]:
     """Import outcome, adapter outcome and rows-landed facts of one event."""

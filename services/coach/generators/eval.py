@@ -38,11 +38,12 @@ FAILURES: Final[dict[str, str]] = {
     "eval_runtime_error": "eval:runtime",
 }
 
+#: BrewSLM stages whose events `facts` reads.
+EVENT_STAGES: Final = frozenset({"eval"})
+
 
 def facts(seen: Seen) -> list[Fact]:
     """Cluster-report, failure and success facts of one eval event."""
-    if seen.event.stage != "eval":
-        return []
     payload = seen.payload
     found: list[Fact] = []
     key = FAILURES.get(seen.code or "")

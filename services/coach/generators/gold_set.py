@@ -28,6 +28,10 @@ PROMOTED: Final = "annotation_rows_promoted"
 ROWS_PREFIX: Final = "gold_set:rows:"
 TOPUP_PLAYBOOK: Final = "gold_set_topup"
 
+#: `facts` reads events of every coached stage: the taxonomy's cross-stage policy may let a
+#: promotion be reported under another stage than its code's.
+EVENT_STAGES: Final = None
+
 
 def facts(seen: Seen) -> list[Fact]:
     """One contribution per promotion to the gold set, keyed by the event id."""

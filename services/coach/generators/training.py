@@ -25,11 +25,12 @@ RUNTIME_ERRORS_CRITICAL: Final = 3
 
 RUNTIME_PREFIX: Final = "training:runtime:"
 
+#: BrewSLM stages whose events `facts` reads.
+EVENT_STAGES: Final = frozenset({"training"})
+
 
 def facts(seen: Seen) -> list[Fact]:
     """Failure and success facts of one training event."""
-    if seen.event.stage != "training":
-        return []
     payload = seen.payload
     code = seen.code
     if code == "training_dispatch_error":

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aredis
+import redis.exceptions
 
 from services.coach import logic
 from services.coach.facts import Fact, merge
@@ -124,3 +125,69 @@ async def test_versions_survive_lost_bookkeeping_and_lost_documents(
     await async_client.delete(settings.names.coach_key(9, "training"))
     result = await store.write(StageResult(9, "training", 1, []), **TX)
     assert (result.outcome, result.version) == ("written", 5)
+
+
+async def test_scripts_the_server_lost_are_loaded_and_run_again(
+    settings: Settings, async_client: aredis.Redis
+) -> None:
+    store = CoachStore(async_client, settings.names)
+    facts = logic.facts_from_event(event("training_oom", t=1, project=3), "e-1")
+    found = logic.suggest("training", state_of([event("training_oom", t=1)]))
+    # given scripts the server does not know (as after a restart or a failover)
+    real = (store._merge.sha, store._write.sha)
+    store._merge.sha = store._write.sha = "0" * 40
+    # then each pipelined call meets NOSCRIPT, loads the script and runs once
+    merged = await store.merge_many({3: facts, 4: facts})
+    assert [(m.rev, m.changed) for m in merged.values()] == [(1, 2), (1, 2)]
+    assert await async_client.smembers(settings.names.coach_projects) == {b"3", b"4"}
+    results = [StageResult(p, "training", 1, found, "1-0") for p in (3, 4)]
+    written = await store.write_many(results, **TX)
+    assert [(w.outcome, w.version) for w in written] == [("written", 1), ("written", 1)]
+    assert (store._merge.sha, store._write.sha) == real
+
+
+async def test_an_error_reply_fails_the_batch_instead_of_passing_for_a_result(
+    settings: Settings, async_client: aredis.Redis
+) -> None:
+    store = CoachStore(async_client, settings.names)
+    facts = logic.facts_from_event(event("training_oom", t=1, project=3), "e-1")
+    # given one project's state key holding a string (WRONGTYPE inside the script)
+    await async_client.set(settings.names.coach_state(4), "x")
+    # then the merge of the batch raises, though the other project's call succeeded
+    with pytest.raises(redis.exceptions.ResponseError):
+        await store.merge_many({3: facts, 4: facts})
+    assert (await store.merge(3, facts)).changed == 0
+
+
+async def test_one_call_per_project_answers_each_result_in_its_place(
+    settings: Settings, async_client: aredis.Redis, listener: Listener
+) -> None:
+    store = CoachStore(async_client, settings.names)
+    found = logic.suggest("training", state_of([event("training_oom", t=1)]))
+    await store.write(StageResult(9, "training", 5, found, "5-0"), **TX)
+    await store.write(StageResult(10, "data", 1, [], "1-0"), **TX)
+    before = len(await listener.drain())
+    # given results of two projects, interleaved, each with another fate
+    results = [
+        StageResult(9, "training", 4, [], "4-0"),  # older than what is cached: stale
+        StageResult(10, "training", 1, found, "6-0"),  # new: written
+        StageResult(9, "data", 6, [], "6-0"),  # new: written
+        StageResult(10, "data", 2, [], "6-0"),  # the same list again: unchanged
+        StageResult(9, "eval", 6, found, "6-0"),  # new: written
+    ]
+    written = await store.write_many(results, **TX)
+    # then each answer is the one of its own result
+    outcomes = [(w.outcome, w.version) for w in written]
+    assert outcomes == [
+        ("stale", 1),
+        ("written", 1),
+        ("written", 1),
+        ("unchanged", 1),
+        ("written", 1),
+    ]
+    changes = (await listener.drain())[before:]
+    assert sorted((c["project_id"], c["stage"]) for c in changes) == [
+        (9, "data"), (9, "eval"), (10, "training")
+    ]  # fmt: skip
+    doc = await document(async_client, settings, 9, "eval")
+    assert doc is not None and doc.source_id == "6-0" and doc.suggestions == found

@@ -4,7 +4,8 @@
   in the envelope's event with the same value (strings equal code point for code point after
   JSON decoding), the event re-validates downstream and its id follows the id pattern;
 - the stages after the validator, which decode the envelope without validating it again
-  (`shared.valid_stream`), read the same values as a pydantic validation of it;
+  (`shared.valid_stream`), read the same values as a pydantic validation of it: the
+  persister's record, the coach's facts;
 - a rejected entry carries only documented error codes (none of them "the handler crashed"),
   and its dead letter keeps the original bytes and fields unchanged.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from services.coach import logic
 from services.history.records import decode_envelope, record_of_envelope
 from shared.models import (
     EVENT_ID_PATTERN,
@@ -84,6 +86,16 @@ def check_trusted(data: bytes) -> None:
         else:
             want = getattr(event, name, None)
         assert got == want, f"{name}: {got!r} != {want!r}"
+
+
+def check_coached(data: bytes) -> None:
+    """The coach's facts of a valid-stream body are the facts of its pydantic event."""
+    envelope = parse_envelope(data)
+    want = logic.facts_from_event(logic.event_of(envelope), envelope.event_id)
+    event_id, event = logic.decode_event(data)
+    assert event_id == envelope.event_id
+    assert logic.facts_from_event(event, event_id) == want
+    assert not logic.plan_batch([("1-0", data)]).malformed
 
 
 def check_dead(sent: Fields, letter: DeadLetter, source_id: str) -> None:

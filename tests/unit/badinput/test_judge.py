@@ -16,7 +16,13 @@ from shared.settings import Settings
 from shared.taxonomy import Taxonomy
 from shared.validation import Accepted, Rejected, validate_bytes, validate_document
 from shared.wire import DATA_FIELD, parse_envelope
-from tests.unit.badinput.checks import check_codes, check_trusted, check_valid, families
+from tests.unit.badinput.checks import (
+    check_coached,
+    check_codes,
+    check_trusted,
+    check_valid,
+    families,
+)
 from tests.unit.badinput.corpus import FAMILIES, Case, corpus, event
 from tests.unit.badinput.mutate import mutants
 from tests.unit.badinput.strategies import entries, examples, recipes
@@ -53,6 +59,7 @@ def test_corpus_case_gets_its_verdict(case: Case, taxonomy: Taxonomy) -> None:
         assert isinstance(result, Valid), getattr(result, "errors", None)
         check_valid(case.fields, parse_envelope(result.fields[DATA_FIELD]))
         check_trusted(result.fields[DATA_FIELD])
+        check_coached(result.fields[DATA_FIELD])
     else:
         assert isinstance(result, Invalid), "accepted a case that must be rejected"
         check_codes(result.errors)
@@ -73,6 +80,7 @@ def test_generated_entries_never_raise_and_keep_the_invariants(
     if isinstance(result, Valid):
         check_valid(fields, parse_envelope(result.fields[DATA_FIELD]))
         check_trusted(result.fields[DATA_FIELD])
+        check_coached(result.fields[DATA_FIELD])
     else:
         check_codes(result.errors)
 
@@ -86,6 +94,7 @@ def test_mutated_entries_never_raise_and_keep_the_invariants(recipe: tuple[int, 
         if isinstance(result, Valid):
             check_valid(fields, parse_envelope(result.fields[DATA_FIELD]))
             check_trusted(result.fields[DATA_FIELD])
+            check_coached(result.fields[DATA_FIELD])
         else:
             check_codes(result.errors)
 

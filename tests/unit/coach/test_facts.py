@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from services.coach import logic
 from services.coach.facts import Fact, decode, encode, merge, micros, supersedes
 from shared.models import COACH_STAGES
+from shared.taxonomy import SEED_TAXONOMY
 from shared.wire import parse_envelope
 from tests.unit.coach.builders import body, event, pulse, state_of, success
 from tests.unit.coach.cases import CASES
@@ -133,18 +135,33 @@ def test_each_stage_reads_only_the_facts_that_touch_it() -> None:
         assert logic.suggest(stage, state_of(raised)), f"the raised rules make {stage} speak"
 
 
-def _two_step_accepts(raw: bytes) -> bool:
-    """The reference: `parse_envelope`, then the event validated as its dialect's model."""
+def _two_step_facts(raw: bytes) -> list[Fact] | None:
+    """The reference: `parse_envelope`, then the event validated as its dialect's model; its
+    facts, or None when either step refuses the body."""
     try:
-        logic.event_of(parse_envelope(raw))
+        envelope = parse_envelope(raw)
+        return logic.facts_from_event(logic.event_of(envelope), envelope.event_id)
     except ValueError:
-        return False
-    return True
+        return None
+
+
+def _planned(raw: bytes) -> list[Fact] | None:
+    """The worker's reading of one body: its facts, or None when it is dead-lettered."""
+    plan = logic.plan_batch([("1-0", raw)])
+    if plan.malformed:
+        return None
+    update = plan.projects.get(P)
+    return [] if update is None else sorted(update.facts.values(), key=lambda f: f.key)
+
+
+def _sorted(facts: list[Fact] | None) -> list[Fact] | None:
+    return None if facts is None else sorted(facts, key=lambda f: f.key)
 
 
 def test_plan_accepts_exactly_what_envelope_then_event_validation_accepts() -> None:
-    # given envelopes bent in every way the one-pass parse could judge differently
+    # given envelopes bent in every way the one-pass decode could judge differently
     good = orjson.loads(body(event("training_oom", t=1)))
+    ev = good["event"]
     pulse_doc = orjson.loads(body(pulse()))
     variants = [
         good,
@@ -155,20 +172,78 @@ def test_plan_accepts_exactly_what_envelope_then_event_validation_accepts() -> N
         {k: v for k, v in good.items() if k != "dialect"},
         {k: v for k, v in good.items() if k != "accepted_at"},
         {**good, "accepted_at": "yesterday"},
-        {**good, "accepted_at": 1_700_000_000},  # pydantic takes epoch seconds
         {**good, "event_id": 7},
         {**good, "extra": 1},  # the envelope ignores extra fields
-        {**good, "event": {**good["event"], "project_id": "7"}},
-        {**good, "event": {**good["event"], "bogus": 1}},
-        {**good, "event": [good["event"]]},
+        {**good, "event": {**ev, "project_id": "7"}},
+        {**good, "event": {**ev, "project_id": True}},
+        {**good, "event": {**ev, "project_id": 7.0}},
+        {**good, "event": {**ev, "project_id": -1}},
+        {**good, "event": {**ev, "bogus": 1}},  # the event forbids them
+        {**good, "event": {k: v for k, v in ev.items() if k != "dialect"}},  # its default
+        {**good, "event": {**ev, "ts": "2026-05-01T14:00:00+02:00"}},
+        {**good, "event": {**ev, "ts": "2026-05-01T12:00:00"}},  # naive: UTC
+        {**good, "event": {**ev, "ts": "2100-01-01T00:00:00Z"}},
+        {**good, "event": {**ev, "ts": "1969-12-31T23:59:59Z"}},
+        {**good, "event": {**ev, "summary": "x" * 4097}},
+        {**good, "event": {**ev, "run_id": ""}},
+        {**good, "event": {**ev, "payload": None}},
+        {**good, "event": {**ev, "payload": [1]}},
+        {**good, "event": [ev]},
+        {**pulse_doc, "event": {**pulse_doc["event"], "details": None}},
+        {**pulse_doc, "event": {**pulse_doc["event"], "details": "x"}},
         [good],
     ]
     raws = [orjson.dumps(v) for v in variants] + [b"", b"{", b"null"]
-    entries = [(f"{i + 1}-0", raw) for i, raw in enumerate(raws)]
-    # when the batch is planned
-    plan = logic.plan_batch(entries)
-    # then it acknowledges exactly the entries the two-step validation accepts
-    expected = [entry_id for entry_id, raw in entries if _two_step_accepts(raw)]
-    assert plan.handled == expected
-    assert len(expected) >= 4  # both dialects, extra fields and epoch seconds were accepted
-    assert len(plan.malformed) == len(entries) - len(expected)
+    # then each body is refused by both readings, or gives the same facts in both
+    for raw in raws:
+        assert _planned(raw) == _sorted(_two_step_facts(raw)), raw
+    accepted = [raw for raw in raws if _planned(raw) is not None]
+    assert len(accepted) == 7  # both dialects, an extra envelope field, default and offset times
+
+
+def test_times_as_numbers_are_refused() -> None:
+    # The one reading that differs: pydantic takes epoch seconds for a time, the decoder only
+    # ISO text (which is all the validator writes), so a hand-written number is dead-lettered.
+    good = orjson.loads(body(event("training_oom", t=1)))
+    for bent in ({**good, "accepted_at": 1_700_000_000},
+                 {**good, "event": {**good["event"], "ts": 1_700_000_000}}):  # fmt: skip
+        raw = orjson.dumps(bent)
+        assert _two_step_facts(raw) is not None
+        assert _planned(raw) is None
+
+
+PAYLOAD_KEYS = [
+    "status", "accepted", "rejected", "source", "locator", "format", "extension", "rows",
+    "target", "field", "column", "dataset", "dataset_id", "findings", "removed", "cap",
+    "review_queue", "backend", "batch_size", "model", "budget_s", "eval_pack", "provider",
+    "failure_clusters",
+]  # fmt: skip
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False),
+    st.text(max_size=130), st.sampled_from(["completed", "Succeeded", "gold_set", "running"]),
+)  # fmt: skip
+_cluster_keys = st.sampled_from(["id", "cluster_id", "size", "count", "label", "name"])
+_values = st.one_of(_scalars, st.lists(st.dictionaries(_cluster_keys, _scalars), max_size=4))
+_codes = st.sampled_from(sorted(SEED_TAXONOMY.reason_codes))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    code=st.one_of(st.none(), _codes),
+    stage=st.sampled_from([None, *sorted(logic.COACHED_STAGES), "export"]),
+    payload=st.dictionaries(st.sampled_from(PAYLOAD_KEYS), _values, max_size=6),
+    t=st.floats(0, 1e6, allow_nan=False),
+    summary=st.one_of(st.none(), st.text(max_size=200)),
+)
+def test_the_decoded_event_gives_the_facts_of_the_validated_one(
+    code: str | None, stage: str | None, payload: dict[str, Any], t: float, summary: str | None
+) -> None:
+    # given an event the validator accepts, in the body it writes
+    known = SEED_TAXONOMY.reason_codes.get(code) if code else None
+    stage = known.stage if known else stage
+    extra = {} if summary is None else {"summary": summary}
+    raw = body(event(code, t=t, stage=stage, payload=payload, **extra))
+    # then the worker's facts are the facts of the pydantic event
+    want = _two_step_facts(raw)
+    assert want is not None
+    assert _planned(raw) == _sorted(want)

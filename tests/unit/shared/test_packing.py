@@ -41,6 +41,8 @@ def test_what_redis_py_refuses_is_refused_the_same_way(bad: object) -> None:
         python_packed("SET", "k", bad)
     with pytest.raises(DataError):
         c_packed("SET", "k", bad)
+    with pytest.raises(DataError):  # also next to a bytearray (packed again after converting)
+        c_packed("SET", bytearray(b"k"), bad)
 
 
 def test_each_connection_kind_gets_its_own_packed_class() -> None:
