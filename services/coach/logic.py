@@ -49,7 +49,8 @@ _STAGES_BY_PREFIX: Final[dict[str, tuple[str, ...]]] = {
     "project": ("data", "gold_set"),
     **{stage: (stage,) for stage in COACH_STAGES},
 }
-#: The fact extractors that read an event of each coached stage (None: of every one).
+#: The fact extractors an event of each coached stage goes through, in generator order (a
+#: generator whose ``EVENT_STAGES`` is None reads every coached stage).
 _EXTRACTORS: Final[dict[str, tuple[Callable[[Seen], list[Fact]], ...]]] = {
     stage: tuple(
         m.facts for m in GENERATORS.values() if m.EVENT_STAGES is None or stage in m.EVENT_STAGES
