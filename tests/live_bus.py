@@ -130,7 +130,7 @@ def start_live_bus(workdir: Path, namespace: str) -> Iterator[LiveBus]:
     # Acknowledged entries stay an hour: the search tests look up incoming entries by id, and
     # a trim (every 30 s) between publishing and searching would race them on a loaded machine.
     env |= {"RUNBUS_API_TOKEN": TOKEN, "RUNBUS_OPERATOR": "browser-tests",
-            "RUNBUS_TRIM_MIN_AGE_S": "3600"}  # fmt: skip
+            "RUNBUS_STREAM_MIN_AGE_S": "3600"}  # fmt: skip
     system = System(env, workdir)
     client = redis.Redis.from_url(REDIS_URL)
     try:
