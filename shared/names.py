@@ -156,6 +156,12 @@ class Names:
         return f"{self.tag}:audit"
 
     @property
+    def dead_letter_retention(self) -> str:
+        """Hash of the dead-letter retention: archived and expired counts, the archive's size,
+        the last sweep's time and error (written by the persister's retention job)."""
+        return f"{self.namespace}:retention"
+
+    @property
     def actions(self) -> str:
         """One entry per click on a coach action button: the requests the platform consumes."""
         return f"{self.tag}:actions"

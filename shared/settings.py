@@ -77,6 +77,27 @@ class Settings(BaseSettings):
     stream_min_age_s: float = Field(
         0.0, description="Keep acknowledged entries at least this long before trimming (s)."
     )
+    dead_letter_retention: bool = Field(
+        True,
+        description="Persister: archive dead letters past their age or count limit into the "
+        "history database, then trim them off the dead-letter stream (false: the stream grows "
+        "until `runbus dlq purge`).",
+    )
+    dead_letter_max_age_s: float = Field(
+        7 * 86400.0,
+        ge=0,
+        description="Dead letters older than this (s) are archived and leave the stream "
+        "(0: no age limit).",
+    )
+    dead_letter_max_entries: int = Field(
+        100_000,
+        ge=0,
+        description="Dead letters kept on each partition's stream; the oldest beyond it are "
+        "archived and leave the stream (0: no length limit).",
+    )
+    dead_letter_sweep_interval_s: float = Field(
+        10.0, gt=0, description="How often the persister applies the dead-letter retention (s)."
+    )
     migrate_on_start: bool = Field(True, description="Apply history migrations at start.")
     api_host: str = Field("127.0.0.1", description="HTTP API bind address.")
     api_port: int = Field(8000, description="HTTP API port.")

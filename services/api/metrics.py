@@ -11,7 +11,9 @@ stages are those of `shared.pipeline.PIPELINE`. Two sources:
   ``partition`` label (with one partition they have none, as before);
 - per-stage counter hashes the stages add to once per batch (`shared.metrics`): dead letters by
   reason code, persisted rows, coach recomputes, entries and batches handled, and the batch
-  duration histogram.
+  duration histogram;
+- the dead-letter retention's hash (`services.ops.status.retention_status`): dead letters
+  archived and expired, the archive's size, whether the last sweep failed.
 
 One series is this API process's own: ``runbus_ui_subscribers``, the dashboard's open live
 subscriptions by topic (`services.api.live.LiveHub.subscribers`).
@@ -35,6 +37,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
+from services.ops.logic import now_utc
+from services.ops.models import RedisMemory, RetentionStatus
+from services.ops.status import redis_memory, retention_status
 from shared.metrics import StageMetrics, read_stage_metrics
 from shared.names import Partition
 from shared.pipeline import PIPELINE
@@ -61,6 +66,8 @@ class Snapshot:
     streams: tuple[StreamInfo, ...] = ()
     stages: tuple[StageMetrics, ...] = ()
     subscribers: tuple[tuple[str, int], ...] = ()  #: This process's live subscriptions by topic.
+    retention: RetentionStatus = dataclasses.field(default_factory=RetentionStatus)
+    memory: RedisMemory | None = None
 
 
 async def _partition_streams(
@@ -99,9 +106,11 @@ async def read_snapshot(client: aredis.Redis, settings: Settings) -> Snapshot:
             )
         ]
         stages = await read_stage_metrics(client, names, PIPELINE.stage_names)
+        retention = await retention_status(client, names, now_utc())
+        memory = await redis_memory(client)
     except (RedisError, OSError):
         return Snapshot(up=False)
-    return Snapshot(True, tuple(streams), tuple(stages))
+    return Snapshot(True, tuple(streams), tuple(stages), retention=retention, memory=memory)
 
 
 def _label_values(info: StreamInfo, *values: str) -> list[str]:
@@ -194,6 +203,51 @@ def _headline_families(stages: Iterable[StageMetrics]) -> Iterator[Metric]:
         yield family
 
 
+def _retention_families(retention: RetentionStatus) -> Iterator[Metric]:
+    """Dead-letter retention (`services.persister.retention`): what it archived and expired,
+    the archive's size, and whether its last sweep failed."""
+    for name, value, doc in (
+        ("runbus_dead_letters_archived", retention.archived, "Dead letters archived."),
+        ("runbus_dead_letters_expired", retention.expired,
+         "Dead letters trimmed off their stream by retention (each archived first)."),
+    ):  # fmt: skip
+        counter = CounterMetricFamily(name, doc)
+        counter.add_metric([], value)
+        yield counter
+    gauges = (
+        ("runbus_dead_letter_archive_entries", retention.archive_entries,
+         "Dead letters in the archive (at the last sweep)."),
+        ("runbus_dead_letter_archive_bytes", retention.archive_bytes,
+         "Bytes of the archived dead letters' fields (at the last sweep)."),
+        ("runbus_dead_letter_retention_last_sweep_age_seconds", retention.last_sweep_age_s,
+         "Since retention's last sweep."),
+    )  # fmt: skip
+    for name, maybe, doc in gauges:
+        if maybe is not None:  # unknown before the first sweep: no sample
+            gauge = GaugeMetricFamily(name, doc)
+            gauge.add_metric([], maybe)
+            yield gauge
+    failing = GaugeMetricFamily(
+        "runbus_dead_letter_retention_failing",
+        "1 when retention's last sweep failed (nothing is trimmed until one succeeds).",
+    )
+    failing.add_metric([], 1 if retention.error else 0)
+    yield failing
+
+
+def _memory_families(memory: RedisMemory) -> Iterator[Metric]:
+    """Redis's memory against its limit: at the limit (noeviction) it refuses XADD."""
+    for name, value, doc in (
+        ("runbus_redis_used_memory_bytes", memory.used_bytes, "Redis used_memory."),
+        ("runbus_redis_maxmemory_bytes", memory.max_bytes, "Redis maxmemory (0: no limit)."),
+        ("runbus_redis_full", 1 if memory.full else 0,
+         "1 when Redis is at its maxmemory: XADD refused (OOM), POST /api/events 503."),
+    ):  # fmt: skip
+        gauge = GaugeMetricFamily(name, doc)
+        gauge.add_metric([], value)
+        yield gauge
+
+
 def _subscribers_family(subscribers: Iterable[tuple[str, int]]) -> Metric:
     family = GaugeMetricFamily(
         "runbus_ui_subscribers",
@@ -219,6 +273,9 @@ class _SnapshotCollector(Collector):
             yield from _stream_families(self.snapshot)
             yield from _stage_families(self.snapshot.stages)
             yield from _headline_families(self.snapshot.stages)
+            yield from _retention_families(self.snapshot.retention)
+            if self.snapshot.memory is not None:
+                yield from _memory_families(self.snapshot.memory)
 
 
 def render(snapshot: Snapshot) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from fastapi import Depends, Request
 from services.api.errors import ApiError
 from services.api.live import LiveHub
 from services.history import HistoryStore, StoreUnavailable, open_store
+from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, DeadLetterArchive
 from shared.connections import async_redis
 from shared.logging import get_logger
 from shared.settings import Settings
@@ -60,11 +62,39 @@ class ApiState:
                 self.store_ready = True
         return self.store
 
+    @property
+    def archive(self) -> DeadLetterArchive:
+        """The dead-letter archive, opened on first use: a lookup the stream answers never
+        waits for (or fails on) the database."""
+        return _LazyArchive(self)
+
     async def close(self) -> None:
         """Release everything."""
         await self.live.close()
         await self.store.close()
         await self.redis.aclose()
+
+
+@dataclass(frozen=True)
+class _LazyArchive:
+    """The history store as the dead-letter archive, opened (`ApiState.history`) per call."""
+
+    state: ApiState
+
+    async def archive_dead_letters(self, rows: Sequence[ArchiveRow]) -> int:
+        return await (await self.state.history()).archive_dead_letters(rows)
+
+    async def archived_dead_letters(self, keys: Sequence[tuple[str, str]]) -> list[ArchivedLetter]:
+        return await (await self.state.history()).archived_dead_letters(keys)
+
+    async def claim_redrives(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        return await (await self.state.history()).claim_redrives(keys)
+
+    async def release_redrives(self, keys: Sequence[tuple[str, str]]) -> None:
+        await (await self.state.history()).release_redrives(keys)
+
+    async def archive_size(self) -> ArchiveSize:
+        return await (await self.state.history()).archive_size()
 
 
 def api_state(request: Request) -> ApiState:

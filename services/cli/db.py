@@ -47,7 +47,8 @@ def migrate() -> None:
 def grant(
     role: Annotated[str, typer.Option("--role", help="The service's (existing) database role.")],
 ) -> None:
-    """PostgreSQL: give the service role INSERT and SELECT on the history, nothing more."""
+    """PostgreSQL: give the service role INSERT and SELECT on the history and the dead-letter
+    archive (and the archive's redrive claims), nothing more."""
     settings = Settings()
     store = open_store(settings)
     if not isinstance(store, PostgresHistoryStore):
@@ -66,4 +67,4 @@ def grant(
     except HistoryError as exc:
         typer.echo(f"grant failed: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"granted INSERT, SELECT on history to {role}")
+    typer.echo(f"granted INSERT, SELECT on history and the dead-letter archive to {role}")

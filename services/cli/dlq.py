@@ -54,6 +54,7 @@ from services.ops.render import (
 )
 from services.ops.status import bus_status
 from services.ops.stream_ids import parse_dead_letter_id
+from shared.archive import ArchiveError, DeadLetterArchive
 from shared.connections import async_redis
 from shared.names import StreamKind
 from shared.settings import Settings
@@ -125,6 +126,30 @@ def _run(settings: Settings, work: Callable[[aredis.Redis], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except (RedisConnectionError, RedisTimeoutError) as exc:
         typer.echo(f"error: Redis is not reachable: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+Work = Callable[[aredis.Redis, DeadLetterArchive | None], Awaitable[T]]
+
+
+def _run_archived(settings: Settings, work: Work[T]) -> T:
+    """`_run` with the dead-letter archive too (None when there is no history database yet);
+    exits with 1 when the archive was needed and could not be read."""
+
+    async def with_archive(client: aredis.Redis) -> T:
+        from services.history import open_reader  # the history backend loads only when needed
+
+        store = await open_reader(settings)
+        try:
+            return await work(client, store)
+        finally:
+            if store is not None:
+                await store.close()
+
+    try:
+        return _run(settings, with_archive)
+    except ArchiveError as exc:
+        typer.echo(f"error: the dead-letter archive could not be read: {exc}", err=True)
         raise typer.Exit(1) from exc
 
 
@@ -265,7 +290,9 @@ def show(
     settings = Settings()
     with refusing_bad_input():
         parse_dead_letter_id(entry_id, "ENTRY_ID")
-    record = _run(settings, lambda client: get_dead_letter(client, settings.names, entry_id))
+    record = _run_archived(
+        settings, lambda client, archive: get_dead_letter(client, settings.names, entry_id, archive)
+    )
     if record is None:
         where = bus_stream(settings.names, StreamKind.DEAD)
         typer.echo(f"no dead letter {entry_id} on {where}", err=True)
@@ -359,7 +386,11 @@ def redrive_command(
             everything=everything,
         )
     plan = RedrivePlan(settings, flt, to, rate or None, dry_run, yes)
-    _run_with_errors(settings, plan.run)
+    try:
+        _run_archived(settings, plan.run)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @dataclass(frozen=True)
@@ -373,16 +404,17 @@ class RedrivePlan:
     dry_run: bool
     yes: bool
 
-    async def run(self, client: aredis.Redis) -> None:
-        """Select, list or confirm, move with a progress bar, report."""
+    async def run(self, client: aredis.Redis, archive: DeadLetterArchive | None) -> None:
+        """Select (ids named: on the stream, else in the archive), list or confirm, move with a
+        progress bar, report."""
         names, console = self.settings.names, _out()
         check_target(client, names, self.target)
         where = self.target or bus_stream(names, StreamKind.EVENTS)
-        selection = await match_dead_letters(client, names, self.flt)
+        selection = await match_dead_letters(client, names, self.flt, archive=archive)
         ids = selection.ids
         console.print(selection_summary(selection) + f"; target {where}")
         if self.dry_run:
-            for line in await select_dead_letters(client, names, self.flt):
+            for line in await select_dead_letters(client, names, self.flt, archive=archive):
                 console.print(line_text(line))
         elif ids and not self.yes and not typer.confirm(f"Redrive {len(ids)} to {where}?"):
             raise typer.Abort()
@@ -398,6 +430,7 @@ class RedrivePlan:
                 dry_run=self.dry_run,
                 selected=selection,
                 progress=lambda n: bar.advance(task, n),
+                archive=archive,
             )
         _report_redrive(console, result)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 from services.history.base import (
     HistoryError,
@@ -38,6 +39,7 @@ __all__ = [
     "PruneResult",
     "StoreRejected",
     "StoreUnavailable",
+    "open_reader",
     "open_store",
     "sole_writer",
     "store_for_url",
@@ -67,6 +69,19 @@ def store_for_url(url: str, *, months_ahead: int = 3) -> HistoryStore:
 def open_store(settings: Settings) -> HistoryStore:
     """The store `settings.database_url` names (call `await store.open()` before use)."""
     return store_for_url(settings.database_url, months_ahead=settings.history_months_ahead)
+
+
+async def open_reader(settings: Settings) -> HistoryStore | None:
+    """The store, opened for reading (no migration); None when it is a SQLite file that does
+    not exist yet (a reader never creates one: there is nothing to read in it)."""
+    url = settings.database_url
+    if url.startswith(_SQLITE):
+        path = _sqlite_path(url)
+        if path != ":memory:" and not Path(path).exists():
+            return None
+    store = open_store(settings)
+    await store.open()
+    return store
 
 
 def sole_writer(url: str) -> AbstractContextManager[object]:

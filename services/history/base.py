@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import msgspec
 
+from shared.archive import ArchiveError, DeadLetterArchive
 from shared.errors import InputError
 from shared.models import ValidEnvelope
 
@@ -26,8 +27,8 @@ if TYPE_CHECKING:  # records.py imports this module (StoreRejected)
 MAX_PAGE = 5000
 
 
-class HistoryError(Exception):
-    """Base of the store's errors."""
+class HistoryError(ArchiveError):
+    """Base of the store's errors (an `ArchiveError`: the store is the dead-letter archive too)."""
 
 
 class StoreUnavailable(HistoryError):
@@ -205,8 +206,9 @@ PARENT_PROBE = 100
 
 
 @runtime_checkable
-class HistoryStore(Protocol):
-    """The append-only run history. Every method may raise `StoreUnavailable`."""
+class HistoryStore(DeadLetterArchive, Protocol):
+    """The append-only run history, and the dead-letter archive beside it (the archive's
+    methods are `DeadLetterArchive`'s). Every method may raise `StoreUnavailable`."""
 
     async def open(self) -> None:
         """Connect (no schema change)."""

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import orjson
 
-from services.history import migrations
+from services.history import archive_postgres, migrations
 from services.history.base import (
     PARENT_PROBE,
     HistoryRow,
@@ -40,6 +40,7 @@ from services.history.base import (
     page_of,
 )
 from services.history.records import COLUMNS, ROW_COLUMNS, Record, months_of, records_of
+from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize
 from shared.models import TS_MIN, ValidEnvelope
 
 if TYPE_CHECKING:
@@ -366,6 +367,9 @@ class PostgresHistoryStore:
             f"GRANT SELECT, INSERT ON {_ident(schema)}.history TO {_ident(role)}",
             f"GRANT SELECT ON {_ident(schema)}.schema_migrations TO {_ident(role)}",
             f"GRANT USAGE ON SEQUENCE {_ident(schema)}.history_id_seq TO {_ident(role)}",
+            f"GRANT SELECT, INSERT ON {_ident(schema)}.dead_letter_archive TO {_ident(role)}",
+            f"GRANT SELECT, INSERT, DELETE ON {_ident(schema)}.dead_letter_redrives "
+            f"TO {_ident(role)}",
             f"GRANT EXECUTE ON FUNCTION {_ident(schema)}.history_ensure_month(date) "
             f"TO {_ident(role)}",
         ]
@@ -376,6 +380,35 @@ class PostgresHistoryStore:
                     await conn.execute(statement)
 
         await self._with(grant)
+
+    # --- dead-letter archive (`shared.archive.DeadLetterArchive`) ------------------------
+
+    async def archive_dead_letters(self, rows: Sequence[ArchiveRow]) -> int:
+        """Archive dead letters with one statement; how many were new."""
+        if not rows:
+            return 0
+        return await self._with(lambda c: archive_postgres.insert(c, rows))
+
+    async def archived_dead_letters(self, keys: Sequence[tuple[str, str]]) -> list[ArchivedLetter]:
+        """The archived letters of these ``(stream, entry_id)`` keys, in the order given."""
+        if not keys:
+            return []
+        return await self._with(lambda c: archive_postgres.select(c, keys))
+
+    async def claim_redrives(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Claim the redrive of these archived letters; the keys claimed now."""
+        if not keys:
+            return set()
+        return await self._with(lambda c: archive_postgres.claim(c, keys))
+
+    async def release_redrives(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Undo claims whose redrive failed."""
+        if keys:
+            await self._with(lambda c: archive_postgres.release(c, keys))
+
+    async def archive_size(self) -> ArchiveSize:
+        """How much the archive holds."""
+        return await self._with(archive_postgres.size)
 
     # --- reads --------------------------------------------------------------------------
 

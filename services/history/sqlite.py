@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from services.history import migrations
+from services.history import archive_sqlite, migrations
 from services.history.base import (
     PARENT_PROBE,
     HistoryInUse,
@@ -42,6 +42,7 @@ from services.history.base import (
 )
 from services.history.checkpoint import Checkpointer
 from services.history.records import COLUMNS, ROW_COLUMNS, Record, loads_json, records_of
+from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize
 from shared.models import ValidEnvelope
 
 T = TypeVar("T")
@@ -357,6 +358,54 @@ class SqliteHistoryStore:
             return deleted
 
         return PruneResult(cutoff=cutoff, rows_deleted=await self._run(delete))
+
+    # --- dead-letter archive (`shared.archive.DeadLetterArchive`) ------------------------
+
+    async def archive_dead_letters(self, rows: Sequence[ArchiveRow]) -> int:
+        """Archive dead letters in one transaction; how many were new."""
+        if not rows:
+            return 0
+        times = [ts_text(r.dead_at) for r in rows]
+
+        def insert(conn: sqlite3.Connection) -> int:
+            new = self._in_transaction(conn, lambda: archive_sqlite.insert(conn, rows, times))
+            self._wrote(conn)
+            return new
+
+        return await self._run(insert)
+
+    async def archived_dead_letters(self, keys: Sequence[tuple[str, str]]) -> list[ArchivedLetter]:
+        """The archived letters of these ``(stream, entry_id)`` keys, in the order given."""
+        if not keys:
+            return []
+        return await self._run(lambda conn: archive_sqlite.select(conn, keys))
+
+    async def claim_redrives(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Claim the redrive of these archived letters; the keys claimed now."""
+        if not keys:
+            return set()
+
+        def claim(conn: sqlite3.Connection) -> set[tuple[str, str]]:
+            claimed = self._in_transaction(conn, lambda: archive_sqlite.claim(conn, keys))
+            self._wrote(conn)
+            return claimed
+
+        return await self._run(claim)
+
+    async def release_redrives(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Undo claims whose redrive failed."""
+        if not keys:
+            return
+
+        def release(conn: sqlite3.Connection) -> None:
+            self._in_transaction(conn, lambda: archive_sqlite.release(conn, keys))
+            self._wrote(conn)
+
+        await self._run(release)
+
+    async def archive_size(self) -> ArchiveSize:
+        """How much the archive holds."""
+        return await self._run(archive_sqlite.size)
 
     # --- reads --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ the dead-letter stream's hash tag: that call is one slot on a Redis Cluster too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.ops import stream_ids
+from services.ops import archived, stream_ids
 from services.ops.errors import PurgeFilterRequired
 from services.ops.filters import Matcher, matcher, matcher_of
 from services.ops.logic import (
@@ -54,6 +55,7 @@ from services.ops.models import (
 )
 from services.ops.partitions import Located, bus_stream, by_partition, lookups, merged, shown_id
 from services.ops.stream_ids import DeadLetterId
+from shared.archive import ArchiveError, DeadLetterArchive
 from shared.error_codes import code_family
 from shared.names import Names, StreamKind
 from shared.retry import Backoff
@@ -399,11 +401,16 @@ async def follow_dead_letters(
 
 
 async def get_dead_letter(
-    client: aredis.Redis, names: Names, entry_id: str
+    client: aredis.Redis,
+    names: Names,
+    entry_id: str,
+    archive: DeadLetterArchive | None = None,
 ) -> DeadLetterRecord | None:
-    """One dead letter in full; None when there is no such entry.
+    """One dead letter in full, from its stream or else from `archive` (where retention put
+    it: `archived_at` is then set); None when there is no such entry.
 
     A plain id with several partitions is looked up in each (the first found is returned).
+    `ArchiveError` when the stream lacks it and the archive cannot be read.
     """
     parsed = stream_ids.parse_dead_letter_id(entry_id)
     for index in parsed.partitions(names.partitions):
@@ -411,7 +418,11 @@ async def get_dead_letter(
         reply = _entries(await client.xrange(stream, parsed.entry, parsed.entry, count=1))
         if reply:
             return _record(names, (index, *reply[0]))
-    return None
+    if archive is None:
+        return None
+    pairs = [(index, parsed.entry) for index in parsed.partitions(names.partitions)]
+    found = await archived.find_archived(archive, names, pairs)
+    return archived.archived_record(names, *found[0]) if found else None
 
 
 async def _partition_stats(
@@ -485,8 +496,10 @@ async def _matching(
     flt: DeadLetterFilter,
     now: datetime | None,
     chunk: int,
+    archive: DeadLetterArchive | None = None,
 ) -> list[Located]:
-    """The entries matching `flt`: ids in the order given, else oldest first (merged)."""
+    """The entries matching `flt`: ids in the order given (from the stream, else from
+    `archive` when one is given), else the stream's, oldest first (merged)."""
     since = timedelta(seconds=flt.since_s) if flt.since_s is not None else None
     before = timedelta(seconds=flt.before_s) if flt.before_s is not None else None
     bounds = window(now or now_utc(), since, before)
@@ -495,7 +508,7 @@ async def _matching(
     low, high = bounds
     match = matcher_of(names, flt)
     if flt.ids:
-        found = await _fetch_located(client, names, lookups(names, flt.ids))
+        found = await _by_ids(client, names, lookups(names, flt.ids), archive)
         return [item for item in found if _in_window(item[1], low, high) and match(item[2])]
     out: list[Located] = []
     for partition in names.all_partitions:
@@ -511,9 +524,12 @@ async def select_dead_letters(
     *,
     now: datetime | None = None,
     chunk: int = CHUNK,
+    archive: DeadLetterArchive | None = None,
 ) -> list[DeadLetterLine]:
-    """Summaries of every dead letter matching `flt`, oldest first (payloads not decoded)."""
-    return [_line(names, item) for item in await _matching(client, names, flt, now, chunk)]
+    """Summaries of every dead letter matching `flt`, oldest first (payloads not decoded);
+    with `archive`, ids named by `flt` are also found there."""
+    found = await _matching(client, names, flt, now, chunk, archive)
+    return [_line(names, item) for item in found]
 
 
 async def match_dead_letters(
@@ -523,18 +539,37 @@ async def match_dead_letters(
     *,
     now: datetime | None = None,
     chunk: int = CHUNK,
+    archive: DeadLetterArchive | None = None,
 ) -> Selection:
     """Ids of every dead letter matching `flt` (oldest first) and their reason families.
 
-    What a redrive or purge acts on: cheaper than `select_dead_letters` on 100k entries.
+    What a redrive or purge acts on: cheaper than `select_dead_letters` on 100k entries. With
+    `archive`, ids named by `flt` are also found there (a redrive sends them from it).
     """
     ids: list[str] = []
     families: Counter[str] = Counter()
-    for partition, entry_id, fields in await _matching(client, names, flt, now, chunk):
+    for partition, entry_id, fields in await _matching(client, names, flt, now, chunk, archive):
         ids.append(shown_id(names, partition, entry_id))
         families.update({code_family(c) for c in parse_errors(DEAD_LETTERS.raw(fields, "errors"))})
     counts = [Count(key=k, count=n) for k, n in families.most_common()]
     return Selection(ids=ids, by_family=counts)
+
+
+async def _by_ids(
+    client: aredis.Redis,
+    names: Names,
+    pairs: Sequence[tuple[int, str]],
+    archive: DeadLetterArchive | None,
+) -> list[Located]:
+    """The entries at these (partition, entry id): on their stream, else (with `archive`) in
+    the archive and not redriven from it yet; in the order given."""
+    found = {(p, i): (p, i, f) for p, i, f in await _fetch_located(client, names, pairs)}
+    missing = [pair for pair in pairs if pair not in found]
+    if archive is not None and missing:
+        letters = await archived.find_archived(archive, names, missing)
+        fresh = [(index, letter) for index, letter in letters if not letter.redriven]
+        found |= {(p, i): (p, i, f) for p, i, f in archived.located(fresh)}
+    return [found[pair] for pair in pairs if pair in found]
 
 
 def _in_window(entry_id: str, low: str, high: str) -> bool:
@@ -628,11 +663,15 @@ async def redrive(
     progress: Progress | None = None,
     bucket: TokenBucket | None = None,
     now: datetime | None = None,
+    archive: DeadLetterArchive | None = None,
 ) -> RedriveResult:
     """Move the dead letters matching `flt` (or exactly `selected`) back to `target`.
 
     The default target is the incoming stream of each dead letter's own partition. The result
     names every reason family of what matched (unknown when `selected` is given as bare ids).
+    With `archive`, a dead letter named by id that retention archived is sent from there
+    (`services.ops.archived`), and those moved from the stream are noted there, so an entry
+    archived just as it was redriven is not sent again from the archive.
 
     At most `rate` a second (token bucket). Each moved entry carries ``redriven_from`` and
     ``origin_source_id``. Entries already gone (redriven or purged by someone else) are
@@ -640,7 +679,7 @@ async def redrive(
     """
     check_target(client, names, target)
     if selected is None:
-        selected = await match_dead_letters(client, names, flt, now=now)
+        selected = await match_dead_letters(client, names, flt, now=now, archive=archive)
     if not isinstance(selected, Selection):
         selected = Selection(ids=list(selected), by_family=[])
     result = RedriveResult(
@@ -653,7 +692,8 @@ async def redrive(
     )
     if not dry_run:
         bucket = bucket or (TokenBucket(rate) if rate else None)
-        result = await _redrive_all(client, names, selected.ids, (result, target), bucket, progress)
+        plan = _Plan(result, target, archive)
+        result = await _redrive_all(client, names, selected.ids, plan, bucket, progress)
     audit = AuditRecord(
         action="redrive",
         operator=operator,
@@ -676,15 +716,32 @@ class _Moves:
     other_source: int = 0
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a redrive reports into, where it sends, and the archive it also sends from."""
+
+    result: RedriveResult
+    target: str | None
+    archive: DeadLetterArchive | None
+
+
 async def _move_partition(
-    client: aredis.Redis, names: Names, index: int, entry_ids: Sequence[str], target: str | None
+    client: aredis.Redis, names: Names, index: int, entry_ids: Sequence[str], plan: _Plan
 ) -> _Moves:
-    """Move these dead letters of one partition back to its incoming stream (or `target`)."""
+    """Move these dead letters of one partition back to its incoming stream (or the plan's
+    target): from the stream, else from the archive."""
     partition = names.partition(index)
-    destination = target or partition.events
+    destination = plan.target or partition.events
     found = await _fetch(client, partition.dead, entry_ids)
     moves = [(i, redrive_fields(shown_id(names, index, i), f)) for i, f in found]
     done = await _move(client, (partition.dead, destination), moves)
+    if plan.archive is not None:
+        await _note_redriven(plan.archive, partition.dead, list(done))
+        rest = [i for i in entry_ids if i not in done]
+        if rest:
+            done |= await archived.redrive_archived(
+                client, plan.archive, names, index, (rest, destination)
+            )
     out = _Moves({shown_id(names, index, i): new for i, new in done.items()})
     out.targets[destination] += len(done)
     out.other_source = sum(
@@ -693,15 +750,24 @@ async def _move_partition(
     return out
 
 
+async def _note_redriven(archive: DeadLetterArchive, stream: str, entry_ids: list[str]) -> None:
+    """Mark entries just moved off the stream as redriven in the archive too: retention may
+    have read them a moment before the move and archive them after it. Best effort: with the
+    database down the move stands, and only that race is left open."""
+    if entry_ids:
+        with contextlib.suppress(ArchiveError):
+            await archive.claim_redrives([(stream, i) for i in entry_ids])
+
+
 async def _redrive_all(
     client: aredis.Redis,
     names: Names,
     ids: Sequence[str],
-    plan: tuple[RedriveResult, str | None],
+    plan: _Plan,
     bucket: TokenBucket | None,
     progress: Progress | None,
 ) -> RedriveResult:
-    result, target = plan
+    result = plan.result
     step = min(MOVE_BATCH, bucket.batch) if bucket else MOVE_BATCH
     total = _Moves()
     for start in range(0, len(ids), step):
@@ -709,7 +775,7 @@ async def _redrive_all(
         if bucket is not None:
             await bucket.take(len(batch))
         for index, entry_ids in by_partition(lookups(names, batch)).items():
-            done = await _move_partition(client, names, index, entry_ids, target)
+            done = await _move_partition(client, names, index, entry_ids, plan)
             total.moved.update(done.moved)
             total.targets.update(done.targets)
             total.other_source += done.other_source

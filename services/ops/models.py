@@ -33,6 +33,14 @@ class DeadLetterRecord(_DeadLetterFields):
     readable: bool = Field(
         True, description="False when the entry is not a well-formed dead letter (shown anyway)."
     )
+    archived_at: datetime | None = Field(
+        None,
+        description="When retention archived it: it is no longer on the dead-letter stream, "
+        "only in the history database's archive. Null while it is on the stream.",
+    )
+    archive_redriven: bool = Field(
+        False, description="True when a redrive already sent it back from the archive."
+    )
 
     if TYPE_CHECKING:  # the fields are built from `DeadLetter` at import: unknown to mypy
 
@@ -270,6 +278,46 @@ class RoleTotal(BaseModel):
     groups: list[GroupTotal] = Field(default_factory=list, description="Its groups, summed.")
 
 
+class RedisMemory(BaseModel):
+    """Redis's memory (``INFO memory``): how close it is to refusing writes."""
+
+    used_bytes: int = Field(description="used_memory.")
+    max_bytes: int = Field(description="maxmemory; 0 when Redis has no limit.")
+    policy: str = Field(description="maxmemory-policy (runbus needs noeviction).")
+    full: bool = Field(
+        description="True when a limit is set and reached: with noeviction Redis then refuses "
+        "XADD (OOM), producers spool, POST /api/events answers 503."
+    )
+
+
+class RetentionStatus(BaseModel):
+    """Dead-letter retention as the persister last reported it (its hash
+    ``Names.dead_letter_retention``): counts since the namespace began, the archive's size."""
+
+    archived: int = Field(0, description="Dead letters written to the archive, ever.")
+    expired: int = Field(
+        0, description="Dead letters trimmed off their stream by retention (each archived first)."
+    )
+    archive_entries: int | None = Field(
+        None, description="Dead letters in the archive at the last sweep; None before one."
+    )
+    archive_bytes: int | None = Field(None, description="Their fields' bytes.")
+    archive_oldest_age_s: float | None = Field(
+        None, description="Age of the oldest archived dead letter (from its id), in seconds."
+    )
+    archive_redriven: int | None = Field(
+        None, description="Archived dead letters sent back by a redrive."
+    )
+    last_sweep_age_s: float | None = Field(
+        None, description="Since the last sweep, in seconds; None when none ran."
+    )
+    error: str | None = Field(
+        None,
+        description="Why the last sweep failed (the archive or Redis unreachable): nothing is "
+        "trimmed until it succeeds. None when it succeeded.",
+    )
+
+
 class BusStatus(BaseModel):
     """Every stream, group and consumer of one namespace: each partition's, then totals."""
 
@@ -282,4 +330,10 @@ class BusStatus(BaseModel):
     partitions: int = Field(1, description="RUNBUS_PARTITIONS.")
     totals: list[RoleTotal] = Field(
         default_factory=list, description="Each role summed over the partitions."
+    )
+    retention: RetentionStatus = Field(
+        default_factory=RetentionStatus, description="Dead-letter retention and its archive."
+    )
+    memory: RedisMemory | None = Field(
+        None, description="Redis's memory; None when INFO could not be read."
     )

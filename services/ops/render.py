@@ -23,6 +23,8 @@ from services.ops.models import (
     DeadLetterRecord,
     DeadLetterStats,
     GroupStatus,
+    RedisMemory,
+    RetentionStatus,
     Selection,
     StreamStatus,
 )
@@ -153,6 +155,9 @@ def record_view(record: DeadLetterRecord) -> RenderableType:
         rows.append((_ORIGINAL_PREFIX + name, value))
     if not record.readable:
         rows.append(("readable", "no: not a well-formed dead letter"))
+    if record.archived_at is not None:
+        redriven = "; redriven from the archive" if record.archive_redriven else ""
+        rows.append(("archived_at", f"{record.archived_at.isoformat()} (off the stream{redriven})"))
     # Plain aligned lines rather than a table: no padding, and long values wrap freely.
     table = Text()
     for name, value in rows:
@@ -284,4 +289,47 @@ def status_view(status: BusStatus) -> RenderableType:
         parts.append(_totals_table(status))
     style = "bold red" if status.dead_letters else "green"
     parts.append(Text.assemble(("dead letters: ", "bold"), (str(status.dead_letters), style)))
+    parts.append(retention_text(status.retention))
+    if status.memory is not None:
+        parts.append(memory_text(status.memory))
     return Group(*parts)
+
+
+def memory_text(memory: RedisMemory) -> Text:
+    """One line: Redis's memory against its limit, and whether it refuses writes."""
+    limit = _size(memory.max_bytes) if memory.max_bytes else "no limit"
+    line = Text.assemble(
+        ("redis memory: ", "bold"), f"{_size(memory.used_bytes)} of {limit} ({memory.policy})"
+    )
+    if memory.full:
+        line.append("; FULL: XADD refused (OOM), producers spool", style="bold red")
+    return line
+
+
+def _size(count: int | None) -> str:
+    """Bytes in the largest binary unit that keeps the number at least 1 (one decimal)."""
+    if count is None:
+        return "?"
+    value, unit = float(count), "B"
+    for bigger in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
+def retention_text(retention: RetentionStatus) -> Text:
+    """One line: what retention archived and expired, the archive's size, the last sweep."""
+    if retention.last_sweep_age_s is None:
+        return Text.assemble(("dead-letter retention: ", "bold"), "no sweep reported yet")
+    archive = f"archive {retention.archive_entries} ({_size(retention.archive_bytes)})"
+    if retention.archive_oldest_age_s is not None:
+        archive += f", oldest {format_age(retention.archive_oldest_age_s)} ago"
+    line = Text.assemble(
+        ("dead-letter retention: ", "bold"),
+        f"archived {retention.archived}, expired {retention.expired}; {archive}; "
+        f"last sweep {format_age(retention.last_sweep_age_s)} ago",
+    )
+    if retention.error:
+        line.append(f"; failing: {retention.error}", style="bold red")
+    return line

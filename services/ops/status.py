@@ -19,6 +19,8 @@ from services.ops.models import (
     ConsumerStatus,
     GroupStatus,
     GroupTotal,
+    RedisMemory,
+    RetentionStatus,
     RoleTotal,
     StreamStatus,
 )
@@ -189,6 +191,8 @@ async def bus_status(
     ]
     totals = role_totals(streams)
     dead = next(t for t in totals if t.role == "dead")
+    retention = await retention_status(client, names, moment)
+    memory = await redis_memory(client)
     return BusStatus(
         namespace=names.namespace,
         at=moment,
@@ -196,4 +200,63 @@ async def bus_status(
         dead_letters=dead.length,
         partitions=names.partitions,
         totals=totals,
+        retention=retention,
+        memory=memory,
     )
+
+
+def memory_of(info: dict[str, Any]) -> RedisMemory:
+    """The memory fields of one node's ``INFO memory``."""
+    used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+    policy = as_text(info.get("maxmemory_policy", ""))
+    return RedisMemory(
+        used_bytes=used, max_bytes=limit, policy=policy, full=limit > 0 and used >= limit
+    )
+
+
+async def redis_memory(client: aredis.Redis) -> RedisMemory | None:
+    """Redis's memory; on a cluster, the fullest master's. None when INFO is refused."""
+    try:
+        info: Any = await client.info("memory")
+    except ResponseError:  # INFO not allowed to this user
+        return None
+    nodes = [v for v in info.values() if isinstance(v, dict)] or [info]
+    memories = [memory_of(node) for node in nodes]
+    return max(memories, key=lambda m: m.used_bytes / m.max_bytes if m.max_bytes else 0.0)
+
+
+def _number(raw: dict[str, str], name: str) -> float | None:
+    try:
+        return float(raw[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _count(raw: dict[str, str], name: str) -> int | None:
+    value = _number(raw, name)
+    return None if value is None else int(value)
+
+
+def parse_retention(raw: dict[str, str], now: datetime) -> RetentionStatus:
+    """The retention hash's fields as a status (a missing or foreign field reads as unknown)."""
+    at = now.timestamp()
+    swept, oldest_ms = _number(raw, "last_sweep_at"), _count(raw, "archive_oldest_ms")
+    return RetentionStatus(
+        archived=_count(raw, "archived") or 0,
+        expired=_count(raw, "expired") or 0,
+        archive_entries=_count(raw, "archive_entries"),
+        archive_bytes=_count(raw, "archive_bytes"),
+        archive_oldest_age_s=max(0.0, at - oldest_ms / 1000) if oldest_ms else None,
+        archive_redriven=_count(raw, "archive_redriven"),
+        last_sweep_age_s=max(0.0, at - swept) if swept is not None else None,
+        error=raw.get("error") or None,
+    )
+
+
+async def retention_status(client: aredis.Redis, names: Names, now: datetime) -> RetentionStatus:
+    """What the persister's retention job last reported (`services.persister.retention`)."""
+    try:
+        raw = await client.hgetall(names.dead_letter_retention)
+    except ResponseError:  # not a hash: nothing reported
+        return RetentionStatus()
+    return parse_retention({as_text(k): as_text(v) for k, v in raw.items()}, now)

@@ -2,10 +2,12 @@
 
 The startup hook (`shared.service.build_app`) starts a task that takes the history's writer
 lock (`services.history.sole_writer`: a second persister on one SQLite file fails at once with
-``history_in_use``), opens the history store (migrating it when ``migrate_on_start``) and runs
-a `StreamWorker` whose handler is `Persister.handle`; the shutdown hook sets the stop event and
-awaits that task, which finishes the batch in hand (or gives up retrying an unavailable
-database, leaving the batch pending) and closes the store.
+``history_in_use``), opens the history store (migrating it when ``migrate_on_start``), starts
+the dead-letter retention job on that store (`services.persister.retention`, unless
+``dead_letter_retention`` is off) and runs a `StreamWorker` whose handler is
+`Persister.handle`; the shutdown hook sets the stop event and awaits that task, which finishes
+the batch in hand (or gives up retrying an unavailable database, leaving the batch pending),
+stops the retention job and closes the store.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from faststream import FastStream
 
 from services.history import open_store, sole_writer
 from services.persister.io import Persister
+from services.persister.retention import Retention
 from shared import service
 from shared.consumer import BatchHandler
 from shared.logging import get_logger
@@ -40,10 +43,15 @@ def spec() -> service.WorkerSpec:
         with sole_writer(settings.database_url):
             store = open_store(settings)
             persister = Persister(store, settings, stop)
+            job: asyncio.Task[None] | None = None
             try:
-                await persister.start()
+                if await persister.start() and settings.dead_letter_retention:
+                    job = asyncio.create_task(Retention(client, store, settings).run(stop))
                 yield persister.handle
             finally:
+                if job is not None:
+                    job.cancel()
+                    await asyncio.gather(job, return_exceptions=True)
                 await store.close()
                 log.info(
                     "persister_closed",

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from shared.names import COACH_GROUP, Names, StreamKind
+from shared.names import COACH_GROUP, PERSISTER_GROUP, Names, StreamKind
 from shared.pipeline import PIPELINE, Stage
 
 #: Namespaces that are safe inside ACL glob patterns (no ``*?[]\``, no spaces, no colon).
@@ -193,10 +193,22 @@ def _outlet_readers(names: Names) -> tuple[Role, ...]:
     return tuple(_reader_role(names, reader) for reader in readers)
 
 
+def _retention(names: Names) -> tuple[Grant, ...]:
+    """Dead-letter retention (`services.persister.retention`): read the oldest dead letters,
+    trim the archived ones, report in its hash."""
+    dead = names.streams(StreamKind.DEAD)
+    return (
+        Grant(("xrange", "xlen"), _keys("%R~", dead)),
+        Grant(("xtrim",), _keys("~", dead)),
+        Grant(("hincrby", "hset"), (f"~{names.dead_letter_retention}",)),
+    )
+
+
 #: What a stage owns besides its streams and metrics, by the group the pipeline declares for it
 #: (what it is, in the role's purpose; its grants).
 STAGE_EXTRAS: Mapping[str, tuple[str, Callable[[Names], tuple[Grant, ...]]]] = {
     COACH_GROUP: ("owns the coach cache", _coach_cache),
+    PERSISTER_GROUP: ("archives and trims expired dead letters", _retention),
 }
 
 
@@ -224,6 +236,8 @@ def _dead_letters(names: Names) -> tuple[Grant, ...]:
         Grant(("xdel",), _keys("~", dead)),
         Grant(_SCRIPTS, _keys("~", redrives)),
         Grant(("xadd",), _keys("%W~", (*events, audit))),
+        Grant(("hgetall",), (f"%R~{names.dead_letter_retention}",)),
+        Grant(("info",)),  # status: Redis's memory against maxmemory
     )
 
 

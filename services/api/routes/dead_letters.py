@@ -169,12 +169,13 @@ async def dead_letter(
     state: State,
     entry_id: Annotated[str, Path(json_schema_extra=DEAD_LETTER_ID_SCHEMA, description=_ID_TEXT)],
 ) -> DeadLetterRecord:
-    """One dead letter in full (original payload as text, or base64 when not UTF-8).
+    """One dead letter in full (original payload as text, or base64 when not UTF-8), from the
+    dead-letter stream or, once retention archived it, from the archive (`archived_at` set).
 
     404 for a path that is not an id at all (or names a partition the bus does not have),
     422 `invalid_stream_id` for one out of range."""
     parse_dead_letter_id(entry_id, "entry_id")
-    record = await get_dead_letter(state.redis, state.settings.names, entry_id)
+    record = await get_dead_letter(state.redis, state.settings.names, entry_id, state.archive)
     if record is None:
         raise not_found("dead_letter", entry_id)
     return record
@@ -189,7 +190,8 @@ async def redrive_dead_letters(state: State, body: RedriveRequest) -> RedriveRes
     """Send matching dead letters back to their partition's incoming stream (after a taxonomy
     fix).
 
-    Needs the bearer token when one is configured; writes an audit record. A body naming no
+    Needs the bearer token when one is configured; writes an audit record. Dead letters named
+    in `ids` that retention archived are sent from the archive (each once). A body naming no
     filter is refused (422 `redrive_filter_required`) unless it says ``"all": true``;
     ``"since": "0s"`` is a filter (younger than nothing: none).
     """
@@ -197,7 +199,12 @@ async def redrive_dead_letters(state: State, body: RedriveRequest) -> RedriveRes
     operator = state.settings.operator or "api"
     try:
         return await redrive(
-            state.redis, state.settings.names, flt, operator=operator, dry_run=body.dry_run
+            state.redis,
+            state.settings.names,
+            flt,
+            operator=operator,
+            dry_run=body.dry_run,
+            archive=state.archive,
         )
     except ValueError as exc:
         raise invalid(str(exc)) from exc

@@ -124,7 +124,7 @@ async def redrive_preview(request: Request, state: State, access: Writer, form: 
     """A dry run: how many dead letters the redrive would move, which, and their reasons."""
     flt = form.redrive_filter()
     names = state.settings.names
-    selection = await match_dead_letters(state.redis, names, flt)
+    selection = await match_dead_letters(state.redis, names, flt, archive=state.archive)
     result = await redrive(
         state.redis, names, flt, operator=access.who or "dashboard", dry_run=True,
         selected=selection,
@@ -143,7 +143,7 @@ async def redrive_confirm(request: Request, state: State, access: Writer, form: 
     flt = form.redrive_filter()
     result = await redrive(
         state.redis, state.settings.names, flt, operator=access.who or "dashboard",
-        selected=form.carried,
+        selected=form.carried, archive=state.archive,
     )  # fmt: skip
     return _answer(request, step="done", action="redrive", form=form, result=result)
 

@@ -82,7 +82,7 @@ async def audit(request: Request, state: State, _: Reader) -> Response:
 async def dead_letter(request: Request, state: State, _: Reader, entry_id: str) -> Response:
     """One dead letter in full; 422 page for a bad id, 404 page for an unknown one."""
     parse_dead_letter_id(entry_id, "entry_id")
-    record = await get_dead_letter(state.redis, state.settings.names, entry_id)
+    record = await get_dead_letter(state.redis, state.settings.names, entry_id, state.archive)
     if record is None:
         raise not_found("dead_letter", entry_id)
     original = record.original_bytes()

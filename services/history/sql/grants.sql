@@ -11,4 +11,8 @@ GRANT USAGE ON SCHEMA :"schema" TO :"app";
 GRANT SELECT, INSERT ON :"schema".history TO :"app";
 GRANT SELECT ON :"schema".schema_migrations TO :"app";
 GRANT USAGE ON SEQUENCE :"schema".history_id_seq TO :"app";
+GRANT SELECT, INSERT ON :"schema".dead_letter_archive TO :"app";
+-- A redrive from the archive claims each letter with an INSERT, and drops the claim (DELETE)
+-- only when the letter could not be sent.
+GRANT SELECT, INSERT, DELETE ON :"schema".dead_letter_redrives TO :"app";
 GRANT EXECUTE ON FUNCTION :"schema".history_ensure_month(date) TO :"app";

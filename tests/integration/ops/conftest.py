@@ -63,6 +63,7 @@ def cli(settings: Settings) -> Cli:
             "RUNBUS_REDIS_URL": REDIS_URL,
             "RUNBUS_NAMESPACE": settings.namespace,
             "RUNBUS_OPERATOR": operator,
+            "RUNBUS_DATABASE_URL": settings.database_url,
         }
         return runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
 

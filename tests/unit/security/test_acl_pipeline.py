@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.security.acl import ROLE_NAMES, STAGE_EXTRAS
-from shared.names import Names
+from shared.names import COACH_GROUP, PERSISTER_GROUP, Names, StreamKind
 from shared.pipeline import PIPELINE, Stage
 from shared.settings import REPO_ROOT
 
@@ -64,9 +64,14 @@ def test_a_stage_names_nothing_beyond_its_streams_metrics_and_declared_extras(
 ) -> None:
     source, sinks = streams_of(stage)
     own = {source, *sinks, NAMES.metrics(stage.name)}
-    # Only a stage with extras (the coach) names more: the coach cache and its change channel
-    extra = set(NAMES.coach_patterns) if stage.group in STAGE_EXTRAS else set()
-    channels = {NAMES.coach_changes} if stage.group in STAGE_EXTRAS else set()
+    # Only a stage with extras names more: the coach its cache and change channel, the
+    # persister (retention) the dead-letter streams and the retention hash
+    extras = {
+        COACH_GROUP: set(NAMES.coach_patterns),
+        PERSISTER_GROUP: {*NAMES.streams(StreamKind.DEAD), NAMES.dead_letter_retention},
+    }
+    extra = extras.get(stage.group, set())
+    channels = {NAMES.coach_changes} if stage.group == COACH_GROUP else set()
     named = {k.split("~", 1)[1] for keys, _, _ in selectors(stage.name) for k in keys}
     assert named == own | extra
     assert {c for _, chans, _ in selectors(stage.name) for c in chans} == channels

@@ -1,0 +1,81 @@
+"""The dead-letter archive on SQLite (`shared.archive.DeadLetterArchive`): functions of one
+connection, run by `SqliteHistoryStore` in its worker thread like every other statement."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, fields_of
+
+_COLUMNS = (
+    "stream", "entry_id", "ms", "seq", "errors", "stage", "source_stream", "source_id",
+    "first_seen", "dead_at", "original", "other", "size",
+)  # fmt: skip
+_INSERT = (
+    f"INSERT INTO dead_letter_archive ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_COLUMNS))}) ON CONFLICT (stream, entry_id) DO NOTHING"
+)
+_SELECT = (
+    "SELECT a.stream, a.entry_id, a.original, a.other, a.archived_at, r.stream IS NOT NULL "
+    "FROM dead_letter_archive a LEFT JOIN dead_letter_redrives r "
+    "ON r.stream = a.stream AND r.entry_id = a.entry_id "
+    "WHERE a.stream = ? AND a.entry_id = ?"
+)
+_CLAIM = (
+    "INSERT INTO dead_letter_redrives (stream, entry_id) SELECT ?, ? "
+    "ON CONFLICT (stream, entry_id) DO NOTHING"
+)
+_SIZE = (
+    "SELECT count(*), coalesce(sum(size), 0), min(ms), "
+    "(SELECT count(*) FROM dead_letter_redrives r JOIN dead_letter_archive a "
+    "ON a.stream = r.stream AND a.entry_id = r.entry_id) FROM dead_letter_archive"
+)
+
+
+def _params(row: ArchiveRow, dead_at: str) -> tuple[object, ...]:
+    values = [getattr(row, c) for c in _COLUMNS]
+    values[_COLUMNS.index("dead_at")] = dead_at
+    return tuple(values)
+
+
+def insert(conn: sqlite3.Connection, rows: Sequence[ArchiveRow], times: list[str]) -> int:
+    """Insert in the caller's transaction; rows newly archived. `times`: each row's dead_at as
+    the history writes times (fixed-width text)."""
+    before = conn.total_changes
+    conn.executemany(_INSERT, [_params(r, t) for r, t in zip(rows, times, strict=True)])
+    return conn.total_changes - before
+
+
+def select(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> list[ArchivedLetter]:
+    """The archived letters of `keys`, in the order given (one primary-key probe each)."""
+    out: list[ArchivedLetter] = []
+    for key in keys:
+        row = conn.execute(_SELECT, key).fetchone()
+        if row is not None:
+            stream, entry_id, original, other, archived_at, redriven = row
+            fields = fields_of(bytes(original), bytes(other))
+            at = datetime.fromisoformat(archived_at)
+            out.append(ArchivedLetter(stream, entry_id, fields, at, bool(redriven)))
+    return out
+
+
+def claim(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Claim redrives in the caller's transaction; the keys claimed now."""
+    claimed: set[tuple[str, str]] = set()
+    for key in keys:
+        if conn.execute(_CLAIM, key).rowcount == 1:
+            claimed.add(key)
+    return claimed
+
+
+def release(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> None:
+    """Drop claims in the caller's transaction."""
+    conn.executemany("DELETE FROM dead_letter_redrives WHERE stream = ? AND entry_id = ?", keys)
+
+
+def size(conn: sqlite3.Connection) -> ArchiveSize:
+    """Entries, bytes, the oldest, and how many were redriven."""
+    entries, total, oldest, redriven = conn.execute(_SIZE).fetchone()
+    return ArchiveSize(int(entries), int(total), oldest, int(redriven))

@@ -1,0 +1,204 @@
+"""Dead-letter retention: archive what is past the policy, then trim it off the stream.
+
+It runs in the persister, beside its workers. The persister holds the history store already,
+and on SQLite it is the file's one writer: a retention job in another process (the validator)
+would be a second writer contending for SQLite's single write lock, which `sole_writer` exists
+to prevent. On PostgreSQL every persister runs it; their sweeps may overlap, which the
+archive's key makes harmless (an entry archived twice is stored once, and each sweep trims
+only what it saw archived).
+
+One sweep, for each partition's dead-letter stream, a chunk at a time from the oldest entry:
+
+1. read the oldest entries (``XRANGE - + COUNT n``);
+2. take the prefix past the policy: older than ``dead_letter_max_age_s``, or among the oldest
+   ``XLEN - dead_letter_max_entries``;
+3. archive that prefix (one transaction, idempotent on ``(stream, entry id)``);
+4. only once the archive has committed, ``XTRIM MINID <after the last archived id>`` (exact):
+   it removes entries below that id, every one of them archived in step 3 (``XADD`` only ever
+   appends above a stream's last id, so no unarchived entry can appear below it).
+
+A crash between 3 and 4 leaves archived entries on the stream: the next sweep archives them
+again (nothing new is stored) and trims them. A database that is down stops the sweep before
+any trim: the stream then grows past the policy, and `DEAD_LETTER_RETENTION`'s ``error``
+field (``runbus status``, ``/metrics``) says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
+
+from services.history import HistoryError
+from shared.archive import DeadLetterArchive, archive_row
+from shared.consumer import sleep_unless_stopped
+from shared.logging import get_logger
+from shared.names import Names
+from shared.retry import OutageLog
+from shared.settings import Settings
+from shared.wire import Fields, as_text, entry_id_key
+
+log = get_logger("runbus.retention")
+
+#: Entries read, archived and trimmed per step: one archive transaction each, so the
+#: persister's own inserts (same store, same lock) wait at most one chunk.
+CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How long and how many dead letters stay on each partition's stream (0: no limit)."""
+
+    max_age_s: float
+    max_entries: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        """The policy the settings give."""
+        return cls(settings.dead_letter_max_age_s, settings.dead_letter_max_entries)
+
+    def cutoff_ms(self, now_s: float) -> int | None:
+        """Entries dead-lettered before this time (ms) are past the age limit; None: no limit."""
+        return int((now_s - self.max_age_s) * 1000) if self.max_age_s > 0 else None
+
+    def excess(self, length: int) -> int:
+        """How many of the oldest of `length` entries are past the length limit."""
+        return max(0, length - self.max_entries) if self.max_entries > 0 else 0
+
+
+def expired_prefix(ids: Sequence[str], cutoff_ms: int | None, excess: int) -> int:
+    """How many of `ids` (oldest first) are past the policy: the first `excess`, and every
+    one older than `cutoff_ms`. Ids are in order, so what is past the policy is a prefix."""
+    count = min(excess, len(ids))
+    if cutoff_ms is not None:
+        while count < len(ids) and entry_id_key(ids[count])[0] < cutoff_ms:
+            count += 1
+    return count
+
+
+def after(entry_id: str) -> str:
+    """The smallest id above `entry_id`: what ``XTRIM MINID`` keeps from."""
+    ms, seq = entry_id_key(entry_id)
+    return f"{ms + 1}-0" if seq == _MAX_SEQ else f"{ms}-{seq + 1}"
+
+
+_MAX_SEQ = 2**64 - 1
+
+
+@dataclass
+class Sweep:
+    """What one sweep did."""
+
+    archived: int = 0  #: Entries newly written to the archive.
+    expired: int = 0  #: Entries trimmed off their stream (each one archived first).
+
+
+async def sweep_stream(
+    client: aredis.Redis,
+    archive: DeadLetterArchive,
+    stream: str,
+    policy: Policy,
+    done: Sweep,
+    *,
+    now_s: float | None = None,
+    chunk: int = CHUNK,
+) -> None:
+    """Archive, then trim, what `policy` expires on one dead-letter stream (counted in
+    `done` chunk by chunk, so a sweep that fails half-way still reports what it did)."""
+    cutoff = policy.cutoff_ms(time.time() if now_s is None else now_s)
+    excess = policy.excess(int(await client.xlen(stream)))
+    while True:
+        reply: Any = await client.xrange(stream, "-", "+", count=chunk)
+        entries: list[tuple[str, Fields]] = [(as_text(i), f or {}) for i, f in reply]
+        count = expired_prefix([i for i, _ in entries], cutoff, excess)
+        if count == 0:
+            return
+        taken = entries[:count]
+        done.archived += await archive.archive_dead_letters(
+            [archive_row(stream, entry_id, fields) for entry_id, fields in taken]
+        )
+        # Only now, with the archive committed: everything below this id is archived. Exact
+        # (redis-py defaults to "~"), so the counts are exact and the memory is freed now.
+        done.expired += int(
+            await client.xtrim(stream, minid=after(taken[-1][0]), approximate=False)
+        )
+        excess = max(0, excess - count)
+        if count < len(entries):
+            return
+
+
+async def sweep(
+    client: aredis.Redis, archive: DeadLetterArchive, names: Names, policy: Policy, done: Sweep
+) -> None:
+    """One sweep over every partition's dead-letter stream, counted in `done`."""
+    for partition in names.all_partitions:
+        await sweep_stream(client, archive, partition.dead, policy, done)
+
+
+async def _archive_gauges(archive: DeadLetterArchive) -> dict[FieldT, EncodableT]:
+    try:
+        size = await archive.archive_size()
+    except HistoryError as exc:  # reported at the next sweep
+        log.debug("archive_size_failed", error=repr(exc))
+        return {}
+    return {
+        "archive_entries": size.entries,
+        "archive_bytes": size.bytes,
+        "archive_oldest_ms": size.oldest_ms or 0,
+        "archive_redriven": size.redriven,
+    }
+
+
+async def report(
+    client: aredis.Redis, archive: DeadLetterArchive, names: Names, done: Sweep, error: str
+) -> None:
+    """Add a sweep's counts to the retention hash, with the archive's size; never raises."""
+    gauges: dict[FieldT, EncodableT] = {"last_sweep_at": time.time(), "error": error}
+    if not error:
+        gauges |= await _archive_gauges(archive)
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.hincrby(names.dead_letter_retention, "archived", done.archived)
+            pipe.hincrby(names.dead_letter_retention, "expired", done.expired)
+            pipe.hset(names.dead_letter_retention, mapping=gauges)
+            await pipe.execute()
+    except (RedisError, OSError) as exc:  # a full Redis refuses HSET: the next sweep reports
+        log.debug("retention_report_failed", error=repr(exc))
+
+
+class Retention:
+    """The persister's retention job: a sweep every ``dead_letter_sweep_interval_s``."""
+
+    def __init__(self, client: aredis.Redis, archive: DeadLetterArchive, settings: Settings):
+        self.client = client
+        self.archive = archive
+        self.settings = settings
+        self.policy = Policy.of(settings)
+        self.outage = OutageLog(log, "dead_letter_archive_unavailable", "dead_letter_archive_ok")
+
+    async def once(self) -> Sweep:
+        """One sweep, then its report (an unreachable database or Redis is reported, not
+        raised: the next sweep tries again)."""
+        done, error = Sweep(), ""
+        try:
+            await sweep(self.client, self.archive, self.settings.names, self.policy, done)
+            self.outage.up()
+        except (HistoryError, RedisError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            self.outage.down(exc)
+        if done.archived or done.expired:
+            log.info("dead_letters_expired", archived=done.archived, expired=done.expired)
+        await report(self.client, self.archive, self.settings.names, done, error)
+        return done
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sweep until `stop` is set."""
+        interval = self.settings.dead_letter_sweep_interval_s
+        while not await sleep_unless_stopped(stop, interval):
+            await self.once()

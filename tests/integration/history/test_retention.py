@@ -1,0 +1,148 @@
+"""Dead-letter retention on the real Redis and both history backends: entries past the policy
+leave the stream only once they are in the archive, and a crash between archive and trim
+duplicates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis.asyncio as aredis
+
+from services.history import HistoryStore, StoreUnavailable
+from services.ops.status import retention_status
+from services.persister.app import run_persister
+from services.persister.retention import Policy, Retention, Sweep, sweep_stream
+from shared.archive import ArchiveRow, archive_row
+from shared.settings import Settings
+from shared.wire import Fields, as_text
+from tests.unit.ops.builders import dead_fields
+
+DAY = timedelta(days=1)
+
+
+async def add_dead(client: aredis.Redis, stream: str, count: int, at: datetime | None) -> list[str]:
+    """Append `count` dead letters (back-dated to `at`); their ids."""
+    ids = []
+    for n in range(count):
+        entry_id = f"{int(at.timestamp() * 1000)}-*" if at is not None else "*"
+        fields = dead_fields([f"invalid_reason_code:c{n}"], f'{{"n": {n}}}'.encode())
+        ids.append(as_text(await client.xadd(stream, fields, id=entry_id)))  # type: ignore[arg-type]
+    return ids
+
+
+async def stream_ids(client: aredis.Redis, stream: str) -> list[str]:
+    return [as_text(i) for i, _ in await client.xrange(stream)]
+
+
+class DownArchive:
+    """The store, with its archive writes failing as if the database were down."""
+
+    def __init__(self, store: HistoryStore) -> None:
+        self.store = store
+
+    async def archive_dead_letters(self, rows: Sequence[ArchiveRow]) -> int:
+        raise StoreUnavailable("database down (test)")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+async def test_old_entries_leave_the_stream_only_once_archived(
+    store: HistoryStore, async_client: aredis.Redis, settings: Settings
+) -> None:
+    stream = settings.names.dead
+    old = await add_dead(async_client, stream, 5, datetime.now(UTC) - 10 * DAY)
+    fresh = await add_dead(async_client, stream, 3, None)
+    on_stream: dict[str, Fields] = {as_text(i): f for i, f in await async_client.xrange(stream)}
+    policy = Policy(max_age_s=7 * 86400, max_entries=0)
+
+    with pytest.raises(StoreUnavailable):
+        await sweep_stream(async_client, DownArchive(store), stream, policy, Sweep())  # type: ignore[arg-type]
+    assert await stream_ids(async_client, stream) == old + fresh  # nothing trimmed
+
+    done = Sweep()
+    await sweep_stream(async_client, store, stream, policy, done)
+    assert (done.archived, done.expired) == (5, 5)
+    assert await stream_ids(async_client, stream) == fresh
+    archived = await store.archived_dead_letters([(stream, i) for i in old + fresh])
+    assert [a.entry_id for a in archived] == old
+    for letter in archived:  # whole, byte for byte (the original is always a field back)
+        assert letter.fields == on_stream[letter.entry_id] | {
+            b"original": letter.fields[b"original"]
+        }
+        assert letter.fields[b"original"] == on_stream[letter.entry_id][b"original"]
+
+
+async def test_the_oldest_beyond_the_length_limit_are_archived_then_trimmed(
+    store: HistoryStore, async_client: aredis.Redis, settings: Settings
+) -> None:
+    stream = settings.names.dead
+    ids = await add_dead(async_client, stream, 25, None)
+    done = Sweep()
+    await sweep_stream(async_client, store, stream, Policy(0, 4), done, chunk=7)  # several chunks
+    assert (done.archived, done.expired) == (21, 21)
+    assert await stream_ids(async_client, stream) == ids[-4:]
+    assert (await store.archive_size()).entries == 21
+
+
+async def test_a_crash_between_archive_and_trim_duplicates_nothing(
+    store: HistoryStore, async_client: aredis.Redis, settings: Settings
+) -> None:
+    stream = settings.names.dead
+    ids = await add_dead(async_client, stream, 6, None)
+    # The sweep archived the four oldest, then died before its XTRIM
+    entries = [(as_text(i), f) for i, f in await async_client.xrange(stream, count=4)]
+    assert await store.archive_dead_letters([archive_row(stream, i, f) for i, f in entries]) == 4
+    done = Sweep()
+    await sweep_stream(async_client, store, stream, Policy(0, 2), done)
+    assert (done.archived, done.expired) == (0, 4)  # archived again: nothing new stored
+    assert await stream_ids(async_client, stream) == ids[-2:]
+    assert (await store.archive_size()).entries == 4
+
+
+async def test_a_sweep_reports_its_counts_and_the_archive_size(
+    store: HistoryStore, async_client: aredis.Redis, settings: Settings
+) -> None:
+    await add_dead(async_client, settings.names.dead, 5, None)
+    policy = settings.model_copy(update={"dead_letter_max_entries": 2})
+    await Retention(async_client, store, policy).once()
+    status = await retention_status(async_client, settings.names, datetime.now(UTC))
+    assert (status.archived, status.expired, status.archive_entries) == (3, 3, 3)
+    assert status.error is None and status.last_sweep_age_s is not None
+    # The database down: reported, nothing trimmed, the counts stay
+    await add_dead(async_client, settings.names.dead, 3, None)
+    await Retention(async_client, DownArchive(store), policy).once()  # type: ignore[arg-type]
+    status = await retention_status(async_client, settings.names, datetime.now(UTC))
+    assert status.error is not None and "database down" in status.error
+    assert (status.archived, status.expired) == (3, 3)
+    assert await async_client.xlen(settings.names.dead) == 5
+
+
+async def test_the_persister_runs_retention_on_its_own_store(
+    async_client: aredis.Redis, settings: Settings, backend_url: str
+) -> None:
+    tuned = settings.model_copy(
+        update={
+            "database_url": backend_url,
+            "dead_letter_max_entries": 3,
+            "dead_letter_sweep_interval_s": 0.05,
+        }
+    )
+    ids = await add_dead(async_client, tuned.names.dead, 10, None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_persister(tuned, stop))
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while await async_client.xlen(tuned.names.dead) > 3:
+            assert asyncio.get_running_loop().time() < deadline, "retention did not trim"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+    assert await stream_ids(async_client, tuned.names.dead) == ids[-3:]
+    status = await retention_status(async_client, tuned.names, datetime.now(UTC))
+    assert (status.archived, status.expired) == (7, 7)

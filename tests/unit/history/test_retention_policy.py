@@ -1,0 +1,47 @@
+"""Which dead letters the retention policy expires: a prefix of the stream, oldest first."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.persister.retention import Policy, after, expired_prefix
+
+IDS = ["1000-0", "1000-1", "2000-0", "3000-0", "4000-0"]
+
+
+@pytest.mark.parametrize(
+    ("cutoff_ms", "excess", "expected"),
+    [
+        (None, 0, 0),  # no limit at all
+        (None, 2, 2),  # the two oldest are beyond the length limit
+        (None, 9, 5),  # more excess than the chunk holds: the whole chunk
+        (2000, 0, 2),  # strictly older than the cutoff: 2000-0 stays
+        (2001, 0, 3),
+        (2001, 4, 4),  # the larger of the two limits wins
+        (500, 1, 1),
+        (9999, 0, 5),
+    ],
+)
+def test_the_expired_entries_are_a_prefix(
+    cutoff_ms: int | None, excess: int, expected: int
+) -> None:
+    assert expired_prefix(IDS, cutoff_ms, excess) == expected
+
+
+def test_limits_of_zero_mean_no_limit() -> None:
+    policy = Policy(max_age_s=0, max_entries=0)
+    assert policy.cutoff_ms(1_000_000.0) is None
+    assert policy.excess(10**9) == 0
+
+
+def test_the_policy_counts_from_now_and_from_the_length() -> None:
+    policy = Policy(max_age_s=60, max_entries=100)
+    assert policy.cutoff_ms(1000.0) == 940_000
+    assert policy.excess(150) == 50
+    assert policy.excess(99) == 0
+
+
+def test_the_trim_keeps_everything_after_the_last_archived_id() -> None:
+    assert after("1700000000000-0") == "1700000000000-1"
+    assert after("5-18446744073709551614") == "5-18446744073709551615"
+    assert after("5-18446744073709551615") == "6-0"
