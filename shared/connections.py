@@ -16,10 +16,22 @@ import redis.asyncio as aredis
 import redis.asyncio.cluster as acluster
 import redis.cluster
 from redis.asyncio.connection import AbstractConnection, Connection
-from redis.exceptions import DataError
+from redis.exceptions import DataError, OutOfMemoryError, ResponseError
 from redis.typing import EncodableT
 
 from shared.settings import Settings
+
+#: How Redis answers a command that could grow memory once ``maxmemory`` is reached under the
+#: ``noeviction`` policy: ``OOM command not allowed when used memory > 'maxmemory'.`` redis-py
+#: raises it as `OutOfMemoryError`; inside a script's error it stays text.
+OOM_PREFIX = "OOM "
+
+
+def is_redis_full(exc: BaseException) -> bool:
+    """True for Redis's answer to a write once it is at ``maxmemory`` (noeviction)."""
+    if isinstance(exc, OutOfMemoryError):
+        return True
+    return isinstance(exc, ResponseError) and str(exc).startswith(OOM_PREFIX)
 
 
 def redact(url: str) -> str:

@@ -55,6 +55,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import __version__, metrics
+from shared.connections import is_redis_full
 from shared.logging import get_logger
 from shared.models import DeadLetter
 from shared.names import Names, Partition, StreamKind
@@ -333,12 +334,27 @@ class StreamWorker(metrics.CountsBatches):
         return {"partition": self.partition.index} if self.settings.partitions > 1 else {}
 
     async def ensure_group(self) -> None:
-        """Create the group (and the stream) if missing; from id 0 so nothing is skipped."""
+        """Create the group (and the stream) if missing; from id 0 so nothing is skipped.
+
+        A full Redis (``maxmemory``, noeviction) refuses ``XGROUP CREATE`` with OOM even when
+        the group exists: then the group is looked up, and a worker whose group exists starts
+        reading (its moves free memory, and are allowed at OOM: `_MOVE_LUA` acknowledges
+        first, and Redis lets a script that already wrote finish).
+        """
         try:
             await self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            if "BUSYGROUP" in str(exc):
+                return
+            if not is_redis_full(exc) or not await self._group_exists():
                 raise
+
+    async def _group_exists(self) -> bool:
+        try:
+            groups = await self.client.xinfo_groups(self.stream)
+        except ResponseError:  # no stream
+            return False
+        return any(as_text(g["name"]) == self.group for g in groups)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in hand is finished first."""

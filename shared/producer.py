@@ -12,7 +12,9 @@ partition that is the one incoming stream.
   `publish()` only appends to a bounded in-memory buffer; a background thread sends it, and
   while Redis is unreachable it writes to a durable SQLite spool that is drained, in order,
   once Redis is back (retried with jittered backoff up to ``max_backoff_s``), each event to
-  its run's partition. Counters: published, spooled, dropped. `close()` flushes.
+  its run's partition. A full Redis (``maxmemory`` reached: ``OOM`` on ``XADD``) is handled
+  the same way: what it refused is spooled and retried, what it took is not sent again.
+  Counters: published, spooled, dropped. `close()` flushes.
 """
 
 from __future__ import annotations
@@ -208,6 +210,18 @@ class Spool:
         with self._db:
             self._db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
 
+    def requeue(self, seq: int, bodies: Sequence[bytes]) -> None:
+        """Forget every body up to `seq` and append `bodies` (those of them not delivered),
+        in one transaction: a crash keeps either the old head or the new tail, never both."""
+        self._db.execute("BEGIN IMMEDIATE")  # autocommit connection: the transaction is explicit
+        try:
+            self._db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
+            self._db.executemany("INSERT INTO spool(body) VALUES (?)", [(b,) for b in bodies])
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def __len__(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM spool").fetchone()[0])
 
@@ -369,10 +383,12 @@ class _Sender:
         return not self._spooled
 
     def offer(self, batch: list[Outgoing]) -> None:
-        """Send a batch, or spool it (always spool while older events wait there: order)."""
-        if self._spooled or not self._send(batch):
-            self._spool.append([out.body for out in batch])
-            self._counters.spooled += len(batch)
+        """Send a batch, or spool it (always spool while older events wait there: order);
+        of a batch Redis took in part (a full Redis refusing some XADDs), only the refused."""
+        unsent = batch if self._spooled else self._send(batch)
+        if unsent:
+            self._spool.append([out.body for out in unsent])
+            self._counters.spooled += len(unsent)
             self._spooled = True
 
     def spool_rest(self, batch: list[Outgoing]) -> None:
@@ -394,24 +410,42 @@ class _Sender:
                 self._spooled = False
                 return
             # The spool keeps bodies only: each one is routed again by the run id inside it.
-            if not self._send([Outgoing.of_body(body) for _, body in rows]):
+            unsent = self._send([Outgoing.of_body(body) for _, body in rows])
+            if len(unsent) == len(rows):
                 return
-            self._spool.remove_through(rows[-1][0])
+            # Redis took some (a full Redis refused the others): those taken leave the spool,
+            # the refused go back at its tail, so none is sent twice and none is lost.
+            self._spool.requeue(rows[-1][0], [out.body for out in unsent])
+            if unsent:
+                return
 
-    def _send(self, batch: list[Outgoing]) -> bool:
-        """One pipeline for the batch: one round trip on a node, one per master on a cluster."""
+    def _send(self, batch: list[Outgoing]) -> list[Outgoing]:
+        """One pipeline for the batch (one round trip on a node, one per master on a
+        cluster); what Redis did not take: all of it when unreachable, the refused XADDs
+        when it is full (``OOM``: its ``maxmemory`` reached)."""
         try:
             if self._client is None:
                 self._client = self._connect()
             with self._client.pipeline(transaction=False) as pipe:
                 _add_all(pipe, self._names, batch)
-                pipe.execute()
+                replies = pipe.execute(raise_on_error=False)
         except (redis.RedisError, RedisClusterException, OSError) as exc:
-            self._next_try = time.monotonic() + self._backoff.delay(self._failures)
-            self._failures += 1
-            self._outage.down(exc)
-            return False
-        self._outage.up()
-        self._failures = 0
-        self._counters.published += len(batch)
-        return True
+            self._failed(exc)
+            return batch
+        refused = [(out, r) for out, r in zip(batch, replies, strict=True) if _error(r)]
+        if refused:
+            self._failed(refused[0][1])
+        else:
+            self._outage.up()
+            self._failures = 0
+        self._counters.published += len(batch) - len(refused)
+        return [out for out, _ in refused]
+
+    def _failed(self, exc: BaseException) -> None:
+        self._next_try = time.monotonic() + self._backoff.delay(self._failures)
+        self._failures += 1
+        self._outage.down(exc)
+
+
+def _error(reply: object) -> bool:
+    return isinstance(reply, Exception)

@@ -1,8 +1,9 @@
 """JSON errors everywhere: every failure is ``{"error": <code>, "message": <text>, ...}``.
 
 User input never yields a 500: bad parameters are 422, unknown things 404, an unreachable Redis
-or database 503. A catch-all turns any other exception into a JSON 500 without a stack trace
-(the trace goes to the log). Under the dashboard's paths (``/ui``) the same errors are HTML
+or database 503, a full Redis (``OOM`` at its maxmemory) 503 ``redis_full`` with Retry-After.
+A catch-all turns any other exception into a JSON 500 without a stack trace (the trace goes to
+the log). Under the dashboard's paths (``/ui``) the same errors are HTML
 pages instead, from the renderer the dashboard registers (`ErrorPage`).
 """
 
@@ -16,11 +17,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.history.base import StoreUnavailable
 from services.history.reads import NotFound
+from shared.connections import is_redis_full
 from shared.errors import InputError
 from shared.logging import get_logger
 
@@ -132,6 +135,25 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     return _respond(request, 503, body, {"Retry-After": "5"})
 
 
+#: How long a client should wait before retrying a write that a full Redis refused: about the
+#: stages' trim interval, after which their moves have freed memory.
+FULL_RETRY_AFTER_S = 5
+
+
+async def _redis_refused(request: Request, exc: Exception) -> Response:
+    """Redis answered with an error: 503 when it is full (``OOM``: at its maxmemory, nothing
+    was written), else an internal error."""
+    if not is_redis_full(exc):
+        return await _internal(request, exc)
+    log.warning("redis_full", path=request.url.path, error=str(exc))
+    body = error_body(
+        "redis_full",
+        "Redis is at its maxmemory and refuses new entries until the stages free memory; "
+        "nothing was written: retry later",
+    )
+    return _respond(request, 503, body, {"Retry-After": str(FULL_RETRY_AFTER_S)})
+
+
 async def _internal(request: Request, exc: Exception) -> Response:
     log.error("unhandled_error", path=request.url.path, error=repr(exc), exc_info=exc)
     return _respond(request, 500, error_body("internal_error", "internal error"))
@@ -147,4 +169,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(RedisConnectionError, _unavailable)
     app.add_exception_handler(RedisTimeoutError, _unavailable)
+    app.add_exception_handler(ResponseError, _redis_refused)
     app.add_exception_handler(Exception, _internal)

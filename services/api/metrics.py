@@ -39,9 +39,9 @@ from redis.exceptions import RedisError
 
 from services.ops.logic import now_utc
 from services.ops.models import RedisMemory, RetentionStatus
-from services.ops.status import redis_memory, retention_status
+from services.ops.status import lag_age_s, redis_memory, retention_status
 from shared.metrics import StageMetrics, read_stage_metrics
-from shared.names import Partition
+from shared.names import Partition, StreamKind
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
 from shared.wire import as_text
@@ -89,7 +89,30 @@ async def _partition_streams(
         added = int(info.get("entries-added") or 0)
         length = int(info.get("length", 0))
         streams.append(StreamInfo(kind.value, length, added, tuple(groups), label))
+    await _oldest_pending(client, partition, streams)
     return streams
+
+
+async def _oldest_pending(
+    client: aredis.Redis, partition: Partition, streams: list[StreamInfo]
+) -> None:
+    """Add each group's oldest pending id (``oldest-pending``), one round trip for the
+    partition: what its lag in seconds is measured from."""
+    waiting = [
+        (info, group)
+        for info in streams
+        for group in info.groups
+        if int(group.get("pending") or 0) > 0
+    ]
+    if not waiting:
+        return
+    async with client.pipeline(transaction=False) as pipe:
+        for info, group in waiting:
+            pipe.xpending(partition.stream(StreamKind(info.role)), group["name"])
+        replies = await pipe.execute(raise_on_error=False)
+    for (_, group), reply in zip(waiting, replies, strict=True):
+        if not isinstance(reply, Exception) and reply.get("min") is not None:
+            group["oldest-pending"] = as_text(reply["min"])
 
 
 async def read_snapshot(client: aredis.Redis, settings: Settings) -> Snapshot:
@@ -153,6 +176,13 @@ def _group_families(streams: Sequence[StreamInfo]) -> Iterator[Metric]:
         "runbus_group_pending", "Delivered, unacknowledged entries.", labels=labels
     )
     consumers = GaugeMetricFamily("runbus_group_consumers", "Consumers in a group.", labels=labels)
+    lag_s = GaugeMetricFamily(
+        "runbus_group_lag_seconds",
+        "How far behind a group is: the age of its oldest pending entry, or of the last entry "
+        "delivered to it while entries wait; 0 when caught up.",
+        labels=labels,
+    )
+    now = now_utc()
     for info in streams:
         for group in info.groups:
             key = _label_values(info, as_text(group.get("name")))
@@ -160,7 +190,15 @@ def _group_families(streams: Sequence[StreamInfo]) -> Iterator[Metric]:
             consumers.add_metric(key, int(group.get("consumers") or 0))
             if group.get("lag") is not None:  # unknown after some deletions: no sample
                 lag.add_metric(key, int(group["lag"]))
-    yield from (lag, pending, consumers)
+            behind = lag_age_s(
+                group.get("oldest-pending"),
+                None if group.get("lag") is None else int(group["lag"]),
+                as_text(group.get("last-delivered-id")) or None,
+                now,
+            )
+            if behind is not None:
+                lag_s.add_metric(key, behind)
+    yield from (lag, lag_s, pending, consumers)
 
 
 def _stage_families(stages: Iterable[StageMetrics]) -> Iterator[Metric]:

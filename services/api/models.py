@@ -80,6 +80,17 @@ class Readiness(BaseModel):
     status: str = Field(description="ready or not_ready.")
     redis: bool = Field(description="Redis answered PING.")
     database: bool = Field(description="The history database answered.")
+    redis_full: bool = Field(
+        False,
+        description="Redis is at its maxmemory: it refuses new entries (POST /api/events "
+        "answers 503 redis_full) until the stages' moves and trims free memory. Reads work.",
+    )
+    lag: int | None = Field(
+        None, description="Backpressure: the largest lag (entries not yet delivered) of a group."
+    )
+    lag_s: float | None = Field(
+        None, description="Backpressure: how far behind the furthest group is, in seconds."
+    )
 
 
 #: An error code or code family to filter dead letters by.

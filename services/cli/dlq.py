@@ -496,10 +496,21 @@ def audit(
             console.print(audit_text(record))
 
 
-def status(as_json: JsonOpt = False) -> None:
-    """Streams, consumer groups (lag, pending, oldest pending), consumers, dead-letter depth."""
+def status(
+    as_json: JsonOpt = False,
+    window: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between two samples of Redis's memory, for its growth and the time "
+            "until maxmemory (0: one sample, no rate).",
+        ),
+    ] = 1.0,
+) -> None:
+    """Streams, consumer groups (lag in entries and seconds, pending, oldest pending),
+    consumers, dead-letter depth and retention, Redis's memory and when it fills up."""
     settings = Settings()
-    result = _run(settings, lambda client: bus_status(client, settings.names))
+    result = _run(settings, lambda client: bus_status(client, settings.names, window_s=window))
     if as_json:
         _print_json(json_doc(result))
     else:

@@ -97,7 +97,7 @@ return reply
 # KEYS: meta hash, then the document key of each stage written (one project: one slot).
 # ARGV: channel, then per stage: stage, rev, digest, document head, document tail, announcement
 # head. Returns per stage: outcome (0 stale, 1 unchanged, 2 written), version; flattened.
-_WRITE_LUA: Final = """
+_WRITE_LUA: Final = """#!lua flags=allow-oom
 local meta = KEYS[1]
 local function write(doc, stage, rev, digest, head, tail, announce)
   local rev_f, dig_f, ver_f = stage .. ':rev', stage .. ':digest', stage .. ':version'
@@ -128,7 +128,15 @@ return reply
 
 Outcome = Literal["stale", "unchanged", "written"]
 _OUTCOMES: Final[tuple[Outcome, ...]] = ("stale", "unchanged", "written")
-_MERGE_LUA: Final = _MERGE_TEMPLATE.replace("__STAGES__", ", ".join(f"'{s}'" for s in COACH_STAGES))
+# The coach's writes must go on when Redis is full (maxmemory, noeviction): they are what lets
+# the valid stream be trimmed below the coach's floor, which frees the memory producers wait
+# for. A script flagged allow-oom runs at OOM; an unflagged one is refused at its first write.
+_ALLOW_OOM: Final = "#!lua flags=allow-oom\n"
+_MERGE_LUA: Final = _ALLOW_OOM + _MERGE_TEMPLATE.replace(
+    "__STAGES__", ", ".join(f"'{s}'" for s in COACH_STAGES)
+)
+# KEYS: the project set. ARGV: project ids.
+_PROJECTS_LUA: Final = _ALLOW_OOM + "return redis.call('SADD', KEYS[1], unpack(ARGV))"
 #: One script call: its keys and its arguments.
 Call = tuple[list[str], list[str | bytes | int]]
 
@@ -181,6 +189,7 @@ class CoachStore:
         self.names = names
         self._merge = client.register_script(_MERGE_LUA)
         self._write = client.register_script(_WRITE_LUA)
+        self._projects = client.register_script(_PROJECTS_LUA)
         self._cluster = isinstance(client, aredis.RedisCluster)
 
     async def merge(self, project_id: int, facts: Iterable[Fact], *, reset: bool = False) -> Merged:
@@ -232,14 +241,18 @@ class CoachStore:
     async def _scripts(
         self, script: AsyncScript, calls: Sequence[Call], projects: Sequence[int] = ()
     ) -> list[Any]:
-        """One script call each, then `projects` added to the project set (idempotent: a
-        redelivered batch adds them again). One pipeline on a single node."""
+        """One script call each (one pipeline on a single node), then `projects` added to the
+        project set (idempotent: a redelivered batch adds them again)."""
         if self._cluster:
-            replies = await asyncio.gather(*(script(keys=k, args=a) for k, a in calls))
-            if projects:
-                await self.client.sadd(self.names.coach_projects, *projects)
-            return list(replies)
-        replies = await self._pipelined(script, calls, projects)
+            replies = list(await asyncio.gather(*(script(keys=k, args=a) for k, a in calls)))
+        else:
+            replies = await self._on_one_node(script, calls)
+        if projects:
+            await self._projects(keys=[self.names.coach_projects], args=list(projects))
+        return replies
+
+    async def _on_one_node(self, script: AsyncScript, calls: Sequence[Call]) -> list[Any]:
+        replies = await self._pipelined(script, calls)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
             # The server lost the script (a restart, a failover): load it, redo those calls
@@ -250,18 +263,14 @@ class CoachStore:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
-        return replies[: len(calls)]
+        return replies
 
-    async def _pipelined(
-        self, script: AsyncScript, calls: Sequence[Call], projects: Sequence[int] = ()
-    ) -> list[Any]:
+    async def _pipelined(self, script: AsyncScript, calls: Sequence[Call]) -> list[Any]:
         """The calls as bare EVALSHAs in one pipeline, errors returned in place. redis-py's
         script pipeline would first ask ``SCRIPT EXISTS`` (a second round trip per batch)."""
         async with self.client.pipeline(transaction=False) as pipe:
             for keys, args in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
-            if projects:
-                pipe.sadd(self.names.coach_projects, *projects)
             return list(await pipe.execute(raise_on_error=False))
 
     def _write_call(

@@ -240,6 +240,12 @@ class GroupStatus(BaseModel):
     oldest_pending_age_s: float | None = Field(
         None, description="Age of the oldest pending entry (from its id), in seconds."
     )
+    lag_s: float | None = Field(
+        None,
+        description="How far behind the group is, in seconds: the age of its oldest pending "
+        "entry, or (when entries wait undelivered) of the last entry delivered to it, at "
+        "most the age of the oldest entry it has not acknowledged; 0 when it is caught up.",
+    )
 
 
 class StreamStatus(BaseModel):
@@ -285,8 +291,17 @@ class RedisMemory(BaseModel):
     max_bytes: int = Field(description="maxmemory; 0 when Redis has no limit.")
     policy: str = Field(description="maxmemory-policy (runbus needs noeviction).")
     full: bool = Field(
-        description="True when a limit is set and reached: with noeviction Redis then refuses "
-        "XADD (OOM), producers spool, POST /api/events answers 503."
+        description="True when a limit is set and used memory is within 1 % of it: with "
+        "noeviction Redis refuses XADD (OOM) there, producers spool, POST /api/events answers "
+        "503."
+    )
+    growth_bytes_per_s: float | None = Field(
+        None, description="used_memory's growth over the sampling window; None unsampled."
+    )
+    full_in_s: float | None = Field(
+        None,
+        description="At that growth, seconds until maxmemory is reached; None when there is "
+        "no limit, no growth, or no sample.",
     )
 
 

@@ -214,10 +214,11 @@ def _partitions_table(stats: DeadLetterStats) -> Table:
 def _group_cells(where: str, group: GroupStatus) -> list[str]:
     name = f"{where}/{group.name}" + ("" if group.expected else " (extra)")
     if not group.exists:
-        return [name, "absent", "", "", "", "", ""]
+        return [name, "absent", "", "", "", "", "", ""]
     return [
         name,
         "-" if group.lag is None else str(group.lag),
+        format_age(group.lag_s),
         str(group.pending),
         format_age(group.oldest_pending_age_s),
         group.last_delivered_id or "-",
@@ -249,7 +250,10 @@ def _streams_table(status: BusStatus) -> Table:
 
 
 def _groups_tables(status: BusStatus) -> tuple[Table, Table]:
-    columns = ("lag", "pending", "oldest pending", "last delivered", "entries read", "consumers")
+    columns = (
+        "lag", "lag age", "pending", "oldest pending", "last delivered", "entries read",
+        "consumers",
+    )  # fmt: skip
     groups = _table("consumer groups", "group", *columns)
     consumers = _table("consumers", "consumer", "pending", "idle")
     for stream in status.streams:
@@ -301,8 +305,13 @@ def memory_text(memory: RedisMemory) -> Text:
     line = Text.assemble(
         ("redis memory: ", "bold"), f"{_size(memory.used_bytes)} of {limit} ({memory.policy})"
     )
+    if memory.growth_bytes_per_s is not None:
+        sign = "+" if memory.growth_bytes_per_s >= 0 else "-"
+        line.append(f", {sign}{_size(int(abs(memory.growth_bytes_per_s)))}/s")
     if memory.full:
         line.append("; FULL: XADD refused (OOM), producers spool", style="bold red")
+    elif memory.full_in_s is not None:
+        line.append(f"; full in {format_age(memory.full_in_s)} at this rate", style="yellow")
     return line
 
 

@@ -6,6 +6,8 @@ what ops run when something is already wrong.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -64,18 +66,39 @@ async def _group(
     if pending:
         summary = await client.xpending(stream, name)
         oldest = _opt_text(summary.get("min"))
+    lag = _opt_int(row.get("lag"))
+    last = _opt_text(row.get("last-delivered-id"))
     return GroupStatus(
         name=name,
         exists=True,
         expected=expected,
         consumers=await _consumers(client, stream, name),
         pending=pending,
-        lag=_opt_int(row.get("lag")),
-        last_delivered_id=_opt_text(row.get("last-delivered-id")),
+        lag=lag,
+        last_delivered_id=last,
         entries_read=_opt_int(row.get("entries-read")),
         oldest_pending_id=oldest,
         oldest_pending_age_s=age_s(oldest, now),
+        lag_s=lag_age_s(oldest, lag, last, now),
     )
+
+
+def lag_age_s(
+    oldest_pending: str | None, lag: int | None, last_delivered: str | None, now: datetime
+) -> float | None:
+    """How far behind a group is, in seconds, from what XINFO GROUPS and XPENDING say (no
+    entry is read: the ops user may not read the streams' content).
+
+    Its oldest pending entry waits longest; entries waiting undelivered arrived after the last
+    one delivered, so that one's age bounds theirs. Caught up (nothing pending, no lag): 0.
+    """
+    ages = [age_s(oldest_pending, now)]
+    if lag is None or lag > 0:
+        ages.append(age_s(last_delivered, now) if last_delivered != "0-0" else None)
+    known = [a for a in ages if a is not None]
+    if known:
+        return max(known)
+    return 0.0 if lag == 0 else None
 
 
 async def _groups(
@@ -178,11 +201,18 @@ def role_totals(streams: Sequence[StreamStatus]) -> list[RoleTotal]:
 
 
 async def bus_status(
-    client: aredis.Redis, names: Names, *, now: datetime | None = None
+    client: aredis.Redis, names: Names, *, now: datetime | None = None, window_s: float = 0.0
 ) -> BusStatus:
     """Every stream of the namespace (events, valid, dead of each partition) with its groups and
     consumers, and each role summed over the partitions. One stream at a time: on a cluster
-    each command goes to the node of that partition."""
+    each command goes to the node of that partition.
+
+    With `window_s`, Redis's memory is sampled that long before the status is taken too, so
+    the status tells its growth and the time until ``maxmemory`` at that rate."""
+    before, started = None, time.monotonic()
+    if window_s > 0:
+        before = await redis_memory(client)
+        await asyncio.sleep(window_s)
     moment = now or now_utc()
     streams = [
         await stream_status(client, names, kind.value, p.stream(kind), moment, p.index)
@@ -193,6 +223,8 @@ async def bus_status(
     dead = next(t for t in totals if t.role == "dead")
     retention = await retention_status(client, names, moment)
     memory = await redis_memory(client)
+    if before is not None and memory is not None:
+        memory = with_growth(before, memory, time.monotonic() - started)
     return BusStatus(
         namespace=names.namespace,
         at=moment,
@@ -205,13 +237,29 @@ async def bus_status(
     )
 
 
+#: Redis counts as full from this share of its maxmemory: at the limit its memory hovers (each
+#: trim frees some, each refused write finds none), so a probe between the two still sees it
+#: full.
+FULL_SHARE = 0.99
+
+
 def memory_of(info: dict[str, Any]) -> RedisMemory:
     """The memory fields of one node's ``INFO memory``."""
     used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
     policy = as_text(info.get("maxmemory_policy", ""))
-    return RedisMemory(
-        used_bytes=used, max_bytes=limit, policy=policy, full=limit > 0 and used >= limit
-    )
+    full = limit > 0 and used >= limit * FULL_SHARE
+    return RedisMemory(used_bytes=used, max_bytes=limit, policy=policy, full=full)
+
+
+def with_growth(before: RedisMemory, after: RedisMemory, seconds: float) -> RedisMemory:
+    """`after` with the growth since `before` (`seconds` earlier) and the time until full."""
+    if seconds <= 0:
+        return after
+    rate = (after.used_bytes - before.used_bytes) / seconds
+    full_in = None
+    if after.max_bytes and rate > 0:
+        full_in = max(0.0, (after.max_bytes - after.used_bytes) / rate)
+    return after.model_copy(update={"growth_bytes_per_s": rate, "full_in_s": full_in})
 
 
 async def redis_memory(client: aredis.Redis) -> RedisMemory | None:

@@ -49,7 +49,9 @@ async def publish_event(state: State, request: Request) -> JSONResponse:
     """Validate one event against the contract and publish it to the incoming stream.
 
     Invalid events get 422 with every error code (nothing is published); valid ones 202 with
-    the entry id and the event id (generated when the event has none).
+    the entry id and the event id (generated when the event has none). While Redis is full
+    (its maxmemory reached) the answer is 503 `redis_full` with Retry-After: nothing was
+    published, retry later.
     """
     raw = await request.body()
     verdict = validate_bytes(raw, state.settings.taxonomy, state.settings.max_event_bytes)

@@ -39,7 +39,10 @@ async def test_healthz_and_readyz_when_everything_answers(make_client: Make) -> 
     assert (await http.get("/healthz")).json() == {"status": "ok", "instance": "i-under-test"}
     ready = await http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "redis": True, "database": True}
+    assert ready.json() == {
+        "status": "ready", "redis": True, "database": True, "redis_full": False,
+        "lag": None, "lag_s": None,  # no stage ran: no group, no lag to tell
+    }  # fmt: skip
 
 
 async def test_readyz_is_503_when_redis_is_gone(make_client: Make, redis_server) -> None:  # type: ignore[no-untyped-def]
@@ -66,7 +69,8 @@ async def test_readyz_is_503_when_the_database_is_unreachable(make_client: Make)
     # then the API still starts, is not ready, and history reads are 503
     ready = await http.get("/readyz")
     assert ready.status_code == 503 and ready.json() == {
-        "status": "not_ready", "redis": True, "database": False,
+        "status": "not_ready", "redis": True, "database": False, "redis_full": False,
+        "lag": None, "lag_s": None,
     }  # fmt: skip
     runs = await http.get("/api/runs/r-1/events")
     assert runs.status_code == 503 and runs.json()["error"] == "database_unavailable"
