@@ -41,6 +41,10 @@ test-api-fuzz: $(STAMP) ## Long schemathesis run (all checks, 400 cases per oper
 	@bash scripts/ensure-services.sh
 	@RUNBUS_API_FUZZ_FULL=1 $(VENV)/bin/pytest -q -s -p no:cacheprovider tests/integration/api_fuzz
 
+test-flood: $(STAMP) ## Issue #17's flood: 500k entries (90 % invalid) into a Redis with maxmemory 128mb; prints its figures (several minutes)
+	@bash scripts/ensure-services.sh
+	@RUNBUS_FLOOD_FULL=1 $(VENV)/bin/pytest -q -s -p no:cacheprovider tests/integration/overload/test_flood.py
+
 test-unit: $(STAMP) ## Only the fast unit tests
 	@$(VENV)/bin/pytest -q -m "not integration"
 
@@ -86,4 +90,4 @@ compose-check: $(STAMP) ## Validate compose.yaml against the Compose spec (offli
 clean: ## Remove the environment and local state
 	rm -rf $(VENV) var/*.db var/*.db-* var/redis
 
-.PHONY: help install run run-cluster up-cluster test test-faults test-fuzz test-api-fuzz test-unit lint fmt bench bench-quick docs docs-serve docs-settings up down compose-check clean
+.PHONY: help install run run-cluster up-cluster test test-faults test-fuzz test-api-fuzz test-flood test-unit lint fmt bench bench-quick docs docs-serve docs-settings up down compose-check clean

@@ -11,7 +11,7 @@ One sweep, for each partition's dead-letter stream, a chunk at a time from the o
 
 1. read the oldest entries (``XRANGE - + COUNT n``);
 2. take the prefix past the policy: older than ``dead_letter_max_age_s``, or among the oldest
-   ``XLEN - dead_letter_max_entries``;
+   ``XLEN - dead_letter_max_entries`` (the length read again at every chunk);
 3. archive that prefix (one transaction, idempotent on ``(stream, entry id)``);
 4. only once the archive has committed, ``XTRIM MINID <after the last archived id>`` (exact):
    it removes entries below that id, every one of them archived in step 3 (``XADD`` only ever
@@ -112,8 +112,10 @@ async def sweep_stream(
     """Archive, then trim, what `policy` expires on one dead-letter stream (counted in
     `done` chunk by chunk, so a sweep that fails half-way still reports what it did)."""
     cutoff = policy.cutoff_ms(time.time() if now_s is None else now_s)
-    excess = policy.excess(int(await client.xlen(stream)))
     while True:
+        # The length again at every chunk: under a flood the stream grows while the sweep
+        # runs, and the sweep goes on until it is within its policy.
+        excess = policy.excess(int(await client.xlen(stream)))
         reply: Any = await client.xrange(stream, "-", "+", count=chunk)
         entries: list[tuple[str, Fields]] = [(as_text(i), f or {}) for i, f in reply]
         count = expired_prefix([i for i, _ in entries], cutoff, excess)
@@ -128,7 +130,6 @@ async def sweep_stream(
         done.expired += int(
             await client.xtrim(stream, minid=after(taken[-1][0]), approximate=False)
         )
-        excess = max(0, excess - count)
         if count < len(entries):
             return
 
