@@ -146,3 +146,22 @@ async def test_the_persister_runs_retention_on_its_own_store(
     assert await stream_ids(async_client, tuned.names.dead) == ids[-3:]
     status = await retention_status(async_client, tuned.names, datetime.now(UTC))
     assert (status.archived, status.expired) == (7, 7)
+
+
+async def test_each_partition_is_swept_and_its_archived_letters_found_by_qualified_id(
+    store: HistoryStore, async_client: aredis.Redis, settings: Settings
+) -> None:
+    from services.ops.deadletters import get_dead_letter
+    from services.persister.retention import sweep
+
+    names = settings.model_copy(update={"partitions": 2}).names
+    first = await add_dead(async_client, names.partition(0).dead, 3, None)
+    second = await add_dead(async_client, names.partition(1).dead, 4, None)
+    done = Sweep()
+    await sweep(async_client, store, names, Policy(0, 1), done)
+    assert (done.archived, done.expired) == (5, 5)
+    assert await stream_ids(async_client, names.partition(1).dead) == second[-1:]
+    found = await get_dead_letter(async_client, names, f"1:{second[0]}", store)
+    assert found is not None and found.id == f"1:{second[0]}" and found.archived_at is not None
+    plain = await get_dead_letter(async_client, names, first[0], store)  # any partition
+    assert plain is not None and plain.id == f"0:{first[0]}"
