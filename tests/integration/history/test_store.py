@@ -254,7 +254,7 @@ async def test_migrations_apply_once(store: HistoryStore, backend_url: str) -> N
     await other.close()
     # Then each version is recorded once
     rows = await raw_sql(backend_url, "SELECT version FROM schema_migrations ORDER BY version")
-    assert [tuple(r) for r in rows] == [(1,), (2,)]
+    assert [tuple(r) for r in rows] == [(1,), (3,)]
 
 
 async def test_prune_removes_only_old_history(store: HistoryStore, backend_url: str) -> None:
