@@ -158,6 +158,15 @@ async def require_ui_write(request: Request) -> Access:
     return access
 
 
+def target_of(request: Request) -> str:
+    """The path and query `request` asked for, as sent (``%2F`` in a run id stays quoted): where
+    to come back to after signing in."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+    query = request.url.query
+    return path + (f"?{query}" if query else "")
+
+
 class SignInFirst(Exception):
     """Raised by `require_ui_read` when reads need a session: the page redirects to sign-in."""
 
@@ -170,5 +179,5 @@ async def require_ui_read(request: Request) -> Access:
     """The access of a read; `SignInFirst` when reads need the token and no one signed in."""
     access = access_of(request)
     if access.reads_need_login and access.session is None:
-        raise SignInFirst(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        raise SignInFirst(target_of(request))
     return access

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 
 from services.api.search import MAX_QUERY
 from services.api.ui import assets, links
-from services.api.ui.access import CSRF_FIELD, access_of
+from services.api.ui.access import CSRF_FIELD, access_of, target_of
 from shared import __version__
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -126,6 +126,7 @@ def environment() -> jinja2.Environment:
     env.globals.update(
         run_url=links.run_url, event_url=links.event_url, event_anchor=links.event_anchor,
         dead_letter_url=links.dead_letter_url, project_url=links.project_url,
+        login_url=links.login_url, target_of=target_of,
     )  # fmt: skip
     return env
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -18,6 +18,7 @@ from services.api.ui.access import (
     require_ui_write,
     token_matches,
 )
+from services.api.ui.links import login_url
 from services.api.ui.render import page
 
 router = APIRouter()
@@ -76,4 +77,4 @@ async def logout(_: Annotated[Access, Depends(require_ui_write)]) -> Response:
 def sign_in_redirect(_: Request, exc: Exception) -> Response:
     """`SignInFirst` -> 303 to the sign-in page, coming back afterwards."""
     assert isinstance(exc, SignInFirst)
-    return RedirectResponse(f"{HOME}/login?next={quote(exc.next_path, safe='/')}", 303)
+    return RedirectResponse(login_url(exc.next_path), 303)

@@ -6,6 +6,7 @@ posts, then only a signed-in session with its CSRF token and the dashboard's ori
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Awaitable, Callable
 
@@ -99,3 +100,23 @@ async def test_when_reads_need_the_token_pages_send_to_sign_in_and_back(
     assert (await client.get("/ui/login")).status_code == 200
     await client.post("/ui/login", data={"token": TOKEN, "next": "/ui?x=1"})
     assert (await client.get("/ui?x=1")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "where", ["/ui/dead-letters?family=malformed_json&stage=validator", "/ui/runs/team%2Fa%20run"]
+)
+async def test_signing_in_from_a_page_comes_back_to_it_with_its_filter(
+    make_client: MakeClient, where: str
+) -> None:
+    # given a read-only visitor on a filtered page (the filter is its URL), or a quoted run id
+    client = await make_client(api_token=TOKEN)
+    page = (await client.get(where)).text
+    # when they follow the header's sign-in link and sign in
+    link = re.search(r'<a href="(/ui/login\?next=[^"]+)">sign in</a>', page)
+    assert link, "the header offers no sign-in link"
+    form = (await client.get(html.unescape(link.group(1)))).text
+    found = re.search(r'name="next" value="([^"]+)"', form)
+    assert found
+    reply = await client.post("/ui/login", data={"token": TOKEN, "next": html.unescape(found[1])})
+    # then they are back where they were, with the same filter
+    assert reply.status_code == 303 and reply.headers["location"] == where
