@@ -139,6 +139,13 @@ def _same_origin(request: Request) -> bool:
     return origin.split("://", 1)[-1] == host
 
 
+def check_origin(request: Request) -> None:
+    """403 ``cross_origin`` for a post another site's page made (the sign-in form too: it has no
+    session to bind a CSRF token to)."""
+    if not _same_origin(request):
+        raise ApiError(403, "cross_origin", "writes must come from the dashboard's own pages")
+
+
 async def require_ui_write(request: Request) -> Access:
     """The access of a write request, or 403: read-only, not signed in, foreign, bad CSRF."""
     access = access_of(request)
@@ -146,8 +153,7 @@ async def require_ui_write(request: Request) -> Access:
         raise ApiError(403, "read_only", "the dashboard is read-only: no API token is configured")
     if access.session is None or access.csrf is None:
         raise ApiError(403, "login_required", "sign in with the API token to make changes")
-    if not _same_origin(request):
-        raise ApiError(403, "cross_origin", "writes must come from the dashboard's own pages")
+    check_origin(request)
     given = request.headers.get(CSRF_HEADER)
     if given is None:
         form = await request.form()

@@ -14,6 +14,7 @@ from services.api.ui.access import (
     SESSION_TTL_S,
     Access,
     SignInFirst,
+    check_origin,
     issue_session,
     require_ui_write,
     token_matches,
@@ -49,6 +50,7 @@ async def login(
     next: Annotated[str, Form(max_length=2048)] = HOME,
 ) -> Response:
     """Check the token; on success set the session cookie and go on to `next`."""
+    check_origin(request)
     settings = request.app.state.settings
     if not token_matches(settings, token):
         return page(request, "login.html", 403, next=safe_next(next), failed=True)

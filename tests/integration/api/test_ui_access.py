@@ -120,3 +120,17 @@ async def test_signing_in_from_a_page_comes_back_to_it_with_its_filter(
     reply = await client.post("/ui/login", data={"token": TOKEN, "next": html.unescape(found[1])})
     # then they are back where they were, with the same filter
     assert reply.status_code == 303 and reply.headers["location"] == where
+
+
+async def test_a_sign_in_posted_from_another_site_is_refused(make_client: MakeClient) -> None:
+    # the sign-in form has no session to bind a CSRF token to: its origin is what is checked
+    client = await make_client(api_token=TOKEN)
+    reply = await client.post(
+        "/ui/login", data={"token": TOKEN}, headers={"Origin": "https://evil.example"}
+    )
+    assert reply.status_code == 403 and 'data-error="cross_origin"' in reply.text
+    assert "set-cookie" not in reply.headers
+    own = await client.post(
+        "/ui/login", data={"token": TOKEN}, headers={"Origin": "http://runbus.test"}
+    )
+    assert own.status_code == 303 and SESSION_COOKIE in own.headers["set-cookie"]
