@@ -57,6 +57,15 @@ async def test_every_asset_a_page_names_is_served_by_the_app(http: httpx.AsyncCl
         assert "immutable" in reply.headers["cache-control"]
 
 
+async def test_a_page_names_its_icon_so_a_browser_never_asks_for_one(
+    http: httpx.AsyncClient,
+) -> None:
+    # without one, Chromium requests /favicon.ico and logs the 404 as an error on every page
+    page = (await http.get("/ui")).text
+    assert '<link rel="icon" href="data:,">' in page
+    assert "data:" in (await http.get("/ui")).headers["content-security-policy"].split("img-src")[1]
+
+
 async def test_without_a_token_the_dashboard_is_read_only(http: httpx.AsyncClient) -> None:
     page = (await http.get("/ui")).text
     assert "read-only" in page and "data-csrf" not in page and "sign out" not in page

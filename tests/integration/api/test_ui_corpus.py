@@ -36,6 +36,8 @@ Seed = Callable[..., Awaitable[int]]
 #: Control characters a page's text may hold raw (its own layout).
 LAYOUT = {"\n", "\t"}
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "hx-get", "hx-post", "sse-connect"}
+#: The one non-http URL a page has: its empty icon (`base.html`).
+OWN_ICON = ("link", "href", "data:,")
 
 
 class Inertness(HTMLParser):
@@ -57,6 +59,8 @@ class Inertness(HTMLParser):
             if name.startswith("on"):
                 self.problems.append(f"an event handler: {name}={value!r}")
             scheme = urlsplit((value or "").strip()).scheme.lower()
+            if (tag, name, value) == OWN_ICON:
+                continue
             if name in URL_ATTRIBUTES and scheme not in ("", "http", "https"):
                 self.problems.append(f"a {scheme}: URL in {tag} {name}")
 
