@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.api_fuzz.conftest import TOKEN
+from tests.integration.api_fuzz.conftest import CONFIG, TOKEN
 from tests.live_api import LiveApi
 
 pytestmark = pytest.mark.integration
 
 FULL = os.environ.get("RUNBUS_API_FUZZ_FULL") == "1"
-CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def _schemathesis_args(api: LiveApi, report: Path) -> list[str]:
