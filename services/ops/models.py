@@ -222,7 +222,10 @@ class GroupStatus(BaseModel):
 
     name: str = Field(description="Group name.")
     exists: bool = Field(description="False when an expected group is absent.")
-    expected: bool = Field(description="True for the groups runbus itself reads with.")
+    expected: bool = Field(
+        description="True for the groups the pipeline declares: each stage's, and the one an "
+        "outlet's outside reader uses (the platform's on the actions stream)."
+    )
     consumers: list[ConsumerStatus] = Field(default_factory=list, description="Its consumers.")
     pending: int = Field(0, description="Delivered, not acknowledged.")
     lag: int | None = Field(None, description="Entries not yet delivered; None when unknown.")
@@ -237,8 +240,10 @@ class GroupStatus(BaseModel):
 class StreamStatus(BaseModel):
     """One stream of the bus (XINFO STREAM)."""
 
-    role: str = Field(description="events, valid or dead.")
-    partition: int = Field(0, description="Partition index.")
+    role: str = Field(description="events, valid or dead; for an outlet, its name (actions).")
+    partition: int = Field(
+        0, description="Partition index (0 for an outlet: one stream for the whole bus)."
+    )
     name: str = Field(description="Redis key.")
     exists: bool = Field(description="False when the stream is absent.")
     length: int = Field(0, description="Entries in the stream.")
@@ -282,4 +287,9 @@ class BusStatus(BaseModel):
     partitions: int = Field(1, description="RUNBUS_PARTITIONS.")
     totals: list[RoleTotal] = Field(
         default_factory=list, description="Each role summed over the partitions."
+    )
+    outlets: list[StreamStatus] = Field(
+        default_factory=list,
+        description="The streams runbus writes for consumers outside it (the actions stream, "
+        "one for the whole bus), each with the group its reader uses (the platform's).",
     )

@@ -110,6 +110,21 @@ async def test_status_shows_streams_groups_and_lag(
     assert body["dead_letters"] == 2
 
 
+async def test_status_shows_the_actions_stream_and_the_platform_group(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given one action request the platform's group has not read yet
+    names = settings.names
+    sync_client.xadd(names.actions, {b"__data__": b"{}"})
+    sync_client.xgroup_create(names.actions, "platform", id="0")
+    # when the status is read
+    body = (await http.get("/api/status")).json()
+    # then the outlet is there with its length and the group's lag
+    (actions,) = body["outlets"]
+    assert (actions["role"], actions["name"], actions["length"]) == ("actions", names.actions, 1)
+    assert [(g["name"], g["lag"], g["pending"]) for g in actions["groups"]] == [("platform", 1, 0)]
+
+
 async def test_purge_needs_an_age_or_ids_and_every_change_is_in_the_audit_log(
     make_client: Callable[..., Awaitable[httpx.AsyncClient]],
     sync_client: redis.Redis,
