@@ -2,7 +2,8 @@
 
 Bytes never appear here: `DeadLetterRecord` is `shared.models.DeadLetter` with its bytes (the
 original payload, each original field) as text when valid UTF-8, else as base64 with a flag
-saying so (`services.ops.payload`), plus its id and whether it was readable.
+saying so, and each original field's name that is not UTF-8 escaped, with a list saying which
+(`services.ops.payload`), plus its id and whether it was readable.
 """
 
 from __future__ import annotations
