@@ -198,6 +198,12 @@ def _where(status: BusStatus, stream: StreamStatus) -> str:
     return stream.role if status.partitions == 1 else f"{stream.partition}/{stream.role}"
 
 
+def _placed(status: BusStatus) -> list[tuple[str, StreamStatus]]:
+    """Every stream with the name its rows start with: the partitions', then the outlets'
+    (one for the whole bus: no partition index)."""
+    return [(_where(status, s), s) for s in status.streams] + [(o.role, o) for o in status.outlets]
+
+
 def _partitions_table(stats: DeadLetterStats) -> Table:
     table = _table("dead letters by partition", "partition", "stream", "length", "families")
     for share in stats.partitions:
@@ -235,11 +241,11 @@ def _streams_table(status: BusStatus) -> Table:
     table = _table(
         f"streams of namespace {status.namespace}", "stream", "key", "length", "first", "last"
     )
-    for stream in status.streams:
+    for where, stream in _placed(status):
         cells = [str(stream.length), format_age(stream.first_age_s), format_age(stream.last_age_s)]
         if not stream.exists:
             cells = [stream.error or "absent", "", ""]
-        table.add_row(_where(status, stream), Text(stream.name), *cells)
+        table.add_row(where, Text(stream.name), *cells)
     return table
 
 
@@ -247,8 +253,7 @@ def _groups_tables(status: BusStatus) -> tuple[Table, Table]:
     columns = ("lag", "pending", "oldest pending", "last delivered", "entries read", "consumers")
     groups = _table("consumer groups", "group", *columns)
     consumers = _table("consumers", "consumer", "pending", "idle")
-    for stream in status.streams:
-        where = _where(status, stream)
+    for where, stream in _placed(status):
         for group in stream.groups:
             groups.add_row(*_group_cells(where, group))
             for consumer in group.consumers:

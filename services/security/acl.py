@@ -213,10 +213,12 @@ def _stage_role(names: Names, stage: Stage) -> Role:
 
 
 def _dead_letters(names: Names) -> tuple[Grant, ...]:
-    """Read, redrive (each to its partition's incoming stream) and purge dead letters; audit."""
+    """Read, redrive (each to its partition's incoming stream) and purge dead letters; audit;
+    the status of every stream (the outlets' too: `runbus status` shows their groups)."""
     dead, events = names.streams(StreamKind.DEAD), names.streams(StreamKind.EVENTS)
     audit = names.redrive_audit
-    streams = (*(p.stream(s.kind) for p in names.all_partitions for s in PIPELINE.streams), audit)
+    pipeline = (p.stream(s.kind) for p in names.all_partitions for s in PIPELINE.streams)
+    streams = (*pipeline, *(o.key(names) for o in PIPELINE.outlets), audit)
     redrives = (key for p in names.all_partitions for key in (p.dead, p.events))
     return (
         Grant(_STATUS, _keys("%R~", streams)),

@@ -169,7 +169,8 @@ async def dead_letter(
     state: State,
     entry_id: Annotated[str, Path(json_schema_extra=DEAD_LETTER_ID_SCHEMA, description=_ID_TEXT)],
 ) -> DeadLetterRecord:
-    """One dead letter in full (original payload as text, or base64 when not UTF-8).
+    """One dead letter in full (original payload as text, or base64 when not UTF-8; a source
+    field name that is not UTF-8 escaped without loss, listed in original_fields_escaped).
 
     404 for a path that is not an id at all (or names a partition the bus does not have),
     422 `invalid_stream_id` for one out of range."""

@@ -13,6 +13,7 @@ RUNS = "/ui/runs/"
 DEAD_LETTERS = "/ui/dead-letters/"
 PROJECTS = "/ui/projects/"
 SEARCH = "/ui/search"
+ACTIONS = "/ui/actions"
 LOGIN = "/ui/login"
 #: The prefix of an event row's HTML id on the run page (``#event-<event id>``).
 EVENT_ANCHOR = "event-"
