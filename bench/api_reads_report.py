@@ -12,11 +12,14 @@ from typing import Any
 from bench.report import Results, dig
 from bench.stats import ratio
 
-#: ``api_reads`` at commit 69046e9 (full plan: 3 rounds of 10 s, medians), 2026-12-01.
+#: ``api_reads`` against the API of commit 69046e9 (main before issue #16), full plan (3 rounds
+#: of 10 s, medians), two runs on 2026-12-01 22:25 and 23:00 UTC (load average 6-9): the mean of
+#: their medians (9.89 / 8.14 req/s, p99 1810 / 1760 ms, 31,130 / 37,432 µs CPU per request).
 BEFORE: Results = {
     "commit": "69046e9",
-    "run_detail_rps": None,
-    "run_detail_p99_ms": None,
+    "run_detail_rps": 9.0,
+    "run_detail_p99_ms": 1785.0,
+    "run_detail_cpu_us_per_request": 34281.0,
 }
 LOADS = (
     ("coach_200", "coach stage, 200"),
@@ -48,6 +51,9 @@ def headline(raw: Results) -> Results:
         "api_coach_304_cost_vs_200": _cost_ratio(one, "coach_304", "coach_200"),
         "api_coach_304_rps_cost_vs_200": ratio(rps["coach_200"], rps["coach_304"]),
         "api_run_detail_vs_before": ratio(rps["run_detail"], BEFORE["run_detail_rps"]),
+        "api_run_detail_cpu_cheaper_than_before": ratio(
+            BEFORE["run_detail_cpu_us_per_request"], dig(one, "run_detail", "cpu_us_per_request")
+        ),
         "api_coach_200_rps_2_workers": dig(two, "coach_200", "rps"),
         "api_run_detail_rps_2_workers": dig(two, "run_detail", "rps"),
         "api_workers_2_vs_1_coach": ratio(dig(two, "coach_200", "rps"), rps["coach_200"]),
@@ -103,6 +109,7 @@ def table(raw: Results) -> list[str]:
         lines += [
             "",
             f"Run detail before (commit `{BEFORE['commit']}`, this part on this machine): "
-            f"{_num(before, 0)} req/s, p99 {_num(BEFORE['run_detail_p99_ms'], 2)} ms.",
+            f"{_num(before, 0)} req/s, p99 {_num(BEFORE['run_detail_p99_ms'], 2)} ms, "
+            f"{_num(BEFORE['run_detail_cpu_us_per_request'], 0)} µs of API CPU per request.",
         ]
     return lines

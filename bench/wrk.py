@@ -83,9 +83,9 @@ def ensure() -> str:
 
 def run(load: Load, wrk: str) -> dict[str, Any]:
     """Drive one load and parse its report."""
-    out = subprocess.run(
-        load.command(wrk), capture_output=True, text=True, timeout=load.seconds + TIMEOUT_S + 60, check=True
-    )
+    limit = load.seconds + TIMEOUT_S + 60
+    argv = load.command(wrk)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=limit, check=True)
     return parse(out.stdout)
 
 
