@@ -104,7 +104,7 @@ def run(
 def run_api_workers(settings: Settings) -> int:
     """`api_workers` API processes on one port, supervised as `runbus run all` supervises its
     children (restarted if they die, SIGTERM each on SIGINT/SIGTERM, none outlives this one)."""
-    from services.runtime.logic import port_taken_message, replicas
+    from services.runtime.logic import child_env, port_taken_message, replicas
     from services.runtime.readiness import port_taken
 
     taken = port_taken(settings.api_host, settings.api_port)
@@ -112,17 +112,19 @@ def run_api_workers(settings: Settings) -> int:
         reason = taken.strerror or str(taken)
         say(port_taken_message(settings.api_host, settings.api_port, reason), err=True)
         return 2
-    return asyncio.run(_supervised(replicas(API, settings.api_workers)))
+    # One instance id for every worker: /healthz names the system, whichever worker answers.
+    env = child_env(os.environ, settings.instance)
+    return asyncio.run(_supervised(replicas(API, settings.api_workers), env))
 
 
-async def _supervised(specs: list[ChildSpec]) -> int:
+async def _supervised(specs: list[ChildSpec], env: dict[str, str]) -> int:
     """Run `specs` under a supervisor until SIGINT/SIGTERM; its exit code."""
     from services.runtime.supervisor import Supervisor
     from shared.signals import install_stop_signals
 
     stop = asyncio.Event()
     install_stop_signals(stop)
-    return await Supervisor(specs).run(stop)
+    return await Supervisor(specs, env=env).run(stop)
 
 
 def run_stage(settings: Settings, stage: str) -> None:

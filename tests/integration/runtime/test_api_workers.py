@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
+from services.runtime.readiness import http_get
 from tests.conftest import wait_for
-from tests.integration.runtime.helpers import Runbus, all_gone
+from tests.integration.runtime.helpers import Runbus, all_gone, child_pids
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +107,22 @@ def test_a_port_held_elsewhere_refuses_the_workers_with_one_line(
         assert proc.stderr is not None
         lines = proc.stderr.read().decode().strip().splitlines()
         assert len(lines) == 1 and str(api.port) in lines[0]
+
+
+def _instance(port: int) -> str | None:
+    answer = asyncio.run(http_get("127.0.0.1", port, "/healthz"))
+    if answer is None or answer[0] != 200:
+        return None
+    return str(orjson.loads(answer[1])["instance"])
+
+
+def test_every_api_worker_names_the_same_instance(runbus: Callable[..., Runbus]) -> None:
+    # given `runbus run api` with two workers and no instance id of the caller's
+    api = runbus("api", extra_env={"RUNBUS_API_WORKERS": str(WORKERS), "RUNBUS_INSTANCE_ID": ""})
+    api.start(subprocess.DEVNULL, subprocess.DEVNULL)
+    wait_for(lambda: len(child_pids(api.pid)) == WORKERS, timeout=60)
+    api.seen |= child_pids(api.pid)
+    wait_for(lambda: all(listens(p, api.port) for p in child_pids(api.pid)), timeout=60)
+    # then /healthz over many fresh connections (spread over both workers) names one instance
+    seen = {_instance(api.port) for _ in range(40)}
+    assert len(seen) == 1 and None not in seen
