@@ -22,6 +22,8 @@ pytestmark = pytest.mark.integration
 WORKERS = 2
 #: Generous for two loaded cores; a healthy stop takes about a second.
 STOP_DEADLINE_S = 20.0
+#: Five processes importing at once on two loaded cores took over a minute once (20 s alone).
+START_DEADLINE_S = 150.0
 
 
 def listening_inodes(port: int) -> set[str]:
@@ -55,7 +57,7 @@ def test_run_api_serves_one_port_from_several_processes_and_stops_them_all(
     # given `runbus run api` with two workers
     api = workers(runbus, "api")
     api.start(subprocess.DEVNULL, subprocess.DEVNULL)
-    children = api.wait_serving(children=WORKERS)
+    children = api.wait_serving(children=WORKERS, timeout=START_DEADLINE_S)
     # then each worker listens on the one port itself (SO_REUSEPORT), the supervisor does not
     assert len(children) == WORKERS
     wait_for(lambda: all(listens(pid, api.port) for pid in children), timeout=30)
@@ -71,7 +73,7 @@ def test_a_killed_api_supervisor_takes_its_workers_with_it(
 ) -> None:
     api = workers(runbus, "api")
     api.start(subprocess.DEVNULL, subprocess.DEVNULL)
-    children = api.wait_serving(children=WORKERS)
+    children = api.wait_serving(children=WORKERS, timeout=START_DEADLINE_S)
     api.signal(signal.SIGKILL)
     api.wait(STOP_DEADLINE_S)
     all_gone(children, STOP_DEADLINE_S)
@@ -84,7 +86,7 @@ def test_run_all_supervises_every_api_worker(
     # given `runbus run all` with two API workers: three stages and two APIs
     system = workers(runbus, "all")
     system.start(subprocess.DEVNULL, subprocess.DEVNULL)
-    children = system.wait_serving(children=3 + WORKERS)
+    children = system.wait_serving(children=3 + WORKERS, timeout=START_DEADLINE_S)
     apis = {pid for pid in children if listens(pid, system.port)}
     wait_for(lambda: len({p for p in children if listens(p, system.port)}) == WORKERS, timeout=30)
     # when the supervisor is stopped, every child stops and it exits 0
