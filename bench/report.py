@@ -72,7 +72,16 @@ TARGETS: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
         "ui_api_commands_ratio_n_vs_1",
         lambda v: v <= 1.2,
     ),
-)
+    ("Coach 200 >= 0.5x a bare GET loop, per API process", "api_coach_200_vs_bare_get",
+     lambda v: v >= 0.5),
+    ("Coach 304 >= 0.5x a bare GET loop, per API process", "api_coach_304_vs_bare_get",
+     lambda v: v >= 0.5),
+    ("Coach p99 < 10 ms at 50 connections", "api_coach_p99_ms_worst", lambda v: v < 10),
+    ("Coach 304 costs <= half a 200 (API CPU per request)", "api_coach_304_cost_vs_200",
+     lambda v: v <= 0.5),
+    ("Run detail (1000 events) >= 3x the before figure", "api_run_detail_vs_before",
+     lambda v: v >= 3),
+)  # fmt: skip
 
 
 def dig(doc: Any, *path: str) -> Any:

@@ -146,7 +146,7 @@ def _publish(names: Names) -> Grant:
 
 def _coach_reads(names: Names) -> Grant:
     keys = (f"%R~{names.coach_documents_pattern}", f"%R~{names.coach_projects}")
-    return Grant(("get", "mget", "smembers", "sismember"), keys)
+    return Grant(("get", "getrange", "mget", "smembers", "sismember"), keys)
 
 
 def _search(names: Names) -> Grant:
