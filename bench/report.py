@@ -26,6 +26,16 @@ TARGETS: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
         lambda v: v >= 1.5,
     ),
     (
+        "Store ceiling SQLite >= 2x today's schema (0001, same run)",
+        "ceiling_vs_today_sqlite",
+        lambda v: v >= 2.0,
+    ),
+    (
+        "Store ceiling PostgreSQL >= 2x today's schema (0001, same run)",
+        "ceiling_vs_today_postgres",
+        lambda v: v >= 2.0,
+    ),
+    (
         "End to end SQLite >= 0.8x the store's ceiling (ready rows, same run)",
         "vs_ceiling_sqlite",
         lambda v: v >= 0.8,
