@@ -171,3 +171,14 @@ def test_micros_is_utc_whatever_the_offset() -> None:
     one = sqlite_rows.micros(datetime(2026, 1, 1, 1, tzinfo=paris))
     assert one == sqlite_rows.micros(datetime(2026, 1, 1, tzinfo=UTC)) == 1767225600000000
     assert sqlite_rows.time_of(one) == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 1), max_value=datetime(2099, 12, 31, 23, 59, 59, 999999)
+    )
+)
+def test_a_stored_time_reads_back_to_the_microsecond(value: datetime) -> None:
+    aware = value.replace(tzinfo=UTC)
+    assert sqlite_rows.time_of(sqlite_rows.micros(aware)) == aware
+    assert sqlite_rows.time_of(sqlite_rows.micros(aware)).tzinfo is UTC
