@@ -40,6 +40,7 @@ from services.history.base import (
     family_of,
     page_of,
 )
+from services.history.checkpoint import Checkpointer
 from services.history.records import Record, records_of
 from services.history.sqlite_rows import (
     COLUMNS,
@@ -195,6 +196,7 @@ class SqliteHistoryStore:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        self._checkpointer: Checkpointer | None = None
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -227,6 +229,16 @@ class SqliteHistoryStore:
         conn.execute("COMMIT")
         return result
 
+    def _wrote(self, conn: sqlite3.Connection) -> None:
+        # In the worker thread, after a commit. The first write makes this store the file's
+        # writer: its WAL checkpoints move out of its commits (`Checkpointer`); readers
+        # (API, CLI) never write and start no thread.
+        if self._checkpointer is None:
+            Checkpointer.adopt(conn)
+            self._checkpointer = Checkpointer(self._connect)
+            self._checkpointer.start()
+        self._checkpointer.touch()
+
     async def open(self) -> None:
         """Open the file (created when missing), WAL mode."""
         if self._conn is not None:
@@ -239,6 +251,9 @@ class SqliteHistoryStore:
     async def close(self) -> None:
         """Close the connection."""
         async with self._lock:
+            if self._checkpointer is not None:
+                await asyncio.to_thread(self._checkpointer.close)
+                self._checkpointer = None
             if self._conn is not None:
                 await asyncio.to_thread(self._conn.close)
                 self._conn = None
@@ -294,6 +309,7 @@ class SqliteHistoryStore:
         def insert(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
             self._in_transaction(conn, lambda: conn.executemany(_INSERT, params))
+            self._wrote(conn)
             return conn.total_changes - before
 
         return await self._run(insert)
@@ -310,7 +326,9 @@ class SqliteHistoryStore:
                 conn.execute("DELETE FROM history_prune_gate")
                 return int(deleted)
 
-            return self._in_transaction(conn, work)
+            deleted = self._in_transaction(conn, work)
+            self._wrote(conn)
+            return deleted
 
         return PruneResult(cutoff=cutoff, rows_deleted=await self._run(delete))
 

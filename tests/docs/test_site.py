@@ -4,6 +4,7 @@ table is the model's, and every block of every page is run by a test or marked n
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -78,3 +79,16 @@ def test_every_page_is_read() -> None:
     names = {p.relative_to(REPO_ROOT).as_posix() for p in pages()}
     assert {"README.md", "docs/index.md", "docs/tour.md"} <= names
     assert all(blocks(p) is not None for p in pages())
+
+
+#: A Markdown link or image target: ``](target)``.
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_the_readmes_relative_links_resolve() -> None:
+    # `make docs` checks the site's links; the README is no page of it, so it is checked here
+    readme = REPO_ROOT / "README.md"
+    targets = LINK.findall(readme.read_text(encoding="utf-8"))
+    relative = [t.split("#", 1)[0] for t in targets if "://" not in t and t.split("#", 1)[0]]
+    assert relative, "the README links the documentation"
+    assert [t for t in relative if not (REPO_ROOT / t).exists()] == []
