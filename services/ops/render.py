@@ -77,10 +77,15 @@ def families_text(families: list[Count], limit: int = FAMILY_LIMIT) -> str:
     return shown
 
 
+def dead_letters(count: int) -> str:
+    """``1 dead letter``, ``2 dead letters``: a count with its noun."""
+    return f"{count} dead letter" + ("" if count == 1 else "s")
+
+
 def selection_summary(selection: Selection, limit: int = FAMILY_LIMIT) -> str:
     """What a redrive or purge will act on: how many, and their reason families."""
     count = len(selection.ids)
-    head = "1 dead letter matches" if count == 1 else f"{count} dead letters match"
+    head = dead_letters(count) + (" matches" if count == 1 else " match")
     families = families_text(selection.by_family, limit)
     return head + (f" ({families})" if families else "")
 
