@@ -258,8 +258,11 @@ def _remove_namespace(namespace: str) -> None:
 
 
 #: A page's restart step: ``$ # restart the validator with RUNBUS_EXTRA_CODES_FILE=x.json``
-#: (a comment to the shell; the harness restarts that stage of the live system so).
-RESTART = re.compile(r"^# restart the (?P<stage>\w+) with (?P<env>(?:RUNBUS_\w+=[^\s,]+[ ,]*)+)")
+#: (a comment to the shell; the harness restarts that stage of the live system so). Without
+#: settings (``$ # restart the persister with its own settings``) the stage gets the page's.
+RESTART = re.compile(
+    r"^# restart the (?P<stage>\w+)\b(?: with (?P<env>(?:RUNBUS_\w+=[^\s,]+[ ,]*)+))?"
+)
 SETTING = re.compile(r"RUNBUS_(?P<name>\w+)=(?P<value>[^\s,]+)")
 
 
@@ -270,7 +273,7 @@ def restart_changes(command: str, work: Path) -> tuple[str, dict[str, object]] |
     if not found:
         return None
     changes: dict[str, object] = {}
-    for setting in SETTING.finditer(found["env"]):
+    for setting in SETTING.finditer(found["env"] or ""):
         value = setting["value"]
         changes[setting["name"].lower()] = str(work / value) if (work / value).exists() else value
     return found["stage"], changes
@@ -284,6 +287,7 @@ class Page:
     session: Session
     rewrite: Rewrite
     work: Path
+    extras: page_extras.Extras
 
     @property
     def settings(self) -> Settings:
@@ -291,10 +295,13 @@ class Page:
         return self.system.settings
 
     def act(self, step: Step) -> None:
-        """Do what a step asks of the live system itself (a restart), before the shell."""
-        restart = restart_changes(step.command, self.work)
+        """Do what a step asks of the harness itself (a restart, a page's action), before the
+        shell runs it."""
+        command = self.rewrite.command(step.command)
+        restart = restart_changes(command, self.work)
         if restart is not None:
             self.system.restart(*restart)
+        self.extras.act(command, self.work)
 
     def run(self, all_steps: list[Step], printed: dict[Step, str] | None = None) -> list[str]:
         """Run `all_steps` in order; the failures (see `tests.docs.shell.check_steps`)."""
@@ -323,7 +330,7 @@ def page_system(tmp: Path, page: Path | None = None) -> Iterator[Page]:
             session = Session(work, env)
             try:
                 with running(settings) as system:
-                    yield Page(system, session, rewrite, work)
+                    yield Page(system, session, rewrite, work, extras)
             finally:
                 session.close()
 
