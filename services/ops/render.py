@@ -229,11 +229,19 @@ def _group_cells(where: str, group: GroupStatus) -> list[str]:
 def _table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, justify="left" if column in _LEFT else "right")
+        table.add_column(
+            column,
+            justify="left" if column in _LEFT else "right",
+            min_width=AGE_WIDTH if column in _AGES else None,
+        )
     return table
 
 
 _LEFT = frozenset({"stream", "key", "group", "consumer", "last delivered"})
+#: Columns of ages (`format_age`): as wide as the widest age under 100 days (``23h59m``), so a
+#: table keeps its width while the ages change (``watch runbus status``).
+_AGES = frozenset({"first", "last", "idle"})
+AGE_WIDTH = 6
 
 
 def _streams_table(status: BusStatus) -> Table:
