@@ -147,7 +147,11 @@ class DeadLetterFilter(BaseModel):
         return not listed and self.since_s is None and self.before_s is None
 
     def describe(self) -> dict[str, Any]:
-        """The filter as written to the audit record (empty conditions left out)."""
+        """The filter as written to the audit record (empty conditions left out). No condition
+        at all is a redrive of every dead letter (`--all`, ``"all": true``: the guard lets no
+        other empty filter through), and the record says so rather than ``{}``."""
+        if self.is_empty():
+            return {"all": True}
         return self.model_dump(exclude_defaults=True, mode="json")
 
 

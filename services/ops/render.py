@@ -77,10 +77,15 @@ def families_text(families: list[Count], limit: int = FAMILY_LIMIT) -> str:
     return shown
 
 
+def dead_letters(count: int) -> str:
+    """``1 dead letter``, ``2 dead letters``: a count with its noun."""
+    return f"{count} dead letter" + ("" if count == 1 else "s")
+
+
 def selection_summary(selection: Selection, limit: int = FAMILY_LIMIT) -> str:
     """What a redrive or purge will act on: how many, and their reason families."""
     count = len(selection.ids)
-    head = "1 dead letter matches" if count == 1 else f"{count} dead letters match"
+    head = dead_letters(count) + (" matches" if count == 1 else " match")
     families = families_text(selection.by_family, limit)
     return head + (f" ({families})" if families else "")
 
@@ -230,11 +235,19 @@ def _group_cells(where: str, group: GroupStatus) -> list[str]:
 def _table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, justify="left" if column in _LEFT else "right")
+        table.add_column(
+            column,
+            justify="left" if column in _LEFT else "right",
+            min_width=AGE_WIDTH if column in _AGES else None,
+        )
     return table
 
 
 _LEFT = frozenset({"stream", "key", "group", "consumer", "last delivered"})
+#: Columns of ages (`format_age`): as wide as the widest age under 100 days (``23h59m``), so a
+#: table keeps its width while the ages change (``watch runbus status``).
+_AGES = frozenset({"first", "last", "idle"})
+AGE_WIDTH = 6
 
 
 def _streams_table(status: BusStatus) -> Table:

@@ -48,7 +48,12 @@ def _block(info: str, *lines: str) -> Block:
 
 def test_the_rules_for_blocks() -> None:
     assert problem(_block("console", "$ runbus status")) is None
-    assert problem(_block('console title="not run: Docker"', "docker compose up")) is None
+    assert problem(_block('console title="not run: needs Docker"', "$ docker compose up")) is None
+    assert problem(_block('console title="not run"', "$ make run")) is not None  # no reason
+    shown = _block('console title="not run: a benchmark"', "$ make bench", "p99 3 ms")
+    assert problem(shown) is not None  # an output nothing compares
+    continued = _block('console title="not run: needs Docker"', "$ docker run \\", "    x")
+    assert problem(continued) is None  # a continued command is not output
     assert problem(_block("bash", "make run")) is not None  # neither run nor marked
     assert problem(_block("console", "make run")) is not None  # no prompt: nothing runs
     assert problem(_block("python", "print(1)")) is not None  # code not from docs_src

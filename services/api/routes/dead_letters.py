@@ -26,7 +26,9 @@ from services.api.models import (
     responses,
 )
 from services.api.state import ReadAccess, State, WriteAccess
+from services.history.params import check_limit
 from services.ops.deadletters import (
+    MAX_AUDIT_PAGE,
     dead_letter_stats,
     get_dead_letter,
     list_dead_letters,
@@ -225,10 +227,18 @@ async def purge_dead_letters(state: State, body: PurgeRequest) -> PurgeResult:
 )
 async def dead_letters_audit(
     state: State,
-    limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")] = 20,
+    limit: Annotated[
+        int,
+        # Bounds for the document; `check_limit` (the CLI's rule too) answers 422.
+        Query(
+            json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_AUDIT_PAGE},
+            description="How many, newest first.",
+        ),
+    ] = 20,
 ) -> AuditLog:
     """The newest redrive and purge records (dashboard, CLI and API): who, when, what, how
     many. Same as ``runbus dlq audit``."""
+    check_limit(limit, maximum=MAX_AUDIT_PAGE)
     return AuditLog(records=await read_audit(state.redis, state.settings.names, limit))
 
 

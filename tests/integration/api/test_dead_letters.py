@@ -202,4 +202,11 @@ async def test_purge_needs_an_age_or_ids_and_every_change_is_in_the_audit_log(
         ("redrive", "ana", True), ("purge", "ana", False)
     ]  # fmt: skip
     assert log[1]["id"] == done.json()["audit_id"] and log[1]["count"] == 1
-    assert (await http.get("/api/dead-letters/audit?limit=0")).status_code == 422
+    refused = await http.get("/api/dead-letters/audit?limit=0")
+    assert refused.status_code == 422
+    # the CLI's code and message for the same rule (`runbus dlq audit -n 0`)
+    assert refused.json() == {
+        "error": "invalid_parameter",
+        "message": "limit must be between 1 and 1000",
+        "field": "limit",
+    }

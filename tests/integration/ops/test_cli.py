@@ -210,6 +210,7 @@ def test_purge_asks_then_deletes_older_matching(
     keep_new = add_dead(["malformed_json"])
     declined = cli("dlq", "purge", "--before", "7d", "-r", "malformed_json", input="n\n")
     assert declined.exit_code == 1
+    assert "Delete 1 dead letter for good? [y/N]" in declined.stdout  # singular: one letter
     assert sync_client.xlen(settings.names.dead) == 3
     done = cli("dlq", "purge", "--before", "7d", "-r", "malformed_json", "--yes")
     assert done.exit_code == 0, done.output

@@ -178,7 +178,7 @@ def test_window_bounds_are_entry_ids_of_now_minus_the_durations() -> None:
 def test_filter_description_leaves_out_empty_conditions() -> None:
     flt = DeadLetterFilter(reasons=("malformed_json",), since_s=60.0)
     assert flt.describe() == {"reasons": ["malformed_json"], "since_s": 60.0}
-    assert DeadLetterFilter().describe() == {}
+    assert DeadLetterFilter().describe() == {"all": True}  # only --all gets past the guard
 
 
 # --- redrive fields -------------------------------------------------------------------------
