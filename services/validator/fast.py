@@ -18,7 +18,8 @@ the fast path declines:
   (numbers, other ISO 8601 forms) and truncates a seventh digit where msgspec would round it;
 - numbers: the pydantic path's parser (orjson) reads an integer beyond 64 bits as a float, and
   pydantic writes a float of magnitude 1e16 or more as ``1e+16`` where msgspec writes ``1e16``:
-  a body holding a run of 19 digits, or such a float in its free-form objects, is declined;
+  an event with such a number in its free-form objects is declined (they are looked for only
+  in a body where one could be: 16 digits in a row, or an exponent);
 - nesting: a body with more than `MAX_NESTING` brackets (the pydantic path measures its depth).
 
 JSON syntax, UTF-8, escapes, lone surrogates, NaN, duplicate keys (the last wins) and string
@@ -50,9 +51,14 @@ RFC3339: Final = (
 #: Floats pydantic and msgspec write alike: below 1e16 in magnitude (then both use exponents
 #: only for small numbers, ``1e-7``).
 FLOAT_LIMIT: Final = 1e16
-#: Every decimal digit as ``0``: a run of 19 of them may be an integer beyond 64 bits.
-_DIGITS: Final = bytes.maketrans(b"123456789", b"0" * 9)
-_LONG_NUMBER: Final = b"0" * 19
+#: Integers orjson reads as integers (beyond, as floats).
+INT_RANGE: Final = range(-(2**63), 2**64)
+#: Every decimal digit as ``0`` and every ``{`` as ``[``: one count of brackets, and the
+#: spellings a number needs to fall outside those ranges (16 digits in a row, or a digit
+#: before an exponent) found by plain substring searches.
+_SHAPES: Final = bytes.maketrans(b"123456789{", b"000000000[")
+_LONG_DIGITS: Final = b"0" * 16
+_EXPONENTS: Final = (b"0e", b"0E")
 
 Checks = Callable[[Any, Taxonomy], list[str]]
 #: The taxonomy's checks of each dialect, on a struct's values: the error codes (none: passed).
@@ -62,11 +68,23 @@ _CHECKS: Final[dict[type[BaseModel], Checks]] = {
 }
 
 
-def _float(text: str) -> float:
-    value = float(text)
-    if not -FLOAT_LIMIT < value < FLOAT_LIMIT:
-        raise ValueError("a float pydantic writes with an exponent")
-    return value
+def plain_numbers(value: Any) -> bool:
+    """Every number in a decoded JSON value is one both paths read and write alike."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is float:
+            if not -FLOAT_LIMIT < item < FLOAT_LIMIT:
+                return False
+        elif kind is int:
+            if item not in INT_RANGE:
+                return False
+        elif kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +94,8 @@ class Gate:
     decoder: msgspec.json.Decoder[Any]
     times: tuple[tuple[str, Callable[[datetime], datetime]], ...]
     checks: Checks
+    #: The fields of any JSON value (the free-form objects), where numbers are not typed.
+    free: tuple[str, ...]
 
     def admits(self, event: Any, taxonomy: Taxonomy) -> bool:
         """Its times parsed and validated as the model does (in place), then the taxonomy's."""
@@ -89,8 +109,13 @@ def gate_of(model: type[BaseModel]) -> Gate:
     validators = _time_validators(model)
     text = Annotated[str, msgspec.Meta(pattern=RFC3339)]
     struct = struct_of(model, dict[str, Any], strict=True, **dict.fromkeys(validators, text))
-    decoder = msgspec.json.Decoder(struct, float_hook=_float)
-    return Gate(decoder, tuple(validators.items()), _CHECKS[model])
+    free = tuple(n for n, f in model.model_fields.items() if _free(f.annotation))
+    return Gate(msgspec.json.Decoder(struct), tuple(validators.items()), _CHECKS[model], free)
+
+
+def _free(annotation: Any) -> bool:
+    """A field that holds any JSON value somewhere (``dict[str, Any]``, optional or not)."""
+    return Any in typing.get_args(annotation) or any(map(_free, typing.get_args(annotation)))
 
 
 def _time_validators(model: type[BaseModel]) -> dict[str, Callable[[datetime], datetime]]:
@@ -122,10 +147,11 @@ _ENCODER: Final = msgspec.json.Encoder()
 
 def accepted(body: bytes, taxonomy: Taxonomy) -> Any | None:
     """The checked struct of a body the pydantic path accepts; None when not sure it does."""
-    if body.count(b"[") + body.count(b"{") > MAX_NESTING:
+    shapes = body.translate(_SHAPES)
+    if shapes.count(b"[") > MAX_NESTING:
         return None
-    if _LONG_NUMBER in body.translate(_DIGITS):
-        return None
+    # Only a body with a long digit run or an exponent can hold a number outside the ranges.
+    odd_numbers = _LONG_DIGITS in shapes or any(e in shapes for e in _EXPONENTS)
     for gate in GATES:
         try:
             event = gate.decoder.decode(body)
@@ -133,6 +159,8 @@ def accepted(body: bytes, taxonomy: Taxonomy) -> Any | None:
             continue  # not of this dialect (or of none: the pydantic path says why)
         except msgspec.DecodeError:
             return None  # not JSON: the pydantic path words the error
+        if odd_numbers and not all(plain_numbers(getattr(event, n)) for n in gate.free):
+            return None
         try:
             return event if gate.admits(event, taxonomy) else None
         except Exception:  # any doubt (a time out of range, an overflow): the pydantic path

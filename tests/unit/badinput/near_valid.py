@@ -198,7 +198,10 @@ def _odd_number(draw: st.DrawFn, doc: Doc) -> bytes:
 
 def _odd_literal(draw: st.DrawFn, doc: Doc) -> bytes:
     odd = [b"NaN", b"-Infinity", b"Infinity", b"1e999", b"-1e999", b"1E400", b"01", b"-", b"1.",
-           b".5", b"1e", b"0x10"]  # fmt: skip
+           b".5", b"1e", b"0x10", b"1E+2", b"1e-400", b"9999999999999999.5", b"-9999999999999999.5",
+           b"999999999999999.95", b"0.1000000000000000055511151231257827", b"9007199254740993",
+           b"2.2250738585072011e-308", b"18446744073709551615", b"18446744073709551616",
+           b"-9223372036854775808", b"-9223372036854775809", b"1" + b"0" * 400]  # fmt: skip
     literal = draw(st.sampled_from(odd))
     field = _object_field(doc).encode()
     return orjson.dumps(doc)[:-1] + b',"' + field + b'":{"n":' + literal + b"}}"

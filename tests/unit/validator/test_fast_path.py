@@ -144,7 +144,7 @@ def test_every_time_the_fast_path_reads_is_the_instant_pydantic_reads(ts: str) -
         ("seven fractional digits", orjson.dumps(event(ts="2024-05-01T12:00:00.9999999Z"))),
         ("a time as a number", orjson.dumps(event(ts=1700000000))),
         ("a date alone", orjson.dumps(event(ts="2024-05-01"))),
-        ("an integer of 20 digits", orjson.dumps(event())[:-1] + b',"payload":{"n":%d}}' % 10**19),
+        ("an integer beyond 64 bits", orjson.dumps(event())[:-1] + b',"payload":{"n":%d}}' % 2**64),
         ("a float written with an exponent", orjson.dumps(event(payload={"x": 1e16}))),
         ("more brackets than the nesting limit", orjson.dumps(event(payload={"a": [[]] * 100}))),
         ("an id with a final newline", orjson.dumps(event(event_id="abc\n"))),
