@@ -165,6 +165,16 @@ ODD_NUMBERS: tuple[Any, ...] = (
     2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**30, -(10**30),
     1e16, -1e16, 1e16 - 2, 1.5e16, 1e300, -1e300, 1e-300, 5e-324, -0.0, 1e15 + 0.5,
 )  # fmt: skip
+#: Number spellings spliced into a free-form object: not JSON, out of range, needing an
+#: exponent, hard to round.
+ODD_LITERALS: tuple[bytes, ...] = (
+    b"NaN", b"-Infinity", b"Infinity", b"1e999", b"-1e999", b"1E400", b"01", b"-", b"1.", b".5",
+    b"1e", b"0x10", b"1E+2", b"1e-400", b"1e16", b"1E16", b"-1.5e+16", b"9999999999999999.5",
+    b"-9999999999999999.5", b"10000000000000000.0", b"999999999999999.95",
+    b"0.1000000000000000055511151231257827", b"9007199254740993", b"2.2250738585072011e-308",
+    b"18446744073709551615", b"18446744073709551616", b"-9223372036854775808",
+    b"-9223372036854775809", b"1" + b"0" * 400, b"0.30000000000000004",
+)  # fmt: skip
 #: Raw text spliced into a string of the body.
 ODD_ESCAPES: tuple[bytes, ...] = (
     b"\\ud800", b"\\udfff", b"\\ud83d\\ude00", b"\\u0000", b"\\u001f", b"\x00", b"\x1f", b"\\/",
@@ -197,12 +207,7 @@ def _odd_number(draw: st.DrawFn, doc: Doc) -> bytes:
 
 
 def _odd_literal(draw: st.DrawFn, doc: Doc) -> bytes:
-    odd = [b"NaN", b"-Infinity", b"Infinity", b"1e999", b"-1e999", b"1E400", b"01", b"-", b"1.",
-           b".5", b"1e", b"0x10", b"1E+2", b"1e-400", b"9999999999999999.5", b"-9999999999999999.5",
-           b"999999999999999.95", b"0.1000000000000000055511151231257827", b"9007199254740993",
-           b"2.2250738585072011e-308", b"18446744073709551615", b"18446744073709551616",
-           b"-9223372036854775808", b"-9223372036854775809", b"1" + b"0" * 400]  # fmt: skip
-    literal = draw(st.sampled_from(odd))
+    literal = draw(st.sampled_from(ODD_LITERALS))
     field = _object_field(doc).encode()
     return orjson.dumps(doc)[:-1] + b',"' + field + b'":{"n":' + literal + b"}}"
 

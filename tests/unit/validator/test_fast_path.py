@@ -27,9 +27,9 @@ from shared.models import RunEvent
 from shared.taxonomy import Taxonomy, build_taxonomy
 from shared.valid_stream import struct_of
 from shared.wire import DATA_FIELD, ORIGIN_ID_FIELD
-from tests.unit.badinput.corpus import Case, corpus, event
+from tests.unit.badinput.corpus import Case, corpus, event, pulse
 from tests.unit.badinput.mutate import mutants
-from tests.unit.badinput.near_valid import near_valid_bodies, times, valid_bodies
+from tests.unit.badinput.near_valid import ODD_LITERALS, near_valid_bodies, times, valid_bodies
 from tests.unit.badinput.strategies import entries, examples, recipes
 
 NOW = datetime(2024, 6, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -136,6 +136,16 @@ def test_mutated_entries_are_judged_as_the_pydantic_path_judges_them(
 def test_every_time_the_fast_path_reads_is_the_instant_pydantic_reads(ts: str) -> None:
     # Text of the fast path's time form, valid dates or not: read alike, or left to pydantic
     judged_alike({DATA_FIELD: orjson.dumps(event(ts=ts))})
+
+
+@pytest.mark.parametrize("literal", ODD_LITERALS, ids=[n.decode()[:24] for n in ODD_LITERALS])
+@pytest.mark.parametrize("doc", [event(), pulse()], ids=["brewslm", "pulse"])
+def test_odd_numbers_are_judged_as_the_pydantic_path_judges_them(
+    literal: bytes, doc: dict[str, Any]
+) -> None:
+    field = b"details" if "event_type" in doc else b"payload"
+    for spliced in (b'{"n":%s}' % literal, b'{"a":[1,{"n":%s}]}' % literal):
+        judged_alike({DATA_FIELD: orjson.dumps(doc)[:-1] + b',"%s":%s}' % (field, spliced)})
 
 
 @pytest.mark.parametrize(
