@@ -159,6 +159,7 @@ def _instructions(tree: str, batches: int) -> int:
 
 def instructions(tree: str, batches: int) -> float:
     """Instructions per event of a tree: a run of `batches` batches less a run of none."""
+    _run(tree, 0)  # compiles the tree's modules first: neither counted run compiles any
     return (_instructions(tree, batches) - _instructions(tree, 0)) / (batches * BATCH)
 
 
