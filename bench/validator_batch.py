@@ -59,15 +59,18 @@ def _reader(client: Any) -> Callable[[Any], list[Any]]:
 
 def _context(settings: Any, client: Any) -> Any:
     from shared import metrics
-    from shared.connections import HiredisPacking
+    from shared.connections import async_redis
     from shared.consumer import BatchContext
 
     sha = "0" * 40
+    # The tree's own connection class (not connected): it packs as the stages' clients do.
+    pool = async_redis(settings).connection_pool
+    connection = pool.connection_class(**pool.connection_kwargs)
 
     async def mover(keys: list[str], args: list[Any]) -> int:
-        # What redis-py's Script call sends: EVALSHA, packed by the stages' C packer.
-        packed = HiredisPacking.pack_command(None, "EVALSHA", sha, len(keys), *keys, *args)  # type: ignore[arg-type]
-        return len(packed[0])
+        # What redis-py's Script call sends: EVALSHA, packed by the tree's client.
+        packed = connection.pack_command("EVALSHA", sha, len(keys), *keys, *args)
+        return sum(map(len, packed))
 
     partition = settings.names.partition(0)
     ctx = BatchContext(
