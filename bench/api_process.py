@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -43,9 +44,16 @@ def api_env(namespace: str, database_url: str, redis_url: str, port: int) -> dic
 class ApiProcess:
     """One running ``runbus run api``."""
 
-    def __init__(self, namespace: str, database_url: str, redis_url: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        database_url: str,
+        redis_url: str,
+        log_dir: Path,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
-        self.env = api_env(namespace, database_url, redis_url, self.port)
+        self.env = api_env(namespace, database_url, redis_url, self.port) | dict(extra_env or {})
         self.log_path = log_dir / f"{namespace}-api.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.began = 0.0

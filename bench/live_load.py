@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import select
 import signal
 import subprocess
@@ -45,11 +46,14 @@ from bench.services import ServiceGroup, cpu_s
 from bench.stats import ratio, rounded
 from services.runtime.supervisor import die_with_parent
 from shared.names import Names
-from shared.settings import REPO_ROOT
+from shared.settings import REPO_ROOT, Settings
 
 VIEWERS_READY_S = 60.0
 #: The project the dashboards show: one the producer's events go to, so its strips change.
 PROJECT = 1
+#: The API's status sampler period: `bench.api_process` passes no RUNBUS_* of its own, so the
+#: API runs with the setting's default.
+SAMPLE_S: float = Settings.model_fields["ui_sample_s"].default
 #: Figures of a sustained phase the report keeps.
 KEEP = ("eps", "history_eps", "coach_eps", "seconds", "drained", "lost", "cpu_us_per_event")
 
@@ -198,16 +202,27 @@ async def _loaded_phases(
     }
 
 
+def idle_seconds(at_least: float, sample_s: float = SAMPLE_S) -> float:
+    """The shortest window of whole sampler periods that lasts `at_least` seconds.
+
+    The sampler runs whatever the number of pages, so each idle window must hold the same
+    number of its rounds, or their count reads as the pages' cost.
+    """
+    return round(math.ceil(round(at_least / sample_s, 6)) * sample_s, 6)
+
+
 async def idle_phases(plan: Plan, client: redis.Redis, api: ApiProcess) -> dict[str, Any]:
     """The API's commands with 0, 1 and N dashboards open and nothing else talking to Redis.
 
-    A window lasts at least the longest poll period of a dashboard, so each poll is seen.
+    A window lasts at least the longest poll period of a dashboard, so each poll is seen, and
+    whole sampler periods (`idle_seconds`).
     """
     pids = {"api": api.pid}
-    idle = {"0": await idle_window(client, plan.ui_idle_s, pids)}
+    idle = {"0": await idle_window(client, idle_seconds(plan.ui_idle_s), pids)}
     for n in (1, plan.ui_dashboards):
         with Viewers(api.base_url, n, PROJECT) as viewers:
-            seconds = max(plan.ui_idle_s, float(viewers.opened.get("longest_poll_s") or 0))
+            longest = max(plan.ui_idle_s, float(viewers.opened.get("longest_poll_s") or 0))
+            seconds = idle_seconds(longest)
             idle[str(n)] = await idle_window(client, seconds, pids | {"viewers": viewers.pid})
     return idle
 

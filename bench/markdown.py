@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import ceiling_report, cpu_report, dashboard_report, scale_report
+from bench import api_reads_report, ceiling_report, cpu_report, dashboard_report, scale_report
 from bench.report import Results, dig
 
 BACKENDS = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
@@ -218,6 +218,7 @@ def render(raw: Results, head: Results, reference: Results | None = None) -> str
         scale_report.capacity_table(head),
         dashboard_report.render_table(raw),
         dashboard_report.live_table(raw),
+        api_reads_report.table(raw),
     ):
         if table:
             lines += ["", *table]

@@ -46,6 +46,10 @@ class Plan:
     """Ready rows inserted into each backend's real history schema (the store's ceiling)."""
     ceiling_variant_rows: int
     """Rows inserted into each throwaway schema variant (the ceiling's diagnostics)."""
+    reads_s: float = 10.0
+    """Each HTTP load of the api_reads part (wrk's -d)."""
+    reads_rounds: int = 3
+    """Rounds of every api_reads load (the figures are their medians)."""
 
     @property
     def cluster_estimate_s(self) -> float:
@@ -93,6 +97,8 @@ class Plan:
             ui_idle_s=5.0,
             ceiling_rows=300_000,
             ceiling_variant_rows=100_000,
+            reads_s=10.0,
+            reads_rounds=3,
         )
 
     @classmethod
@@ -128,4 +134,6 @@ class Plan:
             ui_idle_s=2.0,
             ceiling_rows=50_000,
             ceiling_variant_rows=20_000,
+            reads_s=3.0,
+            reads_rounds=1,
         )

@@ -2,19 +2,14 @@
 
 Order matters: the limits are measured first, on a quiet machine, then each history backend end
 to end, then the lean hand-written baseline pipeline on both backends (the yardstick runbus is
-held to, right after it on the same machine), then cost growth, then the cluster part (single
-node vs a local 3+3 Redis Cluster, and the capacity model's inputs), then memory under a
-backlog, then the dashboard (its pages' render times, and the pipeline with live dashboards
-open). A part that fails is reported (``errors`` in the JSON, exit code 1) and the others still
-run. Whatever happens — an error, Ctrl-C, SIGTERM — spawned processes are stopped and the
-run's keys, schemas and files are removed.
-to end, then the history store's own ceiling (ready rows into the real schema, to hold the end
-to end figures against), then cost growth, then the cluster part (single node vs a local 3+3
-Redis Cluster, and the capacity model's inputs), then memory under a backlog, then the dashboard
-(its pages' render times, and the pipeline with live dashboards open). A part that fails is
-reported (``errors`` in the JSON, exit code 1) and the others still run. Whatever happens — an
-error, Ctrl-C, SIGTERM — spawned processes are stopped and the run's keys, schemas and files are
-removed.
+held to, right after it on the same machine), then the history store's own ceiling (ready rows
+into the real schema, to hold the end to end figures against), then cost growth, then the
+cluster part (single node vs a local 3+3 Redis Cluster, and the capacity model's inputs), then
+memory under a backlog, then the dashboard (its pages' render times, and the pipeline with live
+dashboards open), then the API's read path under an HTTP load generator (``api_reads``). A part
+that fails is reported (``errors`` in the JSON, exit code 1) and the others still run. Whatever
+happens — an error, Ctrl-C, SIGTERM — spawned processes are stopped and the run's keys, schemas
+and files are removed.
 """
 
 from __future__ import annotations
@@ -36,6 +31,8 @@ from typing import Any
 import redis
 
 from bench import (
+    api_reads,
+    api_reads_report,
     baseline,
     capacity,
     ceiling,
@@ -68,6 +65,7 @@ PARTS = (
     "cluster",
     "backlog",
     "dashboard",
+    "api_reads",
 )
 
 Part = Callable[[], Any]
@@ -116,6 +114,7 @@ def parts(plan: Plan, ws: Workspace, began: float) -> dict[str, Part]:
         count = plan.backlog
         found["backlog"] = lambda: memory.backlog(ws, count, plan.backlog_s)
     found["dashboard"] = lambda: dashboard.run(ws, plan)
+    found["api_reads"] = lambda: api_reads.run(ws, plan)
     return found
 
 
@@ -212,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         | ceiling_report.headline(raw)
         | scale_report.headline(raw)
         | dashboard_report.headline(raw)
+        | api_reads_report.headline(raw)
         | cpu_report.headline(raw, reference)
         | {
             "machine": about | {"load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},

@@ -30,7 +30,10 @@ def aware_utc(value: datetime) -> datetime:
     """
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     if aware.tzinfo is not UTC:
-        aware = aware.astimezone(UTC)
+        try:
+            aware = aware.astimezone(UTC)
+        except OverflowError:  # beyond year 1 or 9999 in UTC (e.g. 9999-12-31T23:59-14:00)
+            raise ValueError("timestamp outside 1970..2100") from None
     if not TS_MIN <= aware < TS_MAX:
         raise ValueError("timestamp outside 1970..2100")
     return aware

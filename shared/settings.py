@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(True, description="Apply history migrations at start.")
     api_host: str = Field("127.0.0.1", description="HTTP API bind address.")
     api_port: int = Field(8000, description="HTTP API port.")
+    api_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="API processes serving the one port (SO_REUSEPORT; the kernel spreads "
+        "connections); `runbus run api` and `runbus run all` supervise them.",
+    )
     api_token: SecretStr | None = Field(
         None, description="Bearer token for writes (POST /api/events, ...)."
     )

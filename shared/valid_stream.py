@@ -17,11 +17,13 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
 import annotated_types
 import msgspec
-from pydantic import BaseModel
+from pydantic import BaseModel, Strict
+from pydantic._internal._fields import PydanticMetadata
 from pydantic.fields import FieldInfo
 
 from shared.models import PulseEvent, RunEvent, ValidEnvelope
@@ -38,25 +40,49 @@ _BOUNDS: Final[dict[type, str]] = {
 }
 
 
-def _meta(metadata: list[Any]) -> dict[str, Any]:
+def _meta(metadata: list[Any], strict: bool = False) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for item in metadata:
         name = _BOUNDS.get(type(item))
         if name is not None:
             found[name] = getattr(item, name)
         elif isinstance(item, FieldInfo):
-            found |= _meta(item.metadata)
+            found |= _meta(item.metadata, strict)
+        elif strict:
+            found |= _strict_meta(item)
     return found
 
 
-def plain_type(tp: Any, objects: Objects) -> Any:
-    """A pydantic annotation as msgspec reads it: bounds kept, dict[str, Any] as `objects`."""
+def _strict_meta(item: Any) -> dict[str, Any]:
+    """What a gate's struct makes of a constraint a trusted reader may skip; raises on others.
+
+    A constraint the struct did not enforce would let it accept what the model refuses.
+    """
+    if isinstance(item, Strict) and item.strict:
+        return {}  # msgspec is strict already: no bool for an int, no "7" for a number
+    if isinstance(item, PydanticMetadata) and set(vars(item)) == {"pattern"}:
+        # pydantic searches with Rust's regex, whose `$` is the end of the text; Python's `$`
+        # also matches before a final newline. Anchored with \A and \Z, the struct accepts
+        # no more than the model (the same, for a pattern within ^ and $).
+        return {"pattern": rf"\A(?:{item.pattern})\Z"}  # type: ignore[attr-defined]
+    raise TypeError(f"no msgspec form for the constraint {item!r}")
+
+
+def plain_type(tp: Any, objects: Objects, strict: bool = False) -> Any:
+    """A pydantic annotation as msgspec reads it: bounds kept, dict[str, Any] as `objects`.
+
+    `strict`: every constraint kept (patterns too), and one msgspec cannot express refused.
+    """
     origin = typing.get_origin(tp)
+    if strict and tp is datetime:
+        # msgspec rounds fractional seconds beyond the sixth digit where pydantic truncates,
+        # and reads fewer forms: a strict struct takes its times as text (an override).
+        raise TypeError("a strict struct has no datetime type: override the field")
     if origin is typing.Annotated:
         inner, *metadata = typing.get_args(tp)
-        return _bounded(plain_type(inner, objects), _meta(metadata))
+        return _bounded(plain_type(inner, objects, strict), _meta(metadata, strict))
     if origin in (typing.Union, types.UnionType):
-        args = tuple(plain_type(arg, objects) for arg in typing.get_args(tp))
+        args = tuple(plain_type(arg, objects, strict) for arg in typing.get_args(tp))
         if msgspec.Raw in args:  # raw bytes hold a null as well; msgspec allows no union
             return msgspec.Raw
         return typing.Union[args]  # noqa: UP007 - built from a tuple of members
@@ -75,8 +101,8 @@ def _bounded(tp: Any, bounds: dict[str, Any]) -> Any:
     return typing.Annotated[tp, msgspec.Meta(**bounds)]
 
 
-def _field(info: FieldInfo, objects: Objects) -> tuple[Any, Any]:
-    tp = _bounded(plain_type(info.annotation, objects), _meta(info.metadata))
+def _field(info: FieldInfo, objects: Objects, strict: bool) -> tuple[Any, Any]:
+    tp = _bounded(plain_type(info.annotation, objects, strict), _meta(info.metadata, strict))
     if info.is_required():
         return tp, msgspec.NODEFAULT
     if tp is msgspec.Raw:  # the default as the bytes the field would have held
@@ -88,17 +114,28 @@ def _field(info: FieldInfo, objects: Objects) -> tuple[Any, Any]:
     return tp, info.default
 
 
-def struct_of(model: type[BaseModel], objects: Objects, **overrides: Any) -> type[msgspec.Struct]:
-    """A msgspec struct with `model`'s fields (`overrides`: name -> type for some of them)."""
+def struct_of(
+    model: type[BaseModel], objects: Objects, *, strict: bool = False, **overrides: Any
+) -> type[msgspec.Struct]:
+    """A msgspec struct with `model`'s fields (`overrides`: name -> type for some of them).
+
+    `strict` (the validator's gate): every constraint of the model is enforced, or the struct
+    is not built (`TypeError`); otherwise (readers of what the gate let through) the patterns
+    are skipped.
+    """
     fields: list[tuple[str, Any, Any]] = []
     for name, info in model.model_fields.items():
-        tp, default = _field(info, objects)
+        tp, default = _field(info, objects, strict and name not in overrides)
         fields.append((name, overrides.get(name, tp), default))
     # Unknown fields are refused where the model forbids them (the events) and ignored where
     # it ignores them (the envelope).
     forbid = model.model_config.get("extra") == "forbid"
     return msgspec.defstruct(
-        f"Trusted{model.__name__}", fields, kw_only=True, gc=False, forbid_unknown_fields=forbid
+        f"{'Checked' if strict else 'Trusted'}{model.__name__}",
+        fields,
+        kw_only=True,
+        gc=False,
+        forbid_unknown_fields=forbid,
     )
 
 

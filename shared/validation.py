@@ -131,8 +131,12 @@ def _validate(doc: Any, taxonomy: Taxonomy, check_nesting: bool) -> Result:
     dialect = detect_dialect(doc)
     if dialect is None:
         return Rejected(["unknown_dialect"], ["neither a BrewSLM RunEvent nor a Pulse event"])
-    checks = _brewslm_checks if dialect == "brewslm" else _pulse_checks
-    errors, details = checks(doc, taxonomy)
+    if dialect == "brewslm":
+        errors, details = brewslm_checks(
+            doc.get("stage"), doc.get("severity"), doc.get("reason_code"), taxonomy
+        )
+    else:
+        errors, details = pulse_checks(doc.get("event_type"), doc.get("severity"), taxonomy)
     if check_nesting:
         _nesting_errors(doc, errors, details)
     model: type[RunEvent] | type[PulseEvent] = RunEvent if dialect == "brewslm" else PulseEvent
@@ -185,10 +189,12 @@ def _schema_errors(
         details.append(f"{'.'.join(map(str, loc)) or '$'}: {err['msg']}")
 
 
-def _brewslm_checks(doc: dict[str, Any], tax: Taxonomy) -> tuple[list[str], list[str]]:
+def brewslm_checks(
+    stage: Any, severity: Any, code: Any, tax: Taxonomy
+) -> tuple[list[str], list[str]]:
+    """The taxonomy's checks of a BrewSLM event's values (of any JSON type): codes, details."""
     errors: list[str] = []
     details: list[str] = []
-    stage, severity, code = doc.get("stage"), doc.get("severity"), doc.get("reason_code")
     if stage not in STAGES:
         errors.append(f"invalid_stage:{show(stage)}")
         details.append(f"stage {show(stage)!r} is not one of {', '.join(STAGES)}")
@@ -217,10 +223,10 @@ def _brewslm_checks(doc: dict[str, Any], tax: Taxonomy) -> tuple[list[str], list
     return errors, details
 
 
-def _pulse_checks(doc: dict[str, Any], tax: Taxonomy) -> tuple[list[str], list[str]]:
+def pulse_checks(event_type: Any, severity: Any, tax: Taxonomy) -> tuple[list[str], list[str]]:
+    """The catalog's checks of a Pulse event's values (of any JSON type): codes, details."""
     errors: list[str] = []
     details: list[str] = []
-    event_type, severity = doc.get("event_type"), doc.get("severity")
     expected = tax.pulse_types.get(event_type) if isinstance(event_type, str) else None
     if expected is None:
         errors.append(f"invalid_event_type:{show(event_type)}")

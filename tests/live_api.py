@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import REDIS_URL, free_port
 
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
 

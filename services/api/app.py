@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api import errors
+from services.api.fastpath import CoachFastPath
 from services.api.routes import (
     actions,
     coach,
@@ -142,6 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(actions.write_router)
     dashboard.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_event_bytes * BODY_LIMIT_FACTOR)
+    app.add_middleware(CoachFastPath, api=app)
     _with_event_schemas(app)
     return app
 
@@ -167,6 +169,27 @@ def end_live_streams(app: Any) -> None:
         state.live.shutdown()
 
 
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port that other API workers may bind too (SO_REUSEPORT:
+    the kernel spreads new connections over them). `port_taken`, checked by the supervisor
+    first, refuses a port someone else holds."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+#: Pending connections a listening socket holds (uvicorn's default).
+LISTEN_BACKLOG = 2048
+
+
 def build_server(settings: Settings) -> uvicorn.Server:
     """A uvicorn server for the app on ``api_host:api_port``."""
     config = uvicorn.Config(
@@ -179,6 +202,18 @@ def build_server(settings: Settings) -> uvicorn.Server:
         lifespan="on",
     )
     return _Server(config)
+
+
+def _worker_sockets(settings: Settings) -> list[socket.socket] | None:
+    """One of several workers binds its own SO_REUSEPORT socket; a lone API lets uvicorn bind."""
+    if settings.api_workers == 1:
+        return None
+    try:
+        return [reuse_port_socket(settings.api_host, settings.api_port)]
+    except OSError as exc:
+        raise SystemExit(
+            f"the API could not start on {settings.api_host}:{settings.api_port}: {exc}"
+        ) from None
 
 
 async def serve_api(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -194,7 +229,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event | None = None) -> No
 
     watcher = asyncio.create_task(watch())
     try:
-        await server.serve()
+        await server.serve(sockets=_worker_sockets(settings))
     finally:
         watcher.cancel()
     if not server.started:

@@ -179,7 +179,12 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         405: "Method not allowed (the Allow header lists the allowed ones).",
         409: "Changed since it was read (suggestion_changed: `version` is the current one).",
         413: "Request body too large.",
-        422: "Invalid parameters.",
+        422: (
+            "Invalid parameters: `invalid_parameter` for a value out of its rule (a limit out "
+            "of range, a stage outside the taxonomy: the code and message the CLI prints for "
+            "the same rule), `invalid_request` for one outside the schema's type, or the "
+            "route's own code (`invalid_stream_id`, `redrive_filter_required`, ...)."
+        ),
         503: "Redis or the database is not reachable.",
     }
     return {

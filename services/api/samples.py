@@ -46,8 +46,8 @@ class StageSample(BaseModel):
 class StreamPoint(BaseModel):
     """One stream at one sample: what the overview charts."""
 
-    role: str = Field(description="events, valid or dead.")
-    partition: int = Field(description="Partition index.")
+    role: str = Field(description="events, valid or dead; for an outlet, its name (actions).")
+    partition: int = Field(description="Partition index (0 for an outlet).")
     length: int = Field(description="Entries in the stream.")
     lag: int | None = Field(description="Undelivered entries over its groups; None: unknown.")
     pending: int = Field(description="Delivered, unacknowledged entries summed over its groups.")
@@ -158,9 +158,9 @@ def service_health(
 
 
 def stream_points(status: BusStatus) -> list[StreamPoint]:
-    """Each stream's length, and lag and pending summed over its groups."""
+    """Each stream's length, and lag and pending summed over its groups (the outlets' last)."""
     points = []
-    for stream in status.streams:
+    for stream in (*status.streams, *status.outlets):
         present = [g for g in stream.groups if g.exists]
         lags = [g.lag for g in present]
         points.append(

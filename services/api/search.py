@@ -9,12 +9,17 @@ ids (the page maps a hit to its link):
 - ``run``: a run with stored events (first entry of ``history_run``);
 - ``project``: a project the coach knows (one SISMEMBER) or the history has
   (``history_project``, one entry);
-- ``dead_letter``: a dead letter with that id (qualified ``<p>:<id>``; plain: every partition);
+- ``dead_letter``: a dead letter with that id (qualified ``<p>:<id>``; plain: every partition),
+  or whose source entry had that id (``matched: source_id``: a rejected entry, found by the id
+  its producer's XADD returned, after the entry itself is gone);
 - ``stream_entry``: an entry still on an incoming or valid stream (an XRANGE of the one id on
   each partition's stream).
 
-Every lookup is an indexed point read or an XRANGE of one id: the cost does not grow with the
-history or the streams. On purpose, a stored event is not found by its incoming entry id when
+Every lookup is an indexed point read or an XRANGE of one id, but the dead letters of a source
+id, a bounded scan (`services.ops.lookup.find_dead_letters_of`: at most ``SOURCE_PAGE *
+SOURCE_PAGES`` dead letters per partition, from that id's millisecond on): the cost does not
+grow with the history or the streams. On purpose, a stored event is not found by its incoming
+entry id when
 the producer gave it an event id (no index on ``source_id``: the insert path pays for every
 index); nor is a redriven event by its new entry id (its derived id keeps its first one).
 Lives in the API layer: it reads the history and the bus, which are one layer and never
@@ -35,7 +40,7 @@ from services.coach.reads import is_known_project
 from services.history.base import HistoryStore
 from services.ops.errors import InvalidStreamId
 from services.ops.logic import hint_of_fields
-from services.ops.lookup import Found, find_entry
+from services.ops.lookup import Found, find_dead_letters_of, find_entry
 from services.ops.stream_ids import DeadLetterId, parse_dead_letter_id, qualified
 from shared.errors import InputError
 from shared.models import EVENT_ID_PATTERN
@@ -62,7 +67,7 @@ _MAX_PROJECT_ID: Final = 2**63 - 1
 _ENTRY_KINDS: Final = (StreamKind.DEAD, StreamKind.EVENTS, StreamKind.VALID)
 
 HitKind = Literal["event", "run", "project", "dead_letter", "stream_entry"]
-Matched = Literal["event_id", "derived_event_id", "run_id", "project_id", "entry_id"]
+Matched = Literal["event_id", "derived_event_id", "run_id", "project_id", "entry_id", "source_id"]
 
 
 class InvalidSearch(InputError):
@@ -206,12 +211,12 @@ def _given_event_id(body: bytes) -> str | None:
     return given if isinstance(given, str) and _EVENT_ID.fullmatch(given) else None
 
 
-def _entry_hit(names: Names, found: Found) -> SearchHit:
+def _entry_hit(names: Names, found: Found, matched: Matched = "entry_id") -> SearchHit:
     """A hit of an entry on a stream (a dead letter, or one still on its way)."""
     ids = _ids_of(found)
     return SearchHit(
         kind="dead_letter" if found.kind is StreamKind.DEAD else "stream_entry",
-        matched="entry_id",
+        matched=matched,
         event_id=ids.get("event_id"),
         run_id=ids.get("run_id"),
         project_id=_project_id(ids.get("project_id")),
@@ -244,6 +249,22 @@ async def search(redis: aredis.Redis, names: Names, store: HistoryStore, q: str)
     hits += await _runs(store, runs)
     hits += await _projects(redis, names, store, text)
     if entry is not None:
-        found = await find_entry(redis, names, text, _ENTRY_KINDS)
-        hits += [_entry_hit(names, one) for one in found]
+        hits += await _entries(redis, names, text)
     return SearchResult(q=q, hits=hits)
+
+
+async def _entries(redis: aredis.Redis, names: Names, text: str) -> list[SearchHit]:
+    """Dead letters by their id, then by their source entry's id, then entries on their way."""
+    found = await find_entry(redis, names, text, _ENTRY_KINDS)
+    dead = [one for one in found if one.kind is StreamKind.DEAD]
+    seen = {(one.partition, one.entry_id) for one in dead}
+    sourced = [
+        one
+        for one in await find_dead_letters_of(redis, names, text)
+        if (one.partition, one.entry_id) not in seen
+    ]
+    return [
+        *(_entry_hit(names, one) for one in dead),
+        *(_entry_hit(names, one, "source_id") for one in sourced),
+        *(_entry_hit(names, one) for one in found if one.kind is not StreamKind.DEAD),
+    ]

@@ -24,7 +24,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from services.cli.refusals import refusing_bad_input
+from services.history.params import check_limit
 from services.ops.deadletters import (
+    MAX_AUDIT_PAGE,
     check_target,
     dead_letter_stats,
     follow_dead_letters,
@@ -43,6 +45,7 @@ from services.ops.models import DeadLetterFilter, DeadLetterRecord, RedriveResul
 from services.ops.partitions import bus_stream
 from services.ops.render import (
     audit_text,
+    dead_letters,
     families_text,
     json_doc,
     json_line,
@@ -466,7 +469,7 @@ def purge_command(
         selection = await match_dead_letters(client, settings.names, flt)
         ids = selection.ids
         console.print(selection_summary(selection) + f", older than {before}")
-        if ids and not yes and not typer.confirm(f"Delete {len(ids)} dead letters for good?"):
+        if ids and not yes and not typer.confirm(f"Delete {dead_letters(len(ids))} for good?"):
             raise typer.Abort()
         result = await purge(
             client,
@@ -482,10 +485,14 @@ def purge_command(
 
 
 def audit(
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many to show.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help=f"How many to show (1 to {MAX_AUDIT_PAGE}).")
+    ] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """The newest redrive and purge records: who did what, when, to how many."""
+    with refusing_bad_input():
+        check_limit(limit, maximum=MAX_AUDIT_PAGE)
     settings = Settings()
     records = _run(settings, lambda client: read_audit(client, settings.names, limit))
     console = _out()

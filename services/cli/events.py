@@ -80,11 +80,13 @@ def _parse_events(text: str) -> list[Any]:
 
 
 def _read_events(source: str | None) -> list[Any]:
+    where = "stdin" if source in (None, "-") else source
     try:
         text = _read_text(source)
     except UnicodeDecodeError as exc:
-        where = source or "stdin"
         raise BadInput("unreadable_source", f"{where}: not UTF-8 text ({exc.reason})") from exc
+    if not text.strip():  # as the empty argument is: nothing to publish is a mistake
+        raise BadInput("empty_argument", f"{where} is empty; give {SOURCES}")
     return _parse_events(text)
 
 

@@ -133,11 +133,13 @@ def project_timeline(
 def family(
     run_id: Annotated[str, typer.Argument(help="The run whose parents and children to show.")],
     limit: Annotated[
-        int, typer.Option(min=1, max=MAX_CHILDREN, help="Direct children listed at most.")
+        int, typer.Option(help=f"Direct children listed at most (1 to {MAX_CHILDREN}).")
     ] = CHILDREN_PAGE,
     as_json: JsonOpt = False,
 ) -> None:
     """A run's parent chain (root first) and its direct children, with their time spans."""
+    with refusing_bad_input():
+        check_limit(limit, maximum=MAX_CHILDREN)
     found = _with_store(Settings(), lambda s: read_family(s, run_id, children_limit=limit))
     if as_json:
         typer.echo(found.model_dump_json())

@@ -7,8 +7,10 @@ SIGINT/SIGTERM to the children, waits for them to drain, and exits 0. ``--ensure
 ``make run`` passes) starts a local redis-server when none answers at the default URL;
 ``--ensure-cluster`` (what ``make run-cluster`` passes) a local six-node Redis Cluster. It
 refuses to start (exit 2, one line) when the API port is taken, and prints its banner only once
-its own API answers. A worker whose loop dies logs the error and exits 1, so a supervisor
-restarts it.
+its own API answers. With ``RUNBUS_API_WORKERS=N`` (N > 1) the API is N processes on the one
+port, each binding it with SO_REUSEPORT: ``runbus run all`` supervises them among its children,
+``runbus run api`` supervises them itself (a worker is ``runbus run api --slot i``). A worker
+whose loop dies logs the error and exits 1, so a supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from shared.settings import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
     from services.runtime.local_cluster import LocalCluster
+    from services.runtime.logic import ChildSpec
 
 ALL: Final = "all"
 #: Where ``--ensure-cluster`` keeps its nodes' files, one directory per port.
@@ -89,11 +92,39 @@ def run(
         )
         raise typer.Exit(code)
     if name == API:
+        if settings.api_workers > 1 and slot is None:
+            raise typer.Exit(run_api_workers(settings))
         from services.api.app import serve_api
 
         asyncio.run(serve_api(settings))
         return
     run_stage(settings, name)
+
+
+def run_api_workers(settings: Settings) -> int:
+    """`api_workers` API processes on one port, supervised as `runbus run all` supervises its
+    children (restarted if they die, SIGTERM each on SIGINT/SIGTERM, none outlives this one)."""
+    from services.runtime.logic import child_env, port_taken_message, replicas
+    from services.runtime.readiness import port_taken
+
+    taken = port_taken(settings.api_host, settings.api_port)
+    if taken is not None:
+        reason = taken.strerror or str(taken)
+        say(port_taken_message(settings.api_host, settings.api_port, reason), err=True)
+        return 2
+    # One instance id for every worker: /healthz names the system, whichever worker answers.
+    env = child_env(os.environ, settings.instance)
+    return asyncio.run(_supervised(replicas(API, settings.api_workers), env))
+
+
+async def _supervised(specs: list[ChildSpec], env: dict[str, str]) -> int:
+    """Run `specs` under a supervisor until SIGINT/SIGTERM; its exit code."""
+    from services.runtime.supervisor import Supervisor
+    from shared.signals import install_stop_signals
+
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    return await Supervisor(specs, env=env).run(stop)
 
 
 def run_stage(settings: Settings, stage: str) -> None:
@@ -164,7 +195,8 @@ async def _supervise(settings: Settings, validators: int) -> int:
     stop = asyncio.Event()
     install_stop_signals(stop)
     env = child_env(os.environ, settings.instance)
-    task = asyncio.create_task(Supervisor(children(validators), env=env).run(stop))
+    specs = children(validators, api_workers=settings.api_workers)
+    task = asyncio.create_task(Supervisor(specs, env=env).run(stop))
     host, port = display_host(settings.api_host), settings.api_port
     if await wait_until_serving(host, port, settings.instance, stop):
         say("\n".join(banner(host, port, settings.redis_url, settings.database_url)))

@@ -1,17 +1,20 @@
 """The dead-letter archive on SQLite (`shared.archive.DeadLetterArchive`): functions of one
-connection, run by `SqliteHistoryStore` in its worker thread like every other statement."""
+connection, run by `SqliteHistoryStore` in its worker thread like every other statement.
+
+Times are stored as the history stores them (`services.history.sqlite_rows`): integer
+microseconds since the epoch, archive and redrive times from the writer's clock."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
 
+from services.history.sqlite_rows import micros, now_micros, time_of
 from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, fields_of
 
 _COLUMNS = (
     "stream", "entry_id", "ms", "seq", "errors", "stage", "source_stream", "source_id",
-    "first_seen", "dead_at", "original", "other", "size",
+    "first_seen", "dead_at", "original", "other", "size", "archived_at",
 )  # fmt: skip
 _INSERT = (
     f"INSERT INTO dead_letter_archive ({', '.join(_COLUMNS)}) "
@@ -24,7 +27,7 @@ _SELECT = (
     "WHERE a.stream = ? AND a.entry_id = ?"
 )
 _CLAIM = (
-    "INSERT INTO dead_letter_redrives (stream, entry_id) SELECT ?, ? "
+    "INSERT INTO dead_letter_redrives (stream, entry_id, redriven_at) SELECT ?, ?, ? "
     "ON CONFLICT (stream, entry_id) DO NOTHING"
 )
 _SIZE = (
@@ -34,17 +37,20 @@ _SIZE = (
 )
 
 
-def _params(row: ArchiveRow, dead_at: str) -> tuple[object, ...]:
-    values = [getattr(row, c) for c in _COLUMNS]
-    values[_COLUMNS.index("dead_at")] = dead_at
-    return tuple(values)
+_DEAD_AT = _COLUMNS.index("dead_at")
 
 
-def insert(conn: sqlite3.Connection, rows: Sequence[ArchiveRow], times: list[str]) -> int:
-    """Insert in the caller's transaction; rows newly archived. `times`: each row's dead_at as
-    the history writes times (fixed-width text)."""
+def _params(row: ArchiveRow, archived_at: int) -> tuple[object, ...]:
+    values = [getattr(row, c) for c in _COLUMNS[:-1]]
+    values[_DEAD_AT] = micros(row.dead_at)
+    return (*values, archived_at)
+
+
+def insert(conn: sqlite3.Connection, rows: Sequence[ArchiveRow]) -> int:
+    """Insert in the caller's transaction (archived now); rows newly archived."""
     before = conn.total_changes
-    conn.executemany(_INSERT, [_params(r, t) for r, t in zip(rows, times, strict=True)])
+    now = now_micros()
+    conn.executemany(_INSERT, [_params(r, now) for r in rows])
     return conn.total_changes - before
 
 
@@ -56,7 +62,7 @@ def select(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> list[Ar
         if row is not None:
             stream, entry_id, original, other, archived_at, redriven = row
             fields = fields_of(bytes(original), bytes(other))
-            at = datetime.fromisoformat(archived_at)
+            at = time_of(archived_at)
             out.append(ArchivedLetter(stream, entry_id, fields, at, bool(redriven)))
     return out
 
@@ -64,8 +70,9 @@ def select(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> list[Ar
 def claim(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Claim redrives in the caller's transaction; the keys claimed now."""
     claimed: set[tuple[str, str]] = set()
+    now = now_micros()
     for key in keys:
-        if conn.execute(_CLAIM, key).rowcount == 1:
+        if conn.execute(_CLAIM, (*key, now)).rowcount == 1:
             claimed.add(key)
     return claimed
 

@@ -12,9 +12,11 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import msgspec
+import orjson
 
 from shared.archive import ArchiveError, DeadLetterArchive
 from shared.errors import InputError
@@ -105,31 +107,36 @@ class HistoryRow(msgspec.Struct, gc=False):
     #: Pulse: event-specific JSON.
     details: dict[str, Any] | None = None
 
+    def fields(self) -> dict[str, Any]:
+        """The common fields plus those of the row's own dialect (`SHOWN`), times as datetimes:
+        what `to_dict` shows and the HTTP API encodes (orjson writes a UTC time exactly as
+        ``isoformat`` does)."""
+        names, values = _SHOWN_OF.get(self.dialect, _BREWSLM_SHOWN)
+        return dict(zip(names, values(self), strict=True))
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: the common fields plus those of the row's own dialect."""
-        doc: dict[str, Any] = {
-            "id": self.id,
-            "event_id": self.event_id,
-            "dialect": self.dialect,
-            "project_id": self.project_id,
-            "run_id": self.run_id,
-            "parent_run_id": self.parent_run_id,
-            "severity": self.severity,
-        }
-        if self.dialect == "pulse":
-            doc |= {"event_type": self.event_type, "message": self.message}
-            doc["details"] = self.details
-        else:
-            doc |= {"stage": self.stage, "reason_code": self.reason_code, "actor": self.actor}
-            doc |= {"summary": self.summary, "payload": self.payload}
-        doc |= {
-            "ts": self.ts.isoformat(),
-            "created_at": self.created_at.isoformat(),
-            "accepted_at": self.accepted_at.isoformat(),
-            "taxonomy_version": self.taxonomy_version,
-            "source_id": self.source_id,
-        }
+        """JSON-ready dict: `fields`, the times in ISO 8601."""
+        doc = self.fields()
+        for name in TIME_FIELDS:
+            doc[name] = doc[name].isoformat()
         return doc
+
+
+_HEAD = ("id", "event_id", "dialect", "project_id", "run_id", "parent_run_id", "severity")
+_TAIL = ("ts", "created_at", "accepted_at", "taxonomy_version", "source_id")
+#: What a row shows, by dialect: the common fields, its dialect's own, then the times and ids.
+SHOWN: dict[str, tuple[str, ...]] = {
+    dialect: (*_HEAD, *own, *_TAIL)
+    for dialect, own in (
+        ("brewslm", ("stage", "reason_code", "actor", "summary", "payload")),
+        ("pulse", ("event_type", "message", "details")),
+    )
+}
+#: The shown fields that are times.
+TIME_FIELDS = ("ts", "created_at", "accepted_at")
+# Names and a C getter of their values, per dialect (a row of another dialect shows BrewSLM's).
+_SHOWN_OF = {dialect: (names, attrgetter(*names)) for dialect, names in SHOWN.items()}
+_BREWSLM_SHOWN = _SHOWN_OF["brewslm"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +151,12 @@ class Page:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what the HTTP API returns)."""
         return {"events": [r.to_dict() for r in self.rows], "next_cursor": self.next_cursor}
+
+    def to_json(self) -> bytes:
+        """`to_dict` as JSON (the HTTP API's body), encoded from each row's `fields`."""
+        return orjson.dumps(
+            {"events": [r.fields() for r in self.rows], "next_cursor": self.next_cursor}
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,10 +32,11 @@ class InvalidParameter(InputError):
     """A history read parameter out of its rules."""
 
 
-def check_limit(limit: int, name: str = "limit") -> int:
-    """`limit` when it is a page size the stores serve (1 to `MAX_PAGE`)."""
-    if not MIN_PAGE <= limit <= MAX_PAGE:
-        raise InvalidParameter(f"{name} must be between {MIN_PAGE} and {MAX_PAGE}", field=name)
+def check_limit(limit: int, name: str = "limit", maximum: int = MAX_PAGE) -> int:
+    """`limit` when it is a page size the stores serve (1 to `maximum`, `MAX_PAGE` unless
+    given: a run family lists at most `MAX_CHILDREN` children)."""
+    if not MIN_PAGE <= limit <= maximum:
+        raise InvalidParameter(f"{name} must be between {MIN_PAGE} and {maximum}", field=name)
     return limit
 
 

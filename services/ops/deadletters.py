@@ -871,6 +871,10 @@ def _audit_record(entry_id: str, f: Fields) -> AuditRecord | None:
         return None
 
 
+#: Most audit records one read lists (`runbus dlq audit -n`, ``?limit=`` of the API).
+MAX_AUDIT_PAGE = 1000
+
+
 async def read_audit(client: aredis.Redis, names: Names, limit: int = 20) -> list[AuditRecord]:
     """The newest audit records, newest first (foreign entries skipped)."""
     reply = _entries(await client.xrevrange(names.redrive_audit, "+", "-", count=limit))

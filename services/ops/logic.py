@@ -175,7 +175,10 @@ def _unreadable_record(entry_id: str, fields: Fields, exc: Exception) -> DeadLet
         "errors": errors_of(fields),
         "message": f"not a well-formed dead letter ({type(exc).__name__}: {exc})"[:500],
         "original": DEAD_LETTERS.raw(fields, "original"),
-        "original_fields": {as_text(k): v for k, v in fields.items() if k != original},
+        # surrogateescape: a name that is not UTF-8 keeps its bytes (the view escapes them)
+        "original_fields": {
+            k.decode("utf-8", "surrogateescape"): v for k, v in fields.items() if k != original
+        },
         "delivery_count": 0,
         "first_seen": moment,
         "dead_at": moment,

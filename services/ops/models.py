@@ -2,7 +2,8 @@
 
 Bytes never appear here: `DeadLetterRecord` is `shared.models.DeadLetter` with its bytes (the
 original payload, each original field) as text when valid UTF-8, else as base64 with a flag
-saying so (`services.ops.payload`), plus its id and whether it was readable.
+saying so, and each original field's name that is not UTF-8 escaped, with a list saying which
+(`services.ops.payload`), plus its id and whether it was readable.
 """
 
 from __future__ import annotations
@@ -154,7 +155,11 @@ class DeadLetterFilter(BaseModel):
         return not listed and self.since_s is None and self.before_s is None
 
     def describe(self) -> dict[str, Any]:
-        """The filter as written to the audit record (empty conditions left out)."""
+        """The filter as written to the audit record (empty conditions left out). No condition
+        at all is a redrive of every dead letter (`--all`, ``"all": true``: the guard lets no
+        other empty filter through), and the record says so rather than ``{}``."""
+        if self.is_empty():
+            return {"all": True}
         return self.model_dump(exclude_defaults=True, mode="json")
 
 
@@ -230,7 +235,10 @@ class GroupStatus(BaseModel):
 
     name: str = Field(description="Group name.")
     exists: bool = Field(description="False when an expected group is absent.")
-    expected: bool = Field(description="True for the groups runbus itself reads with.")
+    expected: bool = Field(
+        description="True for the groups the pipeline declares: each stage's, and the one an "
+        "outlet's outside reader uses (the platform's on the actions stream)."
+    )
     consumers: list[ConsumerStatus] = Field(default_factory=list, description="Its consumers.")
     pending: int = Field(0, description="Delivered, not acknowledged.")
     lag: int | None = Field(None, description="Entries not yet delivered; None when unknown.")
@@ -251,8 +259,10 @@ class GroupStatus(BaseModel):
 class StreamStatus(BaseModel):
     """One stream of the bus (XINFO STREAM)."""
 
-    role: str = Field(description="events, valid or dead.")
-    partition: int = Field(0, description="Partition index.")
+    role: str = Field(description="events, valid or dead; for an outlet, its name (actions).")
+    partition: int = Field(
+        0, description="Partition index (0 for an outlet: one stream for the whole bus)."
+    )
     name: str = Field(description="Redis key.")
     exists: bool = Field(description="False when the stream is absent.")
     length: int = Field(0, description="Entries in the stream.")
@@ -345,6 +355,11 @@ class BusStatus(BaseModel):
     partitions: int = Field(1, description="RUNBUS_PARTITIONS.")
     totals: list[RoleTotal] = Field(
         default_factory=list, description="Each role summed over the partitions."
+    )
+    outlets: list[StreamStatus] = Field(
+        default_factory=list,
+        description="The streams runbus writes for consumers outside it (the actions stream, "
+        "one for the whole bus), each with the group its reader uses (the platform's).",
     )
     retention: RetentionStatus = Field(
         default_factory=RetentionStatus, description="Dead-letter retention and its archive."

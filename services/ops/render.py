@@ -79,10 +79,15 @@ def families_text(families: list[Count], limit: int = FAMILY_LIMIT) -> str:
     return shown
 
 
+def dead_letters(count: int) -> str:
+    """``1 dead letter``, ``2 dead letters``: a count with its noun."""
+    return f"{count} dead letter" + ("" if count == 1 else "s")
+
+
 def selection_summary(selection: Selection, limit: int = FAMILY_LIMIT) -> str:
     """What a redrive or purge will act on: how many, and their reason families."""
     count = len(selection.ids)
-    head = "1 dead letter matches" if count == 1 else f"{count} dead letters match"
+    head = dead_letters(count) + (" matches" if count == 1 else " match")
     families = families_text(selection.by_family, limit)
     return head + (f" ({families})" if families else "")
 
@@ -203,6 +208,12 @@ def _where(status: BusStatus, stream: StreamStatus) -> str:
     return stream.role if status.partitions == 1 else f"{stream.partition}/{stream.role}"
 
 
+def _placed(status: BusStatus) -> list[tuple[str, StreamStatus]]:
+    """Every stream with the name its rows start with: the partitions', then the outlets'
+    (one for the whole bus: no partition index)."""
+    return [(_where(status, s), s) for s in status.streams] + [(o.role, o) for o in status.outlets]
+
+
 def _partitions_table(stats: DeadLetterStats) -> Table:
     table = _table("dead letters by partition", "partition", "stream", "length", "families")
     for share in stats.partitions:
@@ -230,22 +241,30 @@ def _group_cells(where: str, group: GroupStatus) -> list[str]:
 def _table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, justify="left" if column in _LEFT else "right")
+        table.add_column(
+            column,
+            justify="left" if column in _LEFT else "right",
+            min_width=AGE_WIDTH if column in _AGES else None,
+        )
     return table
 
 
 _LEFT = frozenset({"stream", "key", "group", "consumer", "last delivered"})
+#: Columns of ages (`format_age`): as wide as the widest age under 100 days (``23h59m``), so a
+#: table keeps its width while the ages change (``watch runbus status``).
+_AGES = frozenset({"first", "last", "idle"})
+AGE_WIDTH = 6
 
 
 def _streams_table(status: BusStatus) -> Table:
     table = _table(
         f"streams of namespace {status.namespace}", "stream", "key", "length", "first", "last"
     )
-    for stream in status.streams:
+    for where, stream in _placed(status):
         cells = [str(stream.length), format_age(stream.first_age_s), format_age(stream.last_age_s)]
         if not stream.exists:
             cells = [stream.error or "absent", "", ""]
-        table.add_row(_where(status, stream), Text(stream.name), *cells)
+        table.add_row(where, Text(stream.name), *cells)
     return table
 
 
@@ -256,8 +275,7 @@ def _groups_tables(status: BusStatus) -> tuple[Table, Table]:
     )  # fmt: skip
     groups = _table("consumer groups", "group", *columns)
     consumers = _table("consumers", "consumer", "pending", "idle")
-    for stream in status.streams:
-        where = _where(status, stream)
+    for where, stream in _placed(status):
         for group in stream.groups:
             groups.add_row(*_group_cells(where, group))
             for consumer in group.consumers:

@@ -1,7 +1,9 @@
 """Redis I/O for `runbus status`: streams, consumer groups, pending entries and consumers.
 
-Absent streams and groups are reported as absent (``exists: false``), never raised: status is
-what ops run when something is already wrong.
+The streams and groups are the pipeline's (`shared.pipeline.PIPELINE`): each partition's
+streams with the stages' groups, then each outlet (the actions stream) with the group its
+outside reader uses. Absent streams and groups are reported as absent (``exists: false``),
+never raised: status is what ops run when something is already wrong.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from services.ops.models import (
     StreamStatus,
 )
 from shared.names import Names
-from shared.pipeline import PIPELINE
+from shared.pipeline import PIPELINE, Outlet
 from shared.wire import as_text
 
 
@@ -127,8 +129,27 @@ async def stream_status(
     now: datetime,
     partition: int = 0,
 ) -> StreamStatus:
-    """One stream: length, first/last entry ages, and its groups (expected ones first)."""
+    """One stream of a partition: length, first/last entry ages, and its groups (the stages'
+    first)."""
     expected = PIPELINE.groups_of(names, stream)
+    return await _stream_status(client, role, stream, expected, now, partition)
+
+
+async def outlet_status(
+    client: aredis.Redis, names: Names, outlet: Outlet, now: datetime
+) -> StreamStatus:
+    """One outlet's stream (one for the whole bus), its reader's group first."""
+    return await _stream_status(client, outlet.title, outlet.key(names), (outlet.group,), now)
+
+
+async def _stream_status(
+    client: aredis.Redis,
+    role: str,
+    stream: str,
+    expected: tuple[str, ...],
+    now: datetime,
+    partition: int = 0,
+) -> StreamStatus:
     absent = StreamStatus(
         role=role,
         partition=partition,
@@ -203,9 +224,9 @@ def role_totals(streams: Sequence[StreamStatus]) -> list[RoleTotal]:
 async def bus_status(
     client: aredis.Redis, names: Names, *, now: datetime | None = None, window_s: float = 0.0
 ) -> BusStatus:
-    """Every stream of the namespace (events, valid, dead of each partition) with its groups and
-    consumers, and each role summed over the partitions. One stream at a time: on a cluster
-    each command goes to the node of that partition.
+    """Every stream of the namespace (events, valid, dead of each partition, then the outlets)
+    with its groups and consumers, and each role summed over the partitions. One stream at a
+    time: on a cluster each command goes to the node of that stream's slot.
 
     With `window_s`, Redis's memory is sampled that long before the status is taken too, so
     the status tells its growth and the time until ``maxmemory`` at that rate."""
@@ -219,6 +240,7 @@ async def bus_status(
         for p in names.all_partitions
         for kind in _KINDS
     ]
+    outlets = [await outlet_status(client, names, o, moment) for o in PIPELINE.outlets]
     totals = role_totals(streams)
     dead = next(t for t in totals if t.role == "dead")
     retention = await retention_status(client, names, moment)
@@ -232,6 +254,7 @@ async def bus_status(
         dead_letters=dead.length,
         partitions=names.partitions,
         totals=totals,
+        outlets=outlets,
         retention=retention,
         memory=memory,
     )

@@ -50,10 +50,11 @@ def replicas(service: str, count: int = 1) -> list[ChildSpec]:
     return [ChildSpec(f"{service}-{slot}", child_command(service, slot)) for slot in range(count)]
 
 
-def children(validators: int = 1, *, api: bool = True) -> list[ChildSpec]:
+def children(validators: int = 1, *, api: bool = True, api_workers: int = 1) -> list[ChildSpec]:
     """The children of `runbus run all`: every `PIPELINE` stage in start order, then the API.
 
-    The validator runs as `validators` replicas, every other stage as one process.
+    The validator runs as `validators` replicas, the API as `api_workers` (one port), every
+    other stage as one process.
     """
     specs = [
         child
@@ -61,7 +62,7 @@ def children(validators: int = 1, *, api: bool = True) -> list[ChildSpec]:
         for child in replicas(stage, validators if stage == SCALED_STAGE else 1)
     ]
     if api:
-        specs += replicas(API)
+        specs += replicas(API, api_workers)
     return specs
 
 

@@ -146,7 +146,7 @@ def _publish(names: Names) -> Grant:
 
 def _coach_reads(names: Names) -> Grant:
     keys = (f"%R~{names.coach_documents_pattern}", f"%R~{names.coach_projects}")
-    return Grant(("get", "mget", "smembers", "sismember"), keys)
+    return Grant(("get", "getrange", "mget", "smembers", "sismember"), keys)
 
 
 def _search(names: Names) -> Grant:
@@ -225,10 +225,12 @@ def _stage_role(names: Names, stage: Stage) -> Role:
 
 
 def _dead_letters(names: Names) -> tuple[Grant, ...]:
-    """Read, redrive (each to its partition's incoming stream) and purge dead letters; audit."""
+    """Read, redrive (each to its partition's incoming stream) and purge dead letters; audit;
+    the status of every stream (the outlets' too: `runbus status` shows their groups)."""
     dead, events = names.streams(StreamKind.DEAD), names.streams(StreamKind.EVENTS)
     audit = names.redrive_audit
-    streams = (*(p.stream(s.kind) for p in names.all_partitions for s in PIPELINE.streams), audit)
+    pipeline = (p.stream(s.kind) for p in names.all_partitions for s in PIPELINE.streams)
+    streams = (*pipeline, *(o.key(names) for o in PIPELINE.outlets), audit)
     redrives = (key for p in names.all_partitions for key in (p.dead, p.events))
     return (
         Grant(_STATUS, _keys("%R~", streams)),

@@ -143,6 +143,7 @@ async def test_a_redrive_from_the_page_moves_it_back_and_the_audit_shows_it(
     await expect(record).to_have_attribute("data-dry-run", "no", timeout=WAIT_MS)
     await expect(record).to_contain_text("ada")
     await expect(record).to_contain_text(dead_id)
+    await screenshot(page, "dead-letters-audit")
     watch.assert_offline_and_clean()
 
 

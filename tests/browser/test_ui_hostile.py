@@ -1,10 +1,11 @@
 """Hostile text in a real browser: it renders as text, and nothing in it runs.
 
 Given the running bus, when a producer publishes an event whose summary and payload carry
-script tags, an event-handler attribute, a right-to-left override and (in a dead letter) a NUL
-byte, and Chromium opens the run page, the project timeline and the dead letter, then the text
-is shown literally (the invisible characters as ``\\u…`` marks), no script ran, no dialog
-opened, and the page reported no error. Also the action requests page, with its screenshot.
+script tags, an event-handler attribute, a right-to-left override and a NUL byte (and an
+invalid entry with a NUL in its body), and Chromium opens the run page, the project timeline
+and the dead letter, then the text is shown literally (the invisible characters as ``\\u…``
+marks), no script ran, no dialog opened, and the page reported no error. Also the action
+requests page, with its screenshot.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.conftest import REDIS_URL
 from tests.live_bus import LiveBus
 
 pytestmark = BROWSER_TESTS
-HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">\u202eevil'
+HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">\u202eevil\x00'
 PROJECT = 9100
 
 
@@ -84,6 +85,7 @@ async def test_a_hostile_summary_renders_as_text_everywhere(
     await watch.wait_rendered(page.get_by_text("\\u202eevil").first)
     body = await page.locator("main").inner_text()
     assert "<script>window.__pwned=1</script>" in body and "\u202e" not in body
+    assert "\\u202eevil\\u0000" in body and "\x00" not in body
     await page.locator("details summary").first.click()  # the payload, expanded
     await assert_inert(page, watch, dialogs)
     # and so on the project's timeline and on the dead letter's page (NUL shown as a mark)

@@ -12,6 +12,7 @@ from playwright.async_api import Page, expect
 
 from services.api.ui.overview_model import HEALTH_WORDS
 from shared.connections import async_redis
+from shared.pipeline import PIPELINE
 from shared.producer import Producer
 from shared.settings import Settings
 from tests.browser.conftest import BROWSER_TESTS, RENDER_TIMEOUT_MS, PageWatch, screenshot
@@ -21,6 +22,8 @@ from tests.live_bus import LiveBus
 pytestmark = BROWSER_TESTS
 #: Stream role and group of each row the demo's bus must show.
 ROWS = (("events", "validator"), ("valid", "persister"), ("valid", "coach"))
+#: Each outlet (the actions stream) and the group its outside reader uses (the platform's).
+OUTLET_ROWS = tuple((outlet.title, outlet.group) for outlet in PIPELINE.outlets)
 
 
 async def publish_one(settings: Settings) -> None:
@@ -44,6 +47,10 @@ async def test_the_overview_shows_the_bus_and_follows_it_live(
         await expect(row).to_have_count(1)
         await expect(row.locator("ul.consumers li")).not_to_have_count(0)
     await expect(page.locator("tr[data-stream=dead]")).to_have_count(1)
+    # and so is every outlet with its reader's group (absent until the platform reads it)
+    for stream, group in OUTLET_ROWS:
+        row = page.locator(f"tbody[data-outlets] tr[data-stream={stream}][data-group={group}]")
+        await expect(row).to_have_count(1)
     # and each service says its health in words (the demo's stages are running)
     for service in ("validator", "persister", "coach", "api"):
         word = await page.locator(f"[data-service={service}] [data-health]").inner_text()

@@ -22,7 +22,7 @@ def bless(page: Path) -> list[str]:
     sessions = [b for b in blocks(page) if is_session(b)]
     all_steps = [step for block in sessions for step in steps(block)]
     printed: dict[Step, str] = {}
-    with tempfile.TemporaryDirectory() as tmp_dir, live.page_system(Path(tmp_dir)) as system:
+    with tempfile.TemporaryDirectory() as tmp_dir, live.page_system(Path(tmp_dir), page) as system:
         failures = system.run(all_steps, printed)
     _rewrite(page, sessions, printed)
     return failures

@@ -8,7 +8,9 @@ A page's blocks fall into four kinds:
 - ``python`` blocks include a file of ``docs_src/`` (``--8<-- "docs_src/..."``): the page runs it
   in a console block;
 - blocks marked ``title="not run: why"`` are shown, never executed (the title says so on the
-  site too): a Docker command, a long benchmark, an interactive prompt;
+  site too): a Docker command, a long benchmark, a process in the foreground. The why is
+  required, and such a block shows commands only: an output nothing compares would drift (show
+  it in a ``text`` block that a test of the code printing it checks, as the banners are);
 - anything else (``text``, ``json``, ``yaml``...) is data, not a command: such a block may not
   hold a ``$ `` prompt line, which would be a command nothing runs.
 
@@ -29,6 +31,8 @@ PAGES_GLOB = "docs/**/*.md"
 EXECUTABLE = frozenset({"console", "bash", "sh", "shell", "zsh", "python", "py", "pycon", "js"})
 #: The marker of a block shown but never executed.
 NOT_RUN = re.compile(r'title="not run\b')
+#: The marker with its reason (``not run: why``), which every not-run block must give.
+NOT_RUN_WHY = re.compile(r'title="not run: [^"]{8,}"')
 #: A Python block that includes a docs_src file (and nothing else).
 SNIPPET = re.compile(r'^--8<-- "(docs_src/[\w/.-]+\.py)"$')
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
@@ -92,9 +96,25 @@ def is_session(block: Block) -> bool:
     return block.lang == "console" and not block.not_run
 
 
+def _shown_output(block: Block) -> list[str]:
+    """The lines of a not-run block that are neither a command, its continuation, nor blank."""
+    shown: list[str] = []
+    continued = False
+    for line in block.lines:
+        command = line.startswith(PROMPT) or continued or line.startswith("> ")
+        if not command and line.strip():
+            shown.append(line)
+        continued = command and line.rstrip().endswith("\\")
+    return shown
+
+
 def problem(block: Block) -> str | None:
     """Why `block` would escape the tests, or None when it is run, included or marked."""
     if block.not_run:
+        if not NOT_RUN_WHY.search(block.info):
+            return 'a not-run block must say why: title="not run: <the reason>"'
+        if block.lang == "console" and (shown := _shown_output(block)):
+            return f"a not-run block shows output nothing compares: {shown[0]!r}"
         return None
     if block.lang == "console":
         first = next((line for line in block.lines if line.strip()), "")

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from shared.names import Names
 from shared.pipeline import PIPELINE
 from shared.settings import REPO_ROOT, Settings
 from tests.conftest import REDIS_URL
-from tests.docs import forkserver
+from tests.docs import forkserver, page_extras
 from tests.docs.forkserver import runbus_shim
 from tests.docs.shell import Rewrite, Session, Step, check_steps
 
@@ -103,29 +104,85 @@ def redis_cli_shim(bin_dir: Path) -> None:
     shim.chmod(0o755)
 
 
-async def _serve(settings: Settings, stop: asyncio.Event) -> None:
-    await asyncio.gather(
-        run_validator(settings, stop),
-        run_persister(settings, stop),
-        run_coach(settings, stop),
-        serve_api(settings, stop),
-    )
+#: The stages the live system runs, by name (what a page's restart step names).
+STAGE_RUNNERS: dict[str, Callable[[Settings, asyncio.Event], Awaitable[object]]] = {
+    "validator": run_validator,
+    "persister": run_persister,
+    "coach": run_coach,
+}
+#: The host the pages' consumer names show (`<stage>-vm-<slot>`): the live stages are named so
+#: whatever the machine, and tables keep the widths the page shows.
+PAGE_HOST = "vm"
+
+
+def stage_settings(settings: Settings, stage: str) -> Settings:
+    """`settings` for one stage, its consumer named as on a host called `PAGE_HOST`."""
+    return settings.model_copy(update={"consumer_name": f"{stage}-{PAGE_HOST}-0"})
+
+
+class LiveSystem:
+    """The stages and the API, each a task of one event loop in a thread; a stage can be
+    restarted with other settings (a page's ``$ # restart the validator with VAR=value``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._tasks: dict[str, tuple[asyncio.Event, asyncio.Future[object]]] = {}
+
+    def start(self) -> None:
+        """Every stage and the API, serving."""
+        self._thread.start()
+        for stage, runner in STAGE_RUNNERS.items():
+            self._start(stage, runner, stage_settings(self.settings, stage))
+        self._start("api", serve_api, self.settings)
+        _wait_until_serving(self.settings, self._thread)
+
+    def _start(
+        self,
+        name: str,
+        runner: Callable[[Settings, asyncio.Event], Awaitable[object]],
+        settings: Settings,
+    ) -> None:
+        async def create() -> tuple[asyncio.Event, asyncio.Future[object]]:
+            stop = asyncio.Event()
+            return stop, asyncio.ensure_future(runner(settings, stop))
+
+        self._tasks[name] = asyncio.run_coroutine_threadsafe(create(), self._loop).result(10)
+
+    def _stop(self, name: str) -> None:
+        stop, task = self._tasks.pop(name)
+        self._loop.call_soon_threadsafe(stop.set)
+
+        async def finished() -> None:
+            await asyncio.wait_for(asyncio.shield(task), timeout=30)
+
+        asyncio.run_coroutine_threadsafe(finished(), self._loop).result(40)
+
+    def restart(self, stage: str, changes: dict[str, object]) -> None:
+        """Stop `stage`, wait until it has finished, start it again with `changes`."""
+        self._stop(stage)
+        settings = Settings.model_validate(self.settings.model_dump() | changes)
+        self._start(stage, STAGE_RUNNERS[stage], stage_settings(settings, stage))
+
+    def close(self) -> None:
+        """Stop everything, end the loop."""
+        for name in list(self._tasks):
+            self._stop(name)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[None]:
+def running(settings: Settings) -> Iterator[LiveSystem]:
     """The pipeline and the API serving until the block ends; the namespace removed after."""
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    thread = threading.Thread(target=loop.run_until_complete, args=(_serve(settings, stop),))
-    thread.start()
+    system = LiveSystem(settings)
     try:
-        _wait_until_serving(settings, thread)
-        yield
+        system.start()
+        yield system
     finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=30)
-        loop.close()
+        system.close()
         _remove_namespace(settings.namespace)
 
 
@@ -200,35 +257,82 @@ def _remove_namespace(namespace: str) -> None:
         client.close()
 
 
+#: A page's restart step: ``$ # restart the validator with RUNBUS_EXTRA_CODES_FILE=x.json``
+#: (a comment to the shell; the harness restarts that stage of the live system so). Without
+#: settings (``$ # restart the persister with its own settings``) the stage gets the page's.
+RESTART = re.compile(
+    r"^# restart the (?P<stage>\w+)\b(?: with (?P<env>(?:RUNBUS_\w+=[^\s,]+[ ,]*)+))?"
+)
+SETTING = re.compile(r"RUNBUS_(?P<name>\w+)=(?P<value>[^\s,]+)")
+
+
+def restart_changes(command: str, work: Path) -> tuple[str, dict[str, object]] | None:
+    """The stage and the settings a restart step names (values that name a file of the
+    page's directory made absolute: the stage runs in the test's process), else None."""
+    found = RESTART.match(command)
+    if not found:
+        return None
+    changes: dict[str, object] = {}
+    for setting in SETTING.finditer(found["env"] or ""):
+        value = setting["value"]
+        changes[setting["name"].lower()] = str(work / value) if (work / value).exists() else value
+    return found["stage"], changes
+
+
 @dataclass(frozen=True)
 class Page:
     """A page's live system and the shell its sessions run in."""
 
-    settings: Settings
+    system: LiveSystem
     session: Session
     rewrite: Rewrite
+    work: Path
+    extras: page_extras.Extras
+
+    @property
+    def settings(self) -> Settings:
+        """The live system's settings."""
+        return self.system.settings
+
+    def act(self, step: Step) -> None:
+        """Do what a step asks of the harness itself (a restart, a page's action), before the
+        shell runs it."""
+        command = self.rewrite.command(step.command)
+        restart = restart_changes(command, self.work)
+        if restart is not None:
+            self.system.restart(*restart)
+        self.extras.act(command, self.work)
 
     def run(self, all_steps: list[Step], printed: dict[Step, str] | None = None) -> list[str]:
         """Run `all_steps` in order; the failures (see `tests.docs.shell.check_steps`)."""
         return check_steps(
-            self.session, self.rewrite, all_steps, lambda: settle(self.settings), printed
+            self.session,
+            self.rewrite,
+            all_steps,
+            lambda: settle(self.settings),
+            printed,
+            before=self.act,
         )
 
 
 @contextmanager
-def page_system(tmp: Path) -> Iterator[Page]:
-    """A live system of a page's own under `tmp`, a shell on it, and the `runbus` shim."""
+def page_system(tmp: Path, page: Path | None = None) -> Iterator[Page]:
+    """A live system of a page's own under `tmp`, a shell on it, and the `runbus` shim; with
+    what the page needs besides (`tests.docs.page_extras`)."""
     settings = live_settings(tmp)
     work = prepare_workdir(tmp)
     env = shell_env(settings, tmp / "bin")
-    rewrite = Rewrite(settings.api_port, settings.namespace, socket.gethostname())
-    with runbus_shim(tmp / "bin", env) if forkserver.wanted() else nullcontext():
-        session = Session(work, env)
-        try:
-            with running(settings):
-                yield Page(settings, session, rewrite)
-        finally:
-            session.close()
+    with page_extras.for_page(page, settings) as extras:
+        rewrite = Rewrite(
+            settings.api_port, settings.namespace, socket.gethostname(), extras.commands
+        )  # fmt: skip
+        with runbus_shim(tmp / "bin", env) if forkserver.wanted() else nullcontext():
+            session = Session(work, env)
+            try:
+                with running(settings) as system:
+                    yield Page(system, session, rewrite, work, extras)
+            finally:
+                session.close()
 
 
 def prepare_workdir(tmp: Path) -> Path:
@@ -236,6 +340,9 @@ def prepare_workdir(tmp: Path) -> Path:
     work = tmp / "work"
     work.mkdir()
     (work / "docs_src").symlink_to(REPO_ROOT / "docs_src")
+    # The SQL files the pages run with psql, where a clone has them.
+    (work / "services" / "history").mkdir(parents=True)
+    (work / "services" / "history" / "sql").symlink_to(REPO_ROOT / "services/history/sql")
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     redis_cli_shim(bin_dir)

@@ -96,9 +96,15 @@ class Rewrite:
     port: int
     namespace: str
     host: str = "vm"
+    #: A page's own rewrites of its commands (pattern, replacement), applied first: names of
+    #: things outside the namespace (PostgreSQL roles, Redis users), which the test names
+    #: after the namespace so that the output reads back as the page's.
+    extra: tuple[tuple[str, str], ...] = ()
 
     def command(self, text: str) -> str:
         """The page's command as it must run against the test's system."""
+        for pattern, replacement in self.extra:
+            text = re.sub(pattern, replacement, text)
         text = text.replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
         text = text.replace("{runbus}", f"{{{self.namespace}}}")
         return re.sub(r"(?<![\w./-])runbus:(?=\w)", f"{self.namespace}:", text)
@@ -171,11 +177,15 @@ def check_steps(
     all_steps: list[Step],
     settle: Callable[[], None],
     printed: dict[Step, str] | None = None,
+    before: Callable[[Step], None] | None = None,
 ) -> list[str]:
     """Run every step in order; one message per step whose output or status differs (and,
-    into `printed` when given, what each step printed, as the page would show it)."""
+    into `printed` when given, what each step printed, as the page would show it). `before`
+    is called with each step before the shell runs it (what the harness does itself)."""
     failures: list[str] = []
     for n, step in enumerate(all_steps):
+        if before is not None:
+            before(step)
         output, status = session.run(rewrite.command(step.command))
         settle()
         shown = rewrite.output(output)

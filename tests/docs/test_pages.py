@@ -22,7 +22,7 @@ SESSION_PAGES = [page for page in pages() if any(is_session(b) for b in blocks(p
 def test_every_session_of_the_page_prints_what_it_shows(page: Path, tmp_path: Path) -> None:
     all_steps = [step for block in blocks(page) if is_session(block) for step in steps(block)]
     # given a live system of the page's own and a shell on it
-    with live.page_system(tmp_path) as system:
+    with live.page_system(tmp_path, page) as system:
         # when every command of the page runs in order
         failures = system.run(all_steps)
     # then each printed what the page shows

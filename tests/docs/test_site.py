@@ -4,6 +4,7 @@ table is the model's, and every block of every page is run by a test or marked n
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -47,7 +48,12 @@ def _block(info: str, *lines: str) -> Block:
 
 def test_the_rules_for_blocks() -> None:
     assert problem(_block("console", "$ runbus status")) is None
-    assert problem(_block('console title="not run: Docker"', "docker compose up")) is None
+    assert problem(_block('console title="not run: needs Docker"', "$ docker compose up")) is None
+    assert problem(_block('console title="not run"', "$ make run")) is not None  # no reason
+    shown = _block('console title="not run: a benchmark"', "$ make bench", "p99 3 ms")
+    assert problem(shown) is not None  # an output nothing compares
+    continued = _block('console title="not run: needs Docker"', "$ docker run \\", "    x")
+    assert problem(continued) is None  # a continued command is not output
     assert problem(_block("bash", "make run")) is not None  # neither run nor marked
     assert problem(_block("console", "make run")) is not None  # no prompt: nothing runs
     assert problem(_block("python", "print(1)")) is not None  # code not from docs_src
@@ -78,3 +84,16 @@ def test_every_page_is_read() -> None:
     names = {p.relative_to(REPO_ROOT).as_posix() for p in pages()}
     assert {"README.md", "docs/index.md", "docs/tour.md"} <= names
     assert all(blocks(p) is not None for p in pages())
+
+
+#: A Markdown link or image target: ``](target)``.
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_the_readmes_relative_links_resolve() -> None:
+    # `make docs` checks the site's links; the README is no page of it, so it is checked here
+    readme = REPO_ROOT / "README.md"
+    targets = LINK.findall(readme.read_text(encoding="utf-8"))
+    relative = [t.split("#", 1)[0] for t in targets if "://" not in t and t.split("#", 1)[0]]
+    assert relative, "the README links the documentation"
+    assert [t for t in relative if not (REPO_ROOT / t).exists()] == []

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
+import redis.asyncio as aredis
 from fastapi import APIRouter, Path, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.api.errors import not_found
 from services.api.models import responses
 from services.api.routes.history import ProjectId
 from services.api.state import ReadAccess, State
-from services.coach.reads import get_document, get_project
+from services.coach.reads import (
+    cached_document,
+    cached_project,
+    cached_version,
+    has_documents,
+    project_body,
+)
 from shared.models import COACH_STAGES, CoachDocument
+from shared.names import Names
 
 router = APIRouter(prefix="/api", tags=["coach"], dependencies=[ReadAccess])
 #: A coach stage in a path: the document lists the five; the route's own check answers 404.
@@ -44,17 +52,47 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def project_etag(docs: dict[str, CoachDocument]) -> str:
+def project_etag(versions: dict[str, int]) -> str:
     """One tag for all stages: their versions in coach-stage order (0 when absent)."""
-    versions = [str(docs[s].version) if s in docs else "0" for s in COACH_STAGES]
-    return '"' + "-".join(versions) + '"'
+    return '"' + "-".join(str(versions.get(s, 0)) for s in COACH_STAGES) + '"'
 
 
-def _versioned(request: Request, etag: str, body: BaseModel) -> Response:
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+def versioned_headers(etag: str) -> dict[str, str]:
+    """Headers of a versioned answer, 200 or 304."""
+    return {"ETag": etag, "Cache-Control": "no-cache"}
+
+
+def _versioned(request: Request, etag: str, body: bytes) -> Response:
+    """304 when the client holds `etag`, else the JSON `body` (bytes as cached: no model)."""
     if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return JSONResponse(body.model_dump(mode="json"), headers=headers)
+        return Response(status_code=304, headers=versioned_headers(etag))
+    return Response(body, media_type="application/json", headers=versioned_headers(etag))
+
+
+@dataclass(frozen=True, slots=True)
+class StageAnswer:
+    """What ``GET /api/projects/{id}/coach/{stage}`` answers for a cached document."""
+
+    etag: str
+    body: bytes | None
+    """The document's JSON; None for a 304 (the client holds this version)."""
+
+
+async def stage_answer(
+    client: aredis.Redis, names: Names, project_id: int, stage: str, if_none_match: str | None
+) -> StageAnswer | None:
+    """The answer for one cached document, None when there is none (a 404). A poll naming the
+    current version is decided from the version alone (`cached_version`: the document is not
+    read); otherwise the document's bytes, as stored."""
+    if if_none_match:
+        version = await cached_version(client, names, project_id, stage)
+        if version is not None and etag_matches(if_none_match, f'"{version}"'):
+            return StageAnswer(f'"{version}"', None)
+    doc = await cached_document(client, names, project_id, stage)
+    if doc is None:
+        return None
+    etag = f'"{doc.version}"'
+    return StageAnswer(etag, None if etag_matches(if_none_match, etag) else doc.body)
 
 
 @router.get(
@@ -64,10 +102,11 @@ def _versioned(request: Request, etag: str, body: BaseModel) -> Response:
 )
 async def coach_project(state: State, request: Request, project_id: ProjectId) -> Response:
     """Every coach stage's suggestions. ETag: the stages' versions; If-None-Match -> 304."""
-    docs = await get_project(state.redis, state.settings.names, project_id)
+    docs = await cached_project(state.redis, state.settings.names, project_id)
     if docs is None:
         raise not_found("project", project_id)
-    return _versioned(request, project_etag(docs), CoachProject(project_id=project_id, stages=docs))
+    etag = project_etag({stage: doc.version for stage, doc in docs.items()})
+    return _versioned(request, etag, project_body(project_id, docs))
 
 
 @router.get(
@@ -81,13 +120,20 @@ async def coach_stage(
     project_id: ProjectId,
     stage: CoachStage,
 ) -> Response:
-    """One coach stage's suggestions. ETag: the document's version; If-None-Match -> 304."""
+    """One coach stage's suggestions. ETag: the document's version; If-None-Match -> 304
+    (decided from the version at the document's head: the document is not read). The hot path
+    of this route is answered before routing too (`services.api.fastpath`), the same way."""
     if stage not in COACH_STAGES:
         raise not_found("stage", stage)
-    names = state.settings.names
-    doc = await get_document(state.redis, names, project_id, stage)
-    if doc is None:
-        if await get_project(state.redis, names, project_id) is None:
+    client, names = state.redis, state.settings.names
+    answer = await stage_answer(
+        client, names, project_id, stage, request.headers.get("if-none-match")
+    )
+    if answer is None:
+        if not await has_documents(client, names, project_id):
             raise not_found("project", project_id)
         raise not_found("stage", stage)
-    return _versioned(request, f'"{doc.version}"', doc)
+    headers = versioned_headers(answer.etag)
+    if answer.body is None:
+        return Response(status_code=304, headers=headers)
+    return Response(answer.body, media_type="application/json", headers=headers)

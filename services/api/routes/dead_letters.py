@@ -26,7 +26,9 @@ from services.api.models import (
     responses,
 )
 from services.api.state import ReadAccess, State, WriteAccess
+from services.history.params import check_limit
 from services.ops.deadletters import (
+    MAX_AUDIT_PAGE,
     dead_letter_stats,
     get_dead_letter,
     list_dead_letters,
@@ -169,8 +171,9 @@ async def dead_letter(
     state: State,
     entry_id: Annotated[str, Path(json_schema_extra=DEAD_LETTER_ID_SCHEMA, description=_ID_TEXT)],
 ) -> DeadLetterRecord:
-    """One dead letter in full (original payload as text, or base64 when not UTF-8), from the
-    dead-letter stream or, once retention archived it, from the archive (`archived_at` set).
+    """One dead letter in full (original payload as text, or base64 when not UTF-8; a source
+    field name that is not UTF-8 escaped without loss, listed in original_fields_escaped), from
+    the dead-letter stream or, once retention archived it, from the archive (`archived_at` set).
 
     404 for a path that is not an id at all (or names a partition the bus does not have),
     422 `invalid_stream_id` for one out of range."""
@@ -231,10 +234,18 @@ async def purge_dead_letters(state: State, body: PurgeRequest) -> PurgeResult:
 )
 async def dead_letters_audit(
     state: State,
-    limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first.")] = 20,
+    limit: Annotated[
+        int,
+        # Bounds for the document; `check_limit` (the CLI's rule too) answers 422.
+        Query(
+            json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_AUDIT_PAGE},
+            description="How many, newest first.",
+        ),
+    ] = 20,
 ) -> AuditLog:
     """The newest redrive and purge records (dashboard, CLI and API): who, when, what, how
     many. Same as ``runbus dlq audit``."""
+    check_limit(limit, maximum=MAX_AUDIT_PAGE)
     return AuditLog(records=await read_audit(state.redis, state.settings.names, limit))
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from services.api.models import EventsPage, responses
 from services.api.state import ReadAccess, State
-from services.history.base import CURSOR_PATTERN, MAX_PAGE
+from services.history.base import CURSOR_PATTERN, MAX_PAGE, Page
 from services.history.family import CHILDREN_PAGE, MAX_CHILDREN, RunFamily
 from services.history.params import (
     ALL_SEVERITIES,
@@ -20,6 +20,7 @@ from services.history.params import (
     PROJECT_PAGE,
     RUN_PAGE,
     SEED_PULSE_TYPES,
+    check_limit,
     project_filter,
 )
 from services.history.reads import AGE_PATTERN, read_family, read_project, read_run
@@ -47,13 +48,22 @@ _WHEN = {
 }
 
 
-def _limit() -> Any:
-    return Query(ge=MIN_PAGE, le=MAX_PAGE, description="Page size.")
+def _limit(maximum: int = MAX_PAGE, description: str = "Page size.") -> Any:
+    # The bounds are for the document; the route's own check (`check_limit`, shared with the
+    # CLI) answers 422 `invalid_parameter`, as `runbus history` says it.
+    schema = {"type": "integer", "minimum": MIN_PAGE, "maximum": maximum}
+    return Query(json_schema_extra=schema, description=description)
 
 
 def _enum(values: tuple[str, ...], description: str) -> Any:
     # The enum is for the document; the route's own check (shared with the CLI) answers 422.
     return Query(json_schema_extra={"enum": list(values)}, description=description)
+
+
+def page_response(page: Page) -> Response:
+    """A timeline page encoded straight from its rows (`Page.to_json`): a 1000-event page
+    through `EventsPage` (the document's schema) would be validated and encoded again."""
+    return Response(page.to_json(), media_type="application/json")
 
 
 @router.get(
@@ -65,12 +75,13 @@ async def run_timeline(
     children: Annotated[bool, Query(description="Include descendant runs.")] = False,
     cursor: Cursor = None,
     limit: Annotated[int, _limit()] = RUN_PAGE,
-) -> dict[str, Any]:
+) -> Response:
     """A run's events (both dialects) in event-time order; its children's too with
     ``?children=true``. 404 `run_not_found` when the run has no event."""
+    check_limit(limit)
     store = await state.history()
     page = await read_run(store, run_id, children=children, cursor=cursor, limit=limit)
-    return page.to_dict()
+    return page_response(page)
 
 
 @router.get(
@@ -79,13 +90,12 @@ async def run_timeline(
 async def run_family(
     state: State,
     run_id: Annotated[str, Path(min_length=1, max_length=256, description="Run id.")],
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_CHILDREN, description="Direct children listed at most.")
-    ] = CHILDREN_PAGE,
+    limit: Annotated[int, _limit(MAX_CHILDREN, "Direct children listed at most.")] = CHILDREN_PAGE,
 ) -> RunFamily:
     """A run's parent chain (parent first; cycle-safe, bounded) and its direct children, each
     with its first and last event time. Index reads only. 404 `run_not_found` when the run has
     no event."""
+    check_limit(limit, maximum=MAX_CHILDREN)
     store = await state.history()
     return await read_family(store, run_id, children_limit=limit)
 
@@ -114,9 +124,10 @@ async def project_timeline(
     ] = None,
     cursor: Cursor = None,
     limit: Annotated[int, _limit()] = PROJECT_PAGE,
-) -> dict[str, Any]:
+) -> Response:
     """A project's events in event-time order, filtered. 404 `project_not_found` when the
     project has no event."""
+    check_limit(limit)
     filters = project_filter(
         stage=stage,
         severity=severity,
@@ -128,4 +139,4 @@ async def project_timeline(
     )
     store = await state.history()
     page = await read_project(store, project_id, filters, cursor=cursor, limit=limit)
-    return page.to_dict()
+    return page_response(page)

@@ -12,11 +12,29 @@ from fastapi import APIRouter, Query
 from services.api.models import responses
 from services.api.search import MAX_QUERY, SearchResult, search
 from services.api.state import ReadAccess, State
+from services.ops.lookup import SOURCE_PAGE, SOURCE_PAGES
 
 router = APIRouter(prefix="/api", tags=["search"], dependencies=[ReadAccess])
 
 
-@router.get("/search", response_model=SearchResult, responses=responses(401, 422, 503))
+#: The operation's description in the OpenAPI document (the bound spelled from its constants).
+DESCRIPTION = (
+    "Everything the text names: stored events (by event id, or by the id derived from an "
+    "incoming entry id), runs, projects, dead letters (by their id, or by their source entry's "
+    "id: matched source_id) and entries still on the incoming or valid streams. Each lookup is "
+    "an indexed point read or an XRANGE of one id, but the dead letters of a source entry id: "
+    f"a scan of at most {SOURCE_PAGE * SOURCE_PAGES} dead letters per partition, from that "
+    "id's millisecond on (a dead letter written later than that is not found by its source "
+    "id). An empty list when nothing matches."
+)
+
+
+@router.get(
+    "/search",
+    response_model=SearchResult,
+    responses=responses(401, 422, 503),
+    description=DESCRIPTION,
+)
 async def search_everything(
     state: State,
     q: Annotated[
@@ -29,8 +47,5 @@ async def search_everything(
         ),
     ],
 ) -> SearchResult:
-    """Everything the text names: stored events (by event id, or by the id derived from an
-    incoming entry id), runs, projects, dead letters and entries still on the incoming or
-    valid streams. Each lookup is an indexed point read or an XRANGE of one id. An empty list
-    when nothing matches."""
+    """Everything the text names (`DESCRIPTION`)."""
     return await search(state.redis, state.settings.names, await state.history(), q)

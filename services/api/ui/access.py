@@ -139,6 +139,13 @@ def _same_origin(request: Request) -> bool:
     return origin.split("://", 1)[-1] == host
 
 
+def check_origin(request: Request) -> None:
+    """403 ``cross_origin`` for a post another site's page made (the sign-in form too: it has no
+    session to bind a CSRF token to)."""
+    if not _same_origin(request):
+        raise ApiError(403, "cross_origin", "writes must come from the dashboard's own pages")
+
+
 async def require_ui_write(request: Request) -> Access:
     """The access of a write request, or 403: read-only, not signed in, foreign, bad CSRF."""
     access = access_of(request)
@@ -146,8 +153,7 @@ async def require_ui_write(request: Request) -> Access:
         raise ApiError(403, "read_only", "the dashboard is read-only: no API token is configured")
     if access.session is None or access.csrf is None:
         raise ApiError(403, "login_required", "sign in with the API token to make changes")
-    if not _same_origin(request):
-        raise ApiError(403, "cross_origin", "writes must come from the dashboard's own pages")
+    check_origin(request)
     given = request.headers.get(CSRF_HEADER)
     if given is None:
         form = await request.form()
@@ -156,6 +162,15 @@ async def require_ui_write(request: Request) -> Access:
     if given is None or not hmac.compare_digest(given.encode(), access.csrf.encode()):
         raise ApiError(403, "csrf_failed", "the form is stale or forged: reload the page")
     return access
+
+
+def target_of(request: Request) -> str:
+    """The path and query `request` asked for, as sent (``%2F`` in a run id stays quoted): where
+    to come back to after signing in."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+    query = request.url.query
+    return path + (f"?{query}" if query else "")
 
 
 class SignInFirst(Exception):
@@ -170,5 +185,5 @@ async def require_ui_read(request: Request) -> Access:
     """The access of a read; `SignInFirst` when reads need the token and no one signed in."""
     access = access_of(request)
     if access.reads_need_login and access.session is None:
-        raise SignInFirst(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        raise SignInFirst(target_of(request))
     return access

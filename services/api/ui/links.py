@@ -13,6 +13,8 @@ RUNS = "/ui/runs/"
 DEAD_LETTERS = "/ui/dead-letters/"
 PROJECTS = "/ui/projects/"
 SEARCH = "/ui/search"
+ACTIONS = "/ui/actions"
+LOGIN = "/ui/login"
 #: The prefix of an event row's HTML id on the run page (``#event-<event id>``).
 EVENT_ANCHOR = "event-"
 
@@ -48,6 +50,11 @@ def dead_letter_url(entry_id: str) -> str:
 def project_url(project_id: int) -> str:
     """A project's page."""
     return f"{PROJECTS}{int(project_id)}"
+
+
+def login_url(next_target: str) -> str:
+    """The sign-in page, which comes back to `next_target` (a dashboard path and its query)."""
+    return f"{LOGIN}?next={quote(next_target, safe='/')}"
 
 
 def search_url(query: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from services.api.ui.links import dead_letters_url
+from services.api.ui.links import ACTIONS, dead_letters_url
 from services.api.ui.sparkline import Spark, sparkline
 from services.ops.durations import format_age
 from services.ops.models import BusStatus, Count, GroupStatus, RoleTotal, StreamStatus
@@ -26,6 +26,10 @@ API_SERVICE: Final = "api"
 HEALTH_WORDS: Final = ("up", "idle", "down", "unknown")
 #: Stream roles a dead letter can name as its source (those some stage reads).
 _SOURCES: Final = frozenset(stage.reads.value for stage in PIPELINE.stages)
+#: Who reads each outlet outside runbus, by its name (its `StreamStatus.role`).
+_READERS: Final = {outlet.title: outlet.reader for outlet in PIPELINE.outlets}
+#: The dashboard page listing an outlet's entries, by its name (an outlet without one: no link).
+OUTLET_PAGES: Final = {"actions": ACTIONS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +80,15 @@ class GroupRow:
 
 @dataclass(frozen=True, slots=True)
 class StreamRow:
-    """One stream with its groups; `link` lists the dead letters it caused."""
+    """One stream with its groups; `link` lists the dead letters it caused (an outlet's, its
+    entries)."""
 
     stream: StreamStatus
     groups: tuple[GroupRow, ...]
     link: str
     last_age: str
+    reader: str = ""
+    """An outlet's outside reader (the platform); empty for the pipeline's streams."""
 
     @property
     def span(self) -> int:
@@ -134,6 +141,7 @@ class OverviewView:
     up: bool
     error: str | None
     partitions: tuple[PartitionView, ...]
+    outlets: tuple[StreamRow, ...]
     totals: tuple[RoleTotal, ...]
     stages: tuple[StageView, ...]
     services: tuple[ServiceView, ...]
@@ -147,13 +155,14 @@ def _stage_of(group: str) -> str | None:
     return next((s.name for s in PIPELINE.stages if s.group == group), None)
 
 
-def _group_row(stream: StreamStatus, group: GroupStatus) -> GroupRow:
+def _group_row(stream: StreamStatus, group: GroupStatus, link: str | None = None) -> GroupRow:
     consumers = tuple(
         ConsumerRow(c.name, c.pending, format_age(c.idle_ms / 1000)) for c in group.consumers
     )
-    source = stream.role if stream.role in _SOURCES else ""
-    stage = _stage_of(group.name) or ""
-    link = dead_letters_url(source=source, stage=stage) if source else dead_letters_url()
+    if link is None:
+        source = stream.role if stream.role in _SOURCES else ""
+        stage = _stage_of(group.name) or ""
+        link = dead_letters_url(source=source, stage=stage) if source else dead_letters_url()
     oldest = format_age(group.oldest_pending_age_s) if group.pending else ""
     return GroupRow(group, consumers, link, oldest)
 
@@ -163,6 +172,13 @@ def _stream_row(stream: StreamStatus) -> StreamRow:
     link = dead_letters_url(source=source)
     last = format_age(stream.last_age_s) if stream.last_id else ""
     return StreamRow(stream, tuple(_group_row(stream, g) for g in stream.groups), link, last)
+
+
+def _outlet_row(stream: StreamStatus) -> StreamRow:
+    link = OUTLET_PAGES.get(stream.role, "")
+    groups = tuple(_group_row(stream, g, link) for g in stream.groups)
+    last = format_age(stream.last_age_s) if stream.last_id else ""
+    return StreamRow(stream, groups, link, last, _READERS.get(stream.role, ""))
 
 
 def partitions_of(status: BusStatus) -> tuple[PartitionView, ...]:
@@ -239,6 +255,7 @@ def overview_view(reading: Reading) -> OverviewView:
         up=status is not None,
         error=reading.error,
         partitions=partitions_of(status) if status else (),
+        outlets=tuple(_outlet_row(s) for s in status.outlets) if status else (),
         totals=tuple(status.totals) if status and several else (),
         stages=_stage_views(reading),
         services=_services(reading),

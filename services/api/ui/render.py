@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 
 from services.api.search import MAX_QUERY
 from services.api.ui import assets, links
-from services.api.ui.access import CSRF_FIELD, access_of
+from services.api.ui.access import CSRF_FIELD, access_of, target_of
 from shared import __version__
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -40,12 +40,22 @@ SECURITY_HEADERS = {
 }
 #: Severity words by level, for the badge text (colour is never the only signal).
 SEVERITY_WORDS = {"warn": "warning"}
-#: Characters shown as visible marks: controls, and bidirectional overrides/isolates.
-_INVISIBLE = {"Cc", "Cf"}
+#: Characters shown as visible marks: controls, bidirectional overrides/isolates, and lone
+#: surrogates (which UTF-8 cannot encode: one would fail the whole response).
+_INVISIBLE = {"Cc", "Cf", "Cs"}
+#: Where surrogateescape puts an undecodable byte b: U+DC00 + b (b >= 0x80).
+_ESCAPED_BYTES = range(0xDC80, 0xDD00)
+
+
+def _mark(ch: str) -> str:
+    code = ord(ch)
+    # A byte that was not UTF-8 (a source entry's field name) shows as that byte.
+    return f"\\x{code - 0xDC00:02x}" if code in _ESCAPED_BYTES else f"\\u{code:04x}"
 
 
 def visible(text: object) -> str:
-    """`text` with control and format characters (NUL, RTL overrides) shown as ``\\u…`` marks.
+    """`text` with control and format characters (NUL, RTL overrides) shown as ``\\u…`` marks,
+    and an undecodable byte kept by surrogateescape as ``\\x…``.
 
     Escaping keeps markup inert; this keeps the reader from being fooled by text that reorders
     or hides itself. Newlines and tabs stay.
@@ -55,7 +65,7 @@ def visible(text: object) -> str:
         if ch in "\n\t" or unicodedata.category(ch) not in _INVISIBLE:
             out.append(ch)
         else:
-            out.append(f"\\u{ord(ch):04x}")
+            out.append(_mark(ch))
     return "".join(out)
 
 
@@ -116,6 +126,7 @@ def environment() -> jinja2.Environment:
     env.globals.update(
         run_url=links.run_url, event_url=links.event_url, event_anchor=links.event_anchor,
         dead_letter_url=links.dead_letter_url, project_url=links.project_url,
+        login_url=links.login_url, target_of=target_of,
     )  # fmt: skip
     return env
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -14,10 +14,12 @@ from services.api.ui.access import (
     SESSION_TTL_S,
     Access,
     SignInFirst,
+    check_origin,
     issue_session,
     require_ui_write,
     token_matches,
 )
+from services.api.ui.links import login_url
 from services.api.ui.render import page
 
 router = APIRouter()
@@ -48,6 +50,7 @@ async def login(
     next: Annotated[str, Form(max_length=2048)] = HOME,
 ) -> Response:
     """Check the token; on success set the session cookie and go on to `next`."""
+    check_origin(request)
     settings = request.app.state.settings
     if not token_matches(settings, token):
         return page(request, "login.html", 403, next=safe_next(next), failed=True)
@@ -76,4 +79,4 @@ async def logout(_: Annotated[Access, Depends(require_ui_write)]) -> Response:
 def sign_in_redirect(_: Request, exc: Exception) -> Response:
     """`SignInFirst` -> 303 to the sign-in page, coming back afterwards."""
     assert isinstance(exc, SignInFirst)
-    return RedirectResponse(f"{HOME}/login?next={quote(exc.next_path, safe='/')}", 303)
+    return RedirectResponse(login_url(exc.next_path), 303)

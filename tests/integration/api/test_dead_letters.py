@@ -94,6 +94,51 @@ async def test_redrive_needs_a_filter_and_moves_matches_back(
     assert sync_client.xlen(settings.names.dead) == 1
 
 
+def unescape(name: str) -> bytes:
+    r"""An escaped field name back to its bytes (``\\`` a backslash, ``\xNN`` one byte)."""
+    out, i, raw = bytearray(), 0, name.encode()
+    while i < len(raw):
+        if raw[i : i + 2] == b"\\\\":
+            out, i = out + b"\\", i + 2
+        elif raw[i : i + 2] == b"\\x":
+            out, i = out + bytes([int(raw[i + 2 : i + 4], 16)]), i + 4
+        else:
+            out, i = out + raw[i : i + 1], i + 1
+    return bytes(out)
+
+
+async def test_a_field_name_that_is_not_utf8_is_given_losslessly(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given an incoming entry with field names that are not UTF-8 (or hold a backslash) beside
+    # its body, dead-lettered by the real validator
+    names = settings.names
+    odd = {b"tr\xffce": b"1", b"a\\x41\xfe": b"2", b"\\": b"3", b"plain": b"4"}
+    sync_client.xadd(names.events, {b"__data__": b"{not json", **odd})  # type: ignore[dict-item]
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_validator(settings, stop))
+    try:
+        await eventually(lambda: sync_client.xlen(names.dead) == 1)
+    finally:
+        stop.set()
+        await task
+    ((dead_id, _),) = sync_client.xrange(names.dead)
+    # when the dead letter is read over HTTP
+    reply = await http.get(f"/api/dead-letters/{dead_id.decode()}")
+    assert reply.status_code == 200
+    body = reply.json()
+    # then no name is replaced: the escaped ones are listed and read back as the exact bytes
+    assert "\ufffd" not in reply.text
+    fields = body["original_fields"]
+    assert set(body["original_fields_escaped"]) == {"tr\\xffce", "a\\\\x41\\xfe", "\\\\"}
+    assert {unescape(n) if n in body["original_fields_escaped"] else n.encode(): v.encode()
+            for n, v in fields.items()} == odd  # fmt: skip
+    # and the document describes the field
+    openapi = (await http.get("/openapi.json")).json()
+    record = openapi["components"]["schemas"]["DeadLetterRecord"]["properties"]
+    assert "original_fields_escaped" in record
+
+
 async def test_status_shows_streams_groups_and_lag(
     http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
 ) -> None:
@@ -108,6 +153,21 @@ async def test_status_shows_streams_groups_and_lag(
     validator = next(g for g in streams["events"]["groups"] if g["name"] == "validator")
     assert validator["lag"] == 1 and validator["pending"] == 0
     assert body["dead_letters"] == 2
+
+
+async def test_status_shows_the_actions_stream_and_the_platform_group(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given one action request the platform's group has not read yet
+    names = settings.names
+    sync_client.xadd(names.actions, {b"__data__": b"{}"})
+    sync_client.xgroup_create(names.actions, "platform", id="0")
+    # when the status is read
+    body = (await http.get("/api/status")).json()
+    # then the outlet is there with its length and the group's lag
+    (actions,) = body["outlets"]
+    assert (actions["role"], actions["name"], actions["length"]) == ("actions", names.actions, 1)
+    assert [(g["name"], g["lag"], g["pending"]) for g in actions["groups"]] == [("platform", 1, 0)]
 
 
 async def test_purge_needs_an_age_or_ids_and_every_change_is_in_the_audit_log(
@@ -142,4 +202,11 @@ async def test_purge_needs_an_age_or_ids_and_every_change_is_in_the_audit_log(
         ("redrive", "ana", True), ("purge", "ana", False)
     ]  # fmt: skip
     assert log[1]["id"] == done.json()["audit_id"] and log[1]["count"] == 1
-    assert (await http.get("/api/dead-letters/audit?limit=0")).status_code == 422
+    refused = await http.get("/api/dead-letters/audit?limit=0")
+    assert refused.status_code == 422
+    # the CLI's code and message for the same rule (`runbus dlq audit -n 0`)
+    assert refused.json() == {
+        "error": "invalid_parameter",
+        "message": "limit must be between 1 and 1000",
+        "field": "limit",
+    }

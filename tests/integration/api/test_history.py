@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from services.history.base import MAX_PAGE
+from services.history.family import MAX_CHILDREN
 from tests.integration.history.factory import at, brewslm, pulse
 
 pytestmark = pytest.mark.integration
@@ -94,7 +96,32 @@ async def test_bad_run_parameters_are_422(
     await seed_history(brewslm("run-q", at(1)))
     response = await http.get(f"/api/runs/run-q/events?{query}")
     assert response.status_code == 422
-    assert response.json()["error"] in ("invalid_request", "invalid_cursor")
+    assert response.json()["error"] in ("invalid_parameter", "invalid_request", "invalid_cursor")
+
+
+@pytest.mark.parametrize(
+    ("path", "maximum"),
+    [
+        ("/api/runs/run-q/events?limit=0", MAX_PAGE),
+        ("/api/runs/run-q/events?limit=100000", MAX_PAGE),
+        ("/api/runs/run-q/family?limit=0", MAX_CHILDREN),
+        ("/api/runs/run-q/family?limit=1001", MAX_CHILDREN),
+        ("/api/projects/1/events?limit=-5", MAX_PAGE),
+    ],
+)
+async def test_a_page_size_out_of_bounds_is_the_cli_s_invalid_parameter(
+    http: httpx.AsyncClient, seed_history: Seed, path: str, maximum: int
+) -> None:
+    # given a run, when a page size out of the one rule (services.history.params) is asked
+    await seed_history(brewslm("run-q", at(1), project_id=1))
+    response = await http.get(path)
+    # then the refusal is the one `runbus history` prints for the same rule: code and message
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid_parameter",
+        "message": f"limit must be between 1 and {maximum}",
+        "field": "limit",
+    }
 
 
 async def test_project_timeline_filters(http: httpx.AsyncClient, seed_history: Seed) -> None:

@@ -3,6 +3,7 @@ history stores (the library), then over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,12 +18,15 @@ import redis.asyncio as aredis
 
 from services.api.search import InvalidSearch, SearchResult, search
 from services.history import HistoryStore, store_for_url
+from services.ops.lookup import SOURCE_PAGE, SOURCE_PAGES
+from services.validator.app import run_validator
 from services.validator.logic import envelope
 from shared.names import Names
 from shared.settings import Settings
 from shared.validation import Accepted, validate_document
 from shared.wire import DATA_FIELD, parse_envelope
 from tests.conftest import postgres_schema
+from tests.integration.api.helpers import eventually
 from tests.integration.history.factory import TAXONOMY, at, brewslm, pulse
 from tests.unit.ops.builders import brewslm_body, dead_fields
 
@@ -170,6 +174,71 @@ async def test_a_plain_entry_id_is_looked_for_in_every_partition(
         ("stream_entry", 2, f"2:{ENTRY}"),
     ]
     assert [h.kind for h in qualified.hits] == ["event", "stream_entry"]
+
+
+async def test_a_rejected_entry_is_found_by_its_incoming_id_once_the_entry_is_gone(
+    store: HistoryStore, async_client: aredis.Redis, sync_client: redis.Redis, settings: Settings
+) -> None:
+    names = settings.names
+    # Given a malformed entry, dead-lettered by the real validator
+    source = xadd(sync_client, names.events, {DATA_FIELD: b"{not json"})
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_validator(settings, stop))
+    try:
+        await eventually(lambda: sync_client.xlen(names.dead) == 1)
+    finally:
+        stop.set()
+        await task
+    ((dead_id, _),) = sync_client.xrange(names.dead)
+    # and the incoming stream trimmed (the entry is gone: no XRANGE of its id finds it)
+    sync_client.xtrim(names.events, maxlen=0)
+    # When the id the producer's XADD returned is searched
+    result = await search(async_client, names, store, source)
+    # Then its dead letter is found by the source id it records
+    assert [(h.kind, h.matched, h.stream, h.entry_id) for h in result.hits] == [
+        ("dead_letter", "source_id", "dead", dead_id.decode())
+    ]
+
+
+async def test_the_source_id_lookup_reads_a_bounded_window_from_the_ids_millisecond(
+    store: HistoryStore, async_client: aredis.Redis, sync_client: redis.Redis, namespace: str
+) -> None:
+    names, source, bound = Names(namespace), "1700000005000-3", SOURCE_PAGE * SOURCE_PAGES
+    of_source = dead_fields(["malformed_json"], source_id=source)
+    # Given a dead letter of the source written before its millisecond (the bus never does)
+    xadd(sync_client, names.dead, of_source, "1700000004999-0")
+    # one in its millisecond (the window starts at <ms>-0), then others' up to the bound
+    first = xadd(sync_client, names.dead, of_source, "1700000005000-1")
+    other = dead_fields(["malformed_json"], source_id="1-0")
+    with sync_client.pipeline(transaction=False) as pipe:
+        for seq in range(bound - 2):
+            pipe.xadd(names.dead, other, id=f"1700000006000-{seq}")  # type: ignore[arg-type]
+        pipe.execute()
+    # the last dead letter the window holds, and one past it
+    last = xadd(sync_client, names.dead, of_source, "1700000007000-0")
+    xadd(sync_client, names.dead, of_source, "1700000007000-1")
+    # When the source id is searched
+    hits = (await search(async_client, names, store, source)).hits
+    # Then exactly the dead letters of the window are found
+    assert [(h.matched, h.entry_id) for h in hits] == [("source_id", first), ("source_id", last)]
+
+
+async def test_a_source_id_is_looked_for_in_the_partitions_it_can_name(
+    store: HistoryStore, async_client: aredis.Redis, sync_client: redis.Redis, namespace: str
+) -> None:
+    # Given three partitions and a dead letter of partition 1 whose source id is ENTRY
+    names = Names(namespace, partitions=3)
+    later = "1700000000200-0"
+    xadd(sync_client, names.partition(1).dead, dead_fields(["x_y"], source_id=ENTRY), later)
+    # When searched plain, qualified by its partition and by another
+    plain = await search(async_client, names, store, ENTRY)
+    own = await search(async_client, names, store, f"1:{ENTRY}")
+    other = await search(async_client, names, store, f"2:{ENTRY}")
+    # Then the plain and the own partition's find it, qualified; the other partition does not
+    found = [("dead_letter", "source_id", 1, f"1:{later}")]
+    assert [(h.kind, h.matched, h.partition, h.entry_id) for h in plain.hits] == found
+    assert [(h.kind, h.matched, h.partition, h.entry_id) for h in own.hits] == found
+    assert other.hits == []
 
 
 async def test_a_key_of_another_type_is_no_hit_and_no_error(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 
+from services.api.app import create_app
+from shared.settings import REPO_ROOT, Settings
 from tests.integration.validator.helpers import good_event
 
 pytestmark = pytest.mark.integration
@@ -49,3 +52,29 @@ async def test_reads_need_the_token_when_configured(make_client: Make) -> None:
 async def test_no_token_configured_means_open_writes(http: httpx.AsyncClient) -> None:
     response = await http.post("/api/events", json=good_event())
     assert response.status_code == 202
+
+
+def write_operations() -> list[tuple[str, str]]:
+    """Every operation of the OpenAPI document that changes something: (METHOD, path)."""
+    doc = create_app(Settings(_env_file=None)).openapi()  # type: ignore[call-arg]
+    return [
+        (method.upper(), path)
+        for path, operations in doc["paths"].items()
+        for method in operations
+        if method in ("post", "put", "patch", "delete")
+    ]
+
+
+async def test_every_write_operation_needs_the_token_and_the_docs_say_so(make_client: Make) -> None:
+    http = await make_client(api_token="s3cret-token")
+    security = (REPO_ROOT / "docs" / "api.md").read_text(encoding="utf-8").split("## Security")[1]
+    security = security.split("\n## ", 1)[0]
+    writes = write_operations()
+    assert len(writes) >= 4
+    for method, path in writes:
+        # the route refuses a client without the token, whatever the body
+        concrete = re.sub(r"\{[^}]+\}", lambda m: "1" if "id" in m[0] else "training", path)
+        reply = await http.request(method, concrete, json={})
+        assert reply.status_code == 401, (method, path, reply.status_code)
+        # and the security section names it
+        assert f"`{method} {path}`" in security, f"docs/api.md's Security omits {method} {path}"

@@ -6,6 +6,7 @@ posts, then only a signed-in session with its CSRF token and the dashboard's ori
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Awaitable, Callable
 
@@ -56,6 +57,15 @@ async def test_every_asset_a_page_names_is_served_by_the_app(http: httpx.AsyncCl
         assert "immutable" in reply.headers["cache-control"]
 
 
+async def test_a_page_names_its_icon_so_a_browser_never_asks_for_one(
+    http: httpx.AsyncClient,
+) -> None:
+    # without one, Chromium requests /favicon.ico and logs the 404 as an error on every page
+    page = (await http.get("/ui")).text
+    assert '<link rel="icon" href="data:,">' in page
+    assert "data:" in (await http.get("/ui")).headers["content-security-policy"].split("img-src")[1]
+
+
 async def test_without_a_token_the_dashboard_is_read_only(http: httpx.AsyncClient) -> None:
     page = (await http.get("/ui")).text
     assert "read-only" in page and "data-csrf" not in page and "sign out" not in page
@@ -99,3 +109,37 @@ async def test_when_reads_need_the_token_pages_send_to_sign_in_and_back(
     assert (await client.get("/ui/login")).status_code == 200
     await client.post("/ui/login", data={"token": TOKEN, "next": "/ui?x=1"})
     assert (await client.get("/ui?x=1")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "where", ["/ui/dead-letters?family=malformed_json&stage=validator", "/ui/runs/team%2Fa%20run"]
+)
+async def test_signing_in_from_a_page_comes_back_to_it_with_its_filter(
+    make_client: MakeClient, where: str
+) -> None:
+    # given a read-only visitor on a filtered page (the filter is its URL), or a quoted run id
+    client = await make_client(api_token=TOKEN)
+    page = (await client.get(where)).text
+    # when they follow the header's sign-in link and sign in
+    link = re.search(r'<a href="(/ui/login\?next=[^"]+)">sign in</a>', page)
+    assert link, "the header offers no sign-in link"
+    form = (await client.get(html.unescape(link.group(1)))).text
+    found = re.search(r'name="next" value="([^"]+)"', form)
+    assert found
+    reply = await client.post("/ui/login", data={"token": TOKEN, "next": html.unescape(found[1])})
+    # then they are back where they were, with the same filter
+    assert reply.status_code == 303 and reply.headers["location"] == where
+
+
+async def test_a_sign_in_posted_from_another_site_is_refused(make_client: MakeClient) -> None:
+    # the sign-in form has no session to bind a CSRF token to: its origin is what is checked
+    client = await make_client(api_token=TOKEN)
+    reply = await client.post(
+        "/ui/login", data={"token": TOKEN}, headers={"Origin": "https://evil.example"}
+    )
+    assert reply.status_code == 403 and 'data-error="cross_origin"' in reply.text
+    assert "set-cookie" not in reply.headers
+    own = await client.post(
+        "/ui/login", data={"token": TOKEN}, headers={"Origin": "http://runbus.test"}
+    )
+    assert own.status_code == 303 and SESSION_COOKIE in own.headers["set-cookie"]

@@ -184,7 +184,8 @@ async def test_one_dead_letter_in_full_with_its_bytes_as_text_and_hex(
             settings,
             errors=["malformed_json", "schema_violation:ts"],
             original=original,
-            original_fields={"trace": b"\xff\xfe"},
+            # a name that was not UTF-8 (b"tr\xffce", as the codec reads it back)
+            original_fields={"trace": b"\xff\xfe", "tr\udcffce": b"1"},
             delivery_count=3,
             source_id="1700000000123-4",
         ),
@@ -202,6 +203,8 @@ async def test_one_dead_letter_in_full_with_its_bytes_as_text_and_hex(
     assert "7b 22 78 22 3a 20 22 c0 af 22 7d" in html and 'id="dl-not-utf8"' in html
     assert "\ufffd" in html
     assert "(base64: not UTF-8)" in html and "//4=" in html
+    # and the name that was not UTF-8 shows its byte as the API gives it, said to be escaped
+    assert '<code>tr\\xffce</code> <span class="muted">(name escaped:' in html
 
 
 async def test_a_hostile_dead_letter_renders_inert(

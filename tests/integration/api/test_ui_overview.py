@@ -115,6 +115,29 @@ async def test_the_overview_lists_each_stream_and_group_with_links_and_health(
     assert 'href="/ui/dead-letters?reason=malformed_json"' in dead
 
 
+async def test_the_overview_lists_the_actions_stream_and_the_platform_group(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given two action requests, one delivered to the platform's group and not acknowledged
+    names = settings.names
+    for _ in range(2):
+        sync_client.xadd(names.actions, {b"__data__": b"{}"})
+    sync_client.xgroup_create(names.actions, "platform", id="0")
+    sync_client.xreadgroup("platform", "platform-1", {names.actions: ">"}, count=1)
+    # when the overview is opened (once its sample has the consumer)
+    html = await page_showing(http, "platform-1")
+    outlets = re.search(r"<tbody data-outlets[^>]*>(.*?)</tbody>", html, re.S)
+    assert outlets, "no outlet rows"
+    rows = outlets.group(1)
+    # then the stream is listed with its length, linked to the action requests' page
+    assert names.actions in rows and 'href="/ui/actions"' in rows
+    row = re.search(r'<tr data-stream="actions" data-group="platform">(.*?)</tr>', rows, re.S)
+    assert row, rows
+    cells = dict(re.findall(r'<td[^>]*class="num (length|lag|pending)"[^>]*>(\d+)', row.group(1)))
+    assert cells == {"length": "2", "lag": "1", "pending": "1"}, row.group(1)
+    assert "read by the platform" in row.group(1)
+
+
 async def test_every_partition_has_its_streams_and_the_roles_are_totalled(
     make_client: MakeClient, sync_client: redis.Redis, settings: Settings
 ) -> None:

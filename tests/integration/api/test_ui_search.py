@@ -74,6 +74,35 @@ async def test_a_dead_letter_id_goes_to_the_dead_letter_page(
     assert reply.status_code == 303 and reply.headers["location"] == dead_letter_url(entry)
 
 
+async def test_a_rejected_entry_s_id_goes_to_its_dead_letter_and_the_api_says_so(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given the dead letter of incoming entry `source`, which is gone from the incoming stream
+    source, dead = "1700000000005-0", "1700000000009-0"
+    fields = dead_fields(["malformed_json"], source_id=source)
+    sync_client.xadd(settings.names.dead, fields, id=dead)  # type: ignore[arg-type]
+    # when the box is asked for the source id, it goes to the dead letter's page
+    reply = await http.get("/ui/search", params={"q": source})
+    assert reply.status_code == 303 and reply.headers["location"] == dead_letter_url(dead)
+    # and the API (the same call) gives the hit matched by its source id
+    (hit,) = (await http.get("/api/search", params={"q": source})).json()["hits"]
+    assert (hit["kind"], hit["matched"], hit["entry_id"]) == ("dead_letter", "source_id", dead)
+
+
+async def test_a_source_id_among_other_hits_says_what_it_matched(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given an id that is both a dead letter's own and another dead letter's source id
+    entry, later = "1700000000005-0", "1700000000009-0"
+    sync_client.xadd(settings.names.dead, dead_fields(["malformed_json"]), id=entry)  # type: ignore[arg-type]
+    fields = dead_fields(["malformed_json"], source_id=entry)
+    sync_client.xadd(settings.names.dead, fields, id=later)  # type: ignore[arg-type]
+    # when searched, both are listed, the second saying it is the entry's dead letter
+    reply = await http.get("/ui/search", params={"q": entry})
+    assert reply.status_code == 200 and reply.text.count('<li class="hit hit-dead_letter"') == 2
+    assert "the dead letter of the entry that had this id" in reply.text
+
+
 async def test_an_entry_still_on_its_way_is_listed_with_its_stream_and_run(
     http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
 ) -> None:

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.api_fuzz.conftest import TOKEN
+from tests.integration.api_fuzz.conftest import CONFIG, TOKEN
 from tests.live_api import LiveApi
 
 pytestmark = pytest.mark.integration
 
 FULL = os.environ.get("RUNBUS_API_FUZZ_FULL") == "1"
-CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def _schemathesis_args(api: LiveApi, report: Path) -> list[str]:
@@ -40,8 +39,9 @@ def _schemathesis_args(api: LiveApi, report: Path) -> list[str]:
     ]  # fmt: skip
     if FULL:
         return [*args, "--max-examples", "400", "--generation-database", "none"]
-    # Bounded and reproducible in `make test`: the same cases on every run.
-    return [*args, "--max-examples", "25", "--generation-deterministic", "--seed", "11"]
+    # Bounded in `make test`, with deterministic generation (which takes no seed; the number of
+    # cases still moves a little between runs: 1,740 and 1,758 in two runs of one commit).
+    return [*args, "--max-examples", "25", "--generation-deterministic"]
 
 
 def test_schemathesis_finds_nothing_against_the_live_api(live_api: LiveApi, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ ODD_FIELDS: list[dict[bytes, bytes]] = [
     {f"f{i}".encode(): str(i).encode() * i for i in range(40)},  # many fields, in order
     {b"big": b"x" * 200_000, b"after": b"still here"},
     {b"\xff\xfe": b"\r\n*3\r\n$4\r\nPING", b"utf8": "é ✓ 😀".encode()},
+    {b"\xff": b""},  # one field (framed through the cached name), not __data__
 ]
 
 
@@ -70,6 +71,9 @@ def test_framing_prefixes_every_name_and_value_with_its_length() -> None:
     assert framed == b"\x00\x00\x00\x02ab" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00" + (
         b"\x00\x00\x00\x03xyz"
     )
+    # One field (a valid envelope) is framed the same way
+    assert frame_fields({b"__data__": b"xy"}) == b"\x00\x00\x00\x08__data__\x00\x00\x00\x02xy"
+    assert frame_fields({b"": b""}) == b"\x00" * 8
 
 
 async def _never(batch: list[Entry], ctx: BatchContext) -> None:

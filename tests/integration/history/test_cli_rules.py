@@ -47,6 +47,11 @@ def test_an_unknown_project_is_project_not_found(url: str) -> None:
         (("run", "exp-1", "--limit=-5"), "invalid_parameter: limit must be between 1 and"),
         (("run", "exp-1", "--limit", "5001"), "invalid_parameter: limit must be between 1 and"),
         (("run", "exp-1", "--cursor", "nope"), "invalid_cursor: invalid cursor"),
+        (
+            ("family", "exp-1", "--limit", "0"),
+            "invalid_parameter: limit must be between 1 and 1000",
+        ),
+        (("family", "exp-1", "--limit", "1001"), "invalid_parameter: limit must be between 1 and"),
     ],
 )
 def test_parameters_out_of_the_rules_are_refused(

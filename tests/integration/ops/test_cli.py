@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -209,6 +210,7 @@ def test_purge_asks_then_deletes_older_matching(
     keep_new = add_dead(["malformed_json"])
     declined = cli("dlq", "purge", "--before", "7d", "-r", "malformed_json", input="n\n")
     assert declined.exit_code == 1
+    assert "Delete 1 dead letter for good? [y/N]" in declined.stdout  # singular: one letter
     assert sync_client.xlen(settings.names.dead) == 3
     done = cli("dlq", "purge", "--before", "7d", "-r", "malformed_json", "--yes")
     assert done.exit_code == 0, done.output
@@ -239,3 +241,26 @@ def test_status_on_an_empty_and_a_populated_namespace(
     lines = text.splitlines()
     assert lines[-3:-1] == ["dead letters: 1", "dead-letter retention: no sweep reported yet"]
     assert lines[-1].startswith("redis memory: ")
+
+
+def test_status_shows_the_actions_stream_and_its_platform_group(
+    cli: Cli, sync_client: redis.Redis, settings: Settings
+) -> None:
+    names = settings.names
+    # Given no action request yet, the stream and the platform's group show as absent
+    empty = cli("status").stdout
+    assert re.search(rf"│ actions +│ {re.escape(names.actions)} +│ absent", empty), empty
+    assert re.search(r"│ actions/platform +│ absent", empty), empty
+    # Given two requests, one delivered to the platform and not acknowledged
+    for _ in range(2):
+        sync_client.xadd(names.actions, {b"__data__": b"{}"})
+    sync_client.xgroup_create(names.actions, "platform", id="0")
+    sync_client.xreadgroup("platform", "p-1", {names.actions: ">"}, count=1)
+    # then the table and the JSON show the length, lag, pending and consumer
+    text = cli("status").stdout
+    assert re.search(rf"│ actions +│ {re.escape(names.actions)} +│ +2 │", text), text
+    assert re.search(r"│ actions/platform +│ +1 │ +1 │", text), text
+    assert "actions/platform/p-1" in text
+    (actions,) = orjson.loads(cli("status", "--json").stdout)["outlets"]
+    assert (actions["role"], actions["name"], actions["length"]) == ("actions", names.actions, 2)
+    assert [(g["name"], g["lag"], g["pending"]) for g in actions["groups"]] == [("platform", 1, 1)]

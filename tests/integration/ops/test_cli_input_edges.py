@@ -3,6 +3,7 @@ group's help, and a redrive summary that names every reason family."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 import redis
 
@@ -74,6 +75,22 @@ def test_redrive_without_a_filter_is_refused_unless_all(
     every = cli("dlq", "redrive", "--all", "--yes")
     assert every.exit_code == 0, every.output
     assert sync_client.xlen(settings.names.dead) == 0
+    # And its audit record says every dead letter was meant, not an empty filter
+    newest = cli("dlq", "audit", "-n", "1")
+    assert newest.stdout.rstrip().endswith('filter {"all":true}'), newest.stdout
+    (doc,) = (
+        orjson.loads(line) for line in cli("dlq", "audit", "--json", "-n", "1").stdout.splitlines()
+    )
+    assert doc["filter"] == {"all": True}
+
+
+@pytest.mark.parametrize("count", ["0", "1001"])
+def test_an_audit_page_out_of_bounds_is_one_line_as_the_api_says_it(cli: Cli, count: str) -> None:
+    result = cli("dlq", "audit", "-n", count)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: invalid_parameter: limit must be between 1 and 1000"
+    ]
 
 
 def test_dlq_help_lists_every_subcommand(cli: Cli) -> None:

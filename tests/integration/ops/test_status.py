@@ -11,7 +11,7 @@ import redis.asyncio as aredis
 
 from services.ops.models import StreamStatus
 from services.ops.status import bus_status
-from shared.names import COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP
+from shared.names import ACTIONS_GROUP, COACH_GROUP, PERSISTER_GROUP, VALIDATOR_GROUP
 from shared.settings import Settings
 from tests.integration.ops.conftest import AddDead
 
@@ -94,3 +94,31 @@ async def test_a_key_of_the_wrong_type_is_reported_not_raised(
     events = by_role(status.streams)["events"]
     assert events.exists is False
     assert events.error is not None and "WRONGTYPE" in events.error
+
+
+async def test_the_actions_stream_and_the_platform_group_are_in_the_status(
+    async_client: aredis.Redis, sync_client: redis.Redis, settings: Settings
+) -> None:
+    names = settings.names
+    # Given no action request yet: the actions stream and the platform's group are absent
+    (empty,) = (await bus_status(async_client, names)).outlets
+    assert (empty.role, empty.name, empty.exists) == ("actions", names.actions, False)
+    assert [(g.name, g.exists, g.expected) for g in empty.groups] == [(ACTIONS_GROUP, False, True)]
+    # Given three requests, of which the platform's group read two and acknowledged one
+    for _ in range(3):
+        sync_client.xadd(names.actions, {b"__data__": b"{}"})
+    sync_client.xgroup_create(names.actions, ACTIONS_GROUP, id="0")
+    read: Any = sync_client.xreadgroup(ACTIONS_GROUP, "p-1", {names.actions: ">"}, count=2)
+    sync_client.xack(names.actions, ACTIONS_GROUP, read[0][1][0][0])
+    # When the status is taken
+    status = await bus_status(async_client, names)
+    # Then the stream shows its length and the group its lag, pending entry and consumer
+    (actions,) = status.outlets
+    assert (actions.exists, actions.length, actions.partition) == (True, 3, 0)
+    (platform,) = actions.groups
+    assert (platform.name, platform.exists, platform.expected) == (ACTIONS_GROUP, True, True)
+    assert (platform.lag, platform.pending) == (1, 1)
+    assert [(c.name, c.pending) for c in platform.consumers] == [("p-1", 1)]
+    # and the pipeline's own streams are unchanged (no outlet among them, nor in the totals)
+    assert [s.role for s in status.streams] == ["events", "valid", "dead"]
+    assert [t.role for t in status.totals] == ["events", "valid", "dead"]

@@ -299,6 +299,8 @@ async def test_ops_library_works_as_ops(acl_server: AclServer) -> None:
     assert admin.xlen(N.dead) == 1 and admin.xlen(N.events) == 4
     assert [a.action for a in audit] == ["purge", "redrive"]
     assert {s.name for s in status.streams} >= {N.events, N.valid, N.dead}
+    # and the status reads the actions stream too (absent here, not refused)
+    assert [(o.name, o.exists, o.error) for o in status.outlets] == [(N.actions, False, None)]
 
 
 def test_ops_is_refused_outside_dead_letters_and_status(acl_server: AclServer) -> None:
@@ -331,7 +333,9 @@ async def test_api_user_publishes_reads_coach_dead_letters_status_and_metrics(
     await Producer(api, N).publish(event(1))
     assert await api.get(N.coach_key(7, "data")) == b'{"version": 1}'
     assert (await dead_letter_stats(api, N)).length == 0
-    assert len((await bus_status(api, N)).streams) >= 3
+    status = await bus_status(api, N)
+    assert len(status.streams) >= 3
+    assert [(o.name, o.error) for o in status.outlets] == [(N.actions, None)]
     stages = await read_stage_metrics(api, N, ("validator",))
     assert stages[0].entries == 3
     # But it cannot consume, write downstream, or touch the coach's state

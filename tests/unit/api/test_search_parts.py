@@ -14,8 +14,9 @@ from services.api.search import (
     _project_id,
     check_query,
 )
-from services.ops.lookup import Found
+from services.ops.lookup import SOURCE_PAGE, SOURCE_PAGES, Found
 from shared.names import StreamKind
+from shared.settings import REPO_ROOT
 from shared.wire import DATA_FIELD
 from tests.unit.ops.builders import brewslm_body, dead_fields
 
@@ -63,3 +64,12 @@ def test_the_ids_of_entries_come_from_their_fields_and_never_fail() -> None:
 def test_an_entry_time_past_what_a_datetime_holds_is_none() -> None:
     assert _entry_ts(f"{2**64 - 1}-0") is None
     assert _entry_ts("1700000000000-0") is not None
+
+
+def test_the_docs_state_the_bound_of_the_source_id_lookup() -> None:
+    # The bound is the code's: the API and dashboard pages say the same figures
+    api = (REPO_ROOT / "docs" / "api.md").read_text()
+    bound = f"{SOURCE_PAGE * SOURCE_PAGES:,}"
+    assert f"{SOURCE_PAGE} entries a page (`XRANGE … COUNT {SOURCE_PAGE}`)" in api
+    assert f"{SOURCE_PAGES} pages at most" in api and f"the first\n{bound} written" in api
+    assert f"the first {bound} dead letters" in (REPO_ROOT / "docs" / "dashboard.md").read_text()

@@ -105,6 +105,15 @@ def test_hostile_text_is_escaped_and_its_invisible_characters_shown() -> None:
     assert visible("line\nnext\ttab") == "line\nnext\ttab"
 
 
+def test_a_name_that_was_not_utf8_shows_its_bytes_and_the_page_encodes() -> None:
+    # a source entry's field name b"x\xff" reads back as "x\udcff" (surrogateescape)
+    name = b"x\xff".decode("utf-8", "surrogateescape")
+    html = environment().from_string("<code>{{ name | visible }}</code>").render(name=name)
+    assert html == "<code>x\\xff</code>"
+    html.encode("utf-8")  # a lone surrogate left in would make the response fail to encode
+    assert visible("\ud800") == "\\ud800"
+
+
 def test_hexdump_and_times() -> None:
     assert hexdump(b"AB\x00") == "00000000  41 42 00" + " " * 40 + " AB."
     assert when("2026-01-02T03:04:05.123456+01:00") == "2026-01-02T02:04:05.123Z"

@@ -334,6 +334,8 @@ def _timestamps() -> Iterator[Case]:
         "now",
         "NaN",
         "2024-05-01T12:00:00+25:00",
+        "9999-12-31T23:59:59-14:00",  # past year 9999 in UTC: once an OverflowError
+        "0001-01-01T00:00:00+14:00",
         4102444800,
         -1,
         1e20,

@@ -7,7 +7,7 @@ from typing import Any
 
 from bench import dashboard_report
 from bench.dashboard import shown
-from bench.live_load import cpu_pct, mean_eps, spread
+from bench.live_load import cpu_pct, idle_seconds, mean_eps, spread
 from bench.pages import classify, medians, page_specs
 from bench.private_redis import calls_delta
 from bench.report import verdicts
@@ -64,6 +64,15 @@ def test_noise_is_the_spread_of_two_runs_of_the_same_phase() -> None:
     assert spread(None, 11_000.0) is None
     assert mean_eps({"eps": 9_000.0}, {"eps": 11_000.0}, {"eps": None}) == 10_000.0
     assert mean_eps({"eps": None}) is None
+
+
+def test_an_idle_window_holds_whole_sampler_periods() -> None:
+    # The API's sampler runs every 2 s whatever the pages: a 5 s window held 2 or 3 of its
+    # rounds by chance (4.8 vs 7.0 commands/s read as 1 vs 50 dashboards); 6 s holds 3.
+    assert idle_seconds(5.0, 2.0) == 6.0
+    assert idle_seconds(6.0, 2.0) == 6.0
+    assert idle_seconds(0.5, 2.0) == 2.0
+    assert idle_seconds(2.0, 0.3) == 2.1
 
 
 def test_cpu_is_a_share_of_one_core_over_the_window() -> None:

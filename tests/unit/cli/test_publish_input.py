@@ -40,6 +40,24 @@ def test_an_empty_argument_is_refused(argument: str) -> None:
     assert err.startswith("error: empty_argument: give a JSON event, a file (JSON or NDJSON), or -")
 
 
+@pytest.mark.parametrize("stdin", ["", "\n  \n"])
+def test_empty_stdin_is_refused_as_the_empty_argument_is(stdin: str) -> None:
+    code, err = publish("-", stdin=stdin)
+    assert code == 2
+    assert err.strip() == (
+        "error: empty_argument: stdin is empty; give a JSON event, a file (JSON or NDJSON), "
+        "or - for stdin"
+    )
+
+
+def test_an_empty_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n")
+    code, err = publish(str(path))
+    assert code == 2
+    assert err.startswith(f"error: empty_argument: {path} is empty")
+
+
 def test_a_directory_is_refused(tmp_path: Path) -> None:
     code, err = publish(str(tmp_path))
     assert code == 2

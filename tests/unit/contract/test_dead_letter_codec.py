@@ -111,7 +111,7 @@ def test_the_api_record_is_the_dead_letter_with_its_bytes_as_text() -> None:
         if field.annotation is bytes:
             expected += [f"{name}_base64", f"{name}_size"]
         elif field.annotation == dict[str, bytes]:
-            expected.append(f"{name}_base64")
+            expected += [f"{name}_base64", f"{name}_escaped"]  # values, then names
     # Then what the view adds: readable, and where retention archived it (None: on the stream).
     assert list(record) == [*expected, "readable", "archived_at", "archive_redriven"]
     same_type = {

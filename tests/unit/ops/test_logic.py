@@ -23,6 +23,7 @@ from services.ops.logic import (
     window,
 )
 from services.ops.models import DeadLetterFilter
+from services.ops.payload import encode_name
 from shared.error_codes import code_family
 from shared.wire import DATA_FIELD, ORIGIN_ID_FIELD, REDRIVEN_FROM_FIELD, entry_time
 from tests.unit.ops.builders import brewslm_body, dead_fields
@@ -112,6 +113,31 @@ def test_record_of_a_foreign_entry_is_shown_not_raised() -> None:
     assert record.dead_at == entry_time("1800000000000-5")
 
 
+@pytest.mark.parametrize(
+    ("raw", "shown", "escaped"),
+    [(b"plain", "plain", False), ("é".encode(), "é", False), (b"tr\xffce", "tr\\xffce", True),
+     (b"a\\b", "a\\\\b", True), (b"\\xff", "\\\\xff", True),
+     (b"\xed\xa0\x80", "\\xed\\xa0\\x80", True)],  # a UTF-8-encoded surrogate is not UTF-8
+)  # fmt: skip
+def test_a_field_name_is_given_as_it_is_or_escaped_without_loss(
+    raw: bytes, shown: str, escaped: bool
+) -> None:
+    name = raw.decode("utf-8", "surrogateescape")  # as the codec reads a name back
+    assert encode_name(name) == (shown, escaped)
+    fields = dead_fields(["malformed_json"], original_fields={name: b"v"})
+    record = record_of("1800000000000-0", fields)
+    assert record.original_fields == {shown: "v"}
+    assert record.original_fields_escaped == ([shown] if escaped else [])
+    record.model_dump_json().encode("utf-8")  # no lone surrogate left to fail the response
+
+
+def test_a_foreign_entry_s_field_name_that_is_not_utf8_is_escaped_too() -> None:
+    record = record_of("1800000000000-5", {b"j\xffnk": b"v", b"original": b"{}"})
+    assert record.readable is False
+    assert record.original_fields["j\\xffnk"] == "v"
+    assert "j\\xffnk" in record.original_fields_escaped
+
+
 def test_line_summarises_the_event_from_its_hint() -> None:
     fields = dead_fields(["invalid_reason_code:x"])
     line = line_of("1800000000000-0", fields)
@@ -152,7 +178,7 @@ def test_window_bounds_are_entry_ids_of_now_minus_the_durations() -> None:
 def test_filter_description_leaves_out_empty_conditions() -> None:
     flt = DeadLetterFilter(reasons=("malformed_json",), since_s=60.0)
     assert flt.describe() == {"reasons": ["malformed_json"], "since_s": 60.0}
-    assert DeadLetterFilter().describe() == {}
+    assert DeadLetterFilter().describe() == {"all": True}  # only --all gets past the guard
 
 
 # --- redrive fields -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime
 
 import orjson
+import pytest
 from rich.console import Console, RenderableType
 
 from services.ops.logic import line_of, record_of
@@ -186,3 +187,23 @@ def test_json_line_is_one_line_of_the_model() -> None:
     line = json_line(record)
     assert "\n" not in line
     assert orjson.loads(line)["original"] == "a\nb"
+
+
+def _aged(age_s: float) -> BusStatus:
+    consumer = ConsumerStatus(name="validator-vm-0", pending=0, idle_ms=int(age_s * 1000))
+    group = GroupStatus(name="validator", exists=True, expected=True, consumers=[consumer])
+    stream = StreamStatus(
+        role="events", name="{ns}:events", exists=True, length=1,
+        first_age_s=age_s, last_age_s=age_s, groups=[group],
+    )  # fmt: skip
+    return BusStatus(
+        namespace="ns", at=datetime(2025, 1, 1, tzinfo=UTC), streams=[stream], dead_letters=0
+    )
+
+
+@pytest.mark.parametrize("age_s", [0.0, 0.816, 42.0, 3599.0, 86_399.0, 99 * 86_400.0])
+def test_status_tables_keep_their_width_whatever_the_ages(age_s: float) -> None:
+    # given the same bus seen with ages of every format (0ms, 816ms, 42s, 59m59s, 23h59m, 99d00h)
+    widths = [len(line) for line in plain(status_view(_aged(1.0))).splitlines()]
+    # then every line is as wide as with an age of 1s: the table does not jump
+    assert [len(line) for line in plain(status_view(_aged(age_s))).splitlines()] == widths

@@ -46,6 +46,12 @@ def test_several_validators_get_distinct_slots() -> None:
     assert child_command("coach") == (sys.executable, "-m", "services.cli", "run", "coach")
 
 
+def test_several_api_workers_are_slotted_children_of_run_all() -> None:
+    specs = children(api_workers=2)
+    assert [s.name for s in specs] == ["validator", "persister", "coach", "api-0", "api-1"]
+    assert specs[-1].argv == (sys.executable, "-m", "services.cli", "run", "api", "--slot", "1")
+
+
 def test_backoff_doubles_up_to_a_cap_and_resets_after_a_stable_run() -> None:
     # the ceiling doubles per crash in a row up to its cap; each delay is jittered below it
     ceilings = [RESTART_BACKOFF.ceiling(n - 1) for n in (1, 2, 3, 4, 50)]

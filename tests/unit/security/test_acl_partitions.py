@@ -91,7 +91,9 @@ def test_ops_and_the_api_see_every_partition_and_redrive_each_to_its_own(
     names, text = Names("runbus", partitions), render("runbus", partitions=partitions)
     audit = names.redrive_audit
     dead, events = every(names, StreamKind.DEAD), every(names, StreamKind.EVENTS)
-    assert keys_with(text, role, "xlen") == exact("%R~", [*every(names, *StreamKind), audit])
+    # Status reads every stream: the partitions', the outlets' (the actions stream), the audit.
+    shown = [*every(names, *StreamKind), *(o.key(names) for o in PIPELINE.outlets), audit]
+    assert keys_with(text, role, "xlen") == exact("%R~", shown)
     # The api also reads one entry of the incoming and valid streams: the dashboard's search.
     searched = [*events, *every(names, StreamKind.VALID)] if role == "api" else []
     assert keys_with(text, role, "xrange") == exact("%R~", [*dead, audit, *searched])

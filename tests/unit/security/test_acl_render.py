@@ -88,7 +88,9 @@ def test_the_producer_may_only_xadd_to_the_incoming_stream() -> None:
 def test_the_dashboard_may_only_read_coach_documents_and_subscribe() -> None:
     dashboard = next(r for r in roles(Names("runbus")) if r.name == "dashboard")
     commands = {c for g in dashboard.grants for c in g.commands}
-    assert commands == {"get", "mget", "smembers", "sismember", "subscribe", "unsubscribe"}
+    assert commands == {
+        "get", "getrange", "mget", "smembers", "sismember", "subscribe", "unsubscribe"
+    }  # fmt: skip
     keys = {k for g in dashboard.grants for k in g.keys}
     assert keys == {"%R~{runbus:coach:*}:doc:*", "%R~runbus:coach:projects"}
 

@@ -1,6 +1,7 @@
 -- The dead-letter archive: dead letters that retention trimmed off their stream, whole.
 -- Key: the dead-letter stream and the entry id there (archiving twice stores once).
--- Times as in the history: fixed-width ISO 8601 UTC text.
+-- Times as in the history (0002): integers, microseconds since the epoch (UTC); the writer
+-- binds archived_at and redriven_at from its clock, as the history's insert time.
 CREATE TABLE dead_letter_archive (
     stream        TEXT    NOT NULL,
     entry_id      TEXT    NOT NULL,
@@ -12,8 +13,8 @@ CREATE TABLE dead_letter_archive (
     source_stream TEXT    NOT NULL,
     source_id     TEXT    NOT NULL,
     first_seen    TEXT    NOT NULL,
-    dead_at       TEXT    NOT NULL,
-    archived_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+    dead_at       INTEGER NOT NULL CHECK (typeof(dead_at) = 'integer'),
+    archived_at   INTEGER NOT NULL CHECK (typeof(archived_at) = 'integer'),
     original      BLOB    NOT NULL,
     other         BLOB    NOT NULL,
     size          INTEGER NOT NULL,
@@ -32,6 +33,6 @@ END;
 CREATE TABLE dead_letter_redrives (
     stream      TEXT NOT NULL,
     entry_id    TEXT NOT NULL,
-    redriven_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+    redriven_at INTEGER NOT NULL CHECK (typeof(redriven_at) = 'integer'),
     PRIMARY KEY (stream, entry_id)
 ) WITHOUT ROWID;
