@@ -200,8 +200,8 @@ async def test_a_0001_sqlite_history_upgrades_in_place_and_reads_back_identicall
     store = store_for_url(url)
     await store.open()
     try:
-        # When the store migrates it (0002) and reads it
-        assert await store.migrate() == [2]
+        # When the store migrates it (0002, then 0003: the dead-letter archive) and reads it
+        assert await store.migrate() == [2, 3]
         rows = await _read_all(store)
         # Then every row reads back identically, its id (and so every cursor) kept
         _check_same(rows, legacy, len(envelopes))

@@ -259,7 +259,7 @@ def test_status_shows_the_actions_stream_and_its_platform_group(
     # then the table and the JSON show the length, lag, pending and consumer
     text = cli("status").stdout
     assert re.search(rf"│ actions +│ {re.escape(names.actions)} +│ +2 │", text), text
-    assert re.search(r"│ actions/platform +│ +1 │ +1 │", text), text
+    assert re.search(r"│ actions/platform +│ +1 │ +\S+ │ +1 │", text), text  # lag, lag age, pending
     assert "actions/platform/p-1" in text
     (actions,) = orjson.loads(cli("status", "--json").stdout)["outlets"]
     assert (actions["role"], actions["name"], actions["length"]) == ("actions", names.actions, 2)
