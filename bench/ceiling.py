@@ -7,9 +7,14 @@ into a fresh file or schema made by the real migrations:
 
 - SQLite: one connection opened as the store opens it (WAL, synchronous=NORMAL), each batch one
   ``BEGIN IMMEDIATE`` + ``executemany`` of the store's statement + ``COMMIT``.
-- PostgreSQL: one connection, each batch one transaction running the store's own
-  `stage_and_insert` (binary COPY into the session's staging table, then ``INSERT ... SELECT
-  ... ON CONFLICT DO NOTHING`` into the partitioned table).
+- PostgreSQL: one connection, each batch the store's own `copy_insert` (binary COPY straight
+  into the partitioned table; the staged ``INSERT ... ON CONFLICT DO NOTHING`` when a batch
+  holds a stored event, which these fresh rows never do).
+
+Beside it, in the same run and batch by batch in turn (so the machine's other load falls on
+both alike), today's reference: the schema of migration 0001 alone with the insert the store
+did before 0002 (SQLite: `services.history.sqlite_v1`, 18 values a row, text times;
+PostgreSQL: the staged insert). ``ceiling_vs_today_<backend>`` is the ratio of the two.
 
 Diagnostics on the same backends: the same rows into a lean 7-column table with one unique key
 (what the schema itself costs), and into throwaway copies of the schema with one thing removed
@@ -42,12 +47,17 @@ from services.history.postgres import (
     STAGE_SQL as PG_STAGE,
 )
 from services.history.postgres import (
+    copy_insert,
     escaped_records,
     schema_of,
     stage_and_insert,
 )
 from services.history.records import COLUMNS, Record, records_of
-from services.history.sqlite import INSERT_SQL, connect, insert_params, ts_text
+from services.history.sqlite import INSERT_SQL, connect, insert_params
+from services.history.sqlite_v1 import INSERT_SQL as V1_INSERT_SQL
+from services.history.sqlite_v1 import create as create_v1
+from services.history.sqlite_v1 import params as v1_params
+from services.history.sqlite_v1 import ts_text
 from shared.models import ValidEnvelope
 
 #: Rows per insert: the persister's batch (``batch_size``).
@@ -127,26 +137,32 @@ def lean_params(rows: Rows, count: int, *, text_times: bool) -> list[tuple[Any, 
 # --- SQLite ---------------------------------------------------------------------------------
 
 
-def _insert_sqlite(path: Path, statement: str, work: list[list[tuple[Any, ...]]]) -> list[float]:
-    conn = connect(path)
-    try:
-        return _timed_sqlite(conn, statement, work)
-    finally:
-        conn.close()
+def _sqlite_batch(conn: Any, statement: str, params: list[tuple[Any, ...]]) -> float:
+    """One batch as the store's insert_batch writes it (one transaction, one executemany)."""
+    before = conn.total_changes
+    began = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(statement, params)
+    conn.execute("COMMIT")
+    spent = time.perf_counter() - began
+    if conn.total_changes - before != len(params):
+        raise AssertionError(f"{conn.total_changes - before} of {len(params)} rows inserted")
+    return spent
 
 
 def _timed_sqlite(conn: Any, statement: str, work: list[list[tuple[Any, ...]]]) -> list[float]:
-    spent: list[float] = []
-    for params in work:
-        before = conn.total_changes
-        began = time.perf_counter()
-        # As the store's insert_batch: one transaction and one executemany per batch.
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(statement, params)
-        conn.execute("COMMIT")
-        spent.append(time.perf_counter() - began)
-        if conn.total_changes - before != len(params):
-            raise AssertionError(f"{conn.total_changes - before} of {len(params)} rows inserted")
+    return [_sqlite_batch(conn, statement, params) for params in work]
+
+
+def _side_by_side(
+    conns: tuple[Any, Any], statements: tuple[str, str], works: tuple[list[Any], list[Any]]
+) -> tuple[list[float], list[float]]:
+    """Today's and the new layout, batch by batch in turn, each into its own file."""
+    spent: tuple[list[float], list[float]] = ([], [])
+    for i in range(len(works[0])):
+        order = (0, 1) if i % 2 == 0 else (1, 0)  # neither always goes first
+        for side in order:
+            spent[side].append(_sqlite_batch(conns[side], statements[side], works[side][i]))
     return spent
 
 
@@ -164,7 +180,7 @@ def _sqlite_variant(ws: Workspace, variant: sql.Variant, work: list[Any], tag: s
         conn.executescript(script)
         for statement in variant.sqlite:
             conn.execute(statement)
-        statement = INSERT_SQL if variant.idempotent else sql.without_conflict(INSERT_SQL)
+        statement = V1_INSERT_SQL if variant.idempotent else sql.without_conflict(V1_INSERT_SQL)
         rows = sum(len(b) for b in work)
         return timing(_timed_sqlite(conn, statement, work), rows)
     finally:
@@ -172,14 +188,24 @@ def _sqlite_variant(ws: Workspace, variant: sql.Variant, work: list[Any], tag: s
 
 
 def measure_sqlite(ws: Workspace, rows: Rows, diag_rows: int) -> dict[str, Any]:
-    """The real schema, the lean table and the schema variants, on SQLite."""
+    """The real schema beside 0001's, the lean table and 0001's variants, on SQLite."""
     count = len(rows.records)
     began = time.perf_counter()
     work = [insert_params(records_of(b)) for b in batches(rows.envelopes)]  # as insert_batch
     out: dict[str, Any] = {"prepare_us_per_row": per_row_us(time.perf_counter() - began, count)}
-    path = _sqlite_file(ws, "ceiling")
+    began = time.perf_counter()
+    today_work = [v1_params(records_of(b)) for b in batches(rows.envelopes)]
+    out["today_prepare_us_per_row"] = per_row_us(time.perf_counter() - began, count)
+    path, today = _sqlite_file(ws, "ceiling"), _sqlite_file(ws, "ceiling-today")
     asyncio.run(migrate_history(f"sqlite:///{path}"))
-    out["schema"] = timing(_insert_sqlite(path, INSERT_SQL, work), count)
+    conns = (connect(today), connect(path))
+    try:
+        create_v1(conns[0])
+        spent = _side_by_side(conns, (V1_INSERT_SQL, INSERT_SQL), (today_work, work))
+    finally:
+        for conn in conns:
+            conn.close()
+    out["today"], out["schema"] = timing(spent[0], count), timing(spent[1], count)
     lean = _sqlite_file(ws, "ceiling-lean")
     conn = connect(lean)
     try:
@@ -188,7 +214,7 @@ def measure_sqlite(ws: Workspace, rows: Rows, diag_rows: int) -> dict[str, Any]:
         out["lean"] = timing(_timed_sqlite(conn, sql.LEAN_SQLITE_INSERT, lean_work), count)
     finally:
         conn.close()
-    diag = work[: max(1, diag_rows // BATCH)]
+    diag = today_work[: max(1, diag_rows // BATCH)]
     out["variants"] = {tag: _sqlite_variant(ws, v, diag, tag) for v, tag in sql.ORDER}
     out["variant_rows"] = sum(len(b) for b in diag)
     return out
@@ -214,15 +240,61 @@ def _staged(stage: str, table: str, columns: Sequence[str], insert: str) -> PgIn
     return run
 
 
+async def _pg_batch(conn: PgConn, insert: PgInsert, records: list[Any]) -> float:
+    began = time.perf_counter()
+    async with conn.transaction():  # as the store's staged path: one transaction a batch
+        new = await insert(conn, records)
+    spent = time.perf_counter() - began
+    if new != len(records):
+        raise AssertionError(f"{new} of {len(records)} rows inserted")
+    return spent
+
+
+async def _pg_store_batch(conn: PgConn, records: list[Any]) -> float:
+    """One batch exactly as the store's insert_records writes it (`copy_insert`)."""
+    began = time.perf_counter()
+    new, had_stored = await copy_insert(conn, records, direct=True)
+    spent = time.perf_counter() - began
+    if new != len(records) or had_stored:
+        raise AssertionError(f"{new} of {len(records)} rows inserted")
+    return spent
+
+
 async def _timed_postgres(conn: PgConn, insert: PgInsert, work: list[list[Any]]) -> list[float]:
-    spent: list[float] = []
-    for records in work:
-        began = time.perf_counter()
-        async with conn.transaction():  # as the store's _copy_insert: one transaction a batch
-            new = await insert(conn, records)
-        spent.append(time.perf_counter() - began)
-        if new != len(records):
-            raise AssertionError(f"{new} of {len(records)} rows inserted")
+    return [await _pg_batch(conn, insert, records) for records in work]
+
+
+async def _pg_0001(url: str) -> PgConn:
+    """A fresh schema holding migration 0001 alone (today's reference), connected to it."""
+    schema = schema_of(url) or "public"
+    conn = await _pg_connect(url)
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    await conn.execute(migrations.migrations("postgres")[0].sql)
+    # The months the store creates at its first write: this one and three ahead.
+    await conn.execute(
+        "SELECT history_ensure_month((date_trunc('month', now() AT TIME ZONE 'UTC') "
+        "+ m * interval '1 month')::date) FROM generate_series(0, 3) m"
+    )
+    return conn
+
+
+async def _pg_side_by_side(ws: Workspace, work: list[list[Any]]) -> tuple[list[float], ...]:
+    """0001 with the staged insert, and the real schema with the store's insert, batch by
+    batch in turn."""
+    url = ws.postgres_url("ceiling")
+    await migrate_history(url)
+    conns = (await _pg_0001(ws.postgres_url("ceiling_today")), await _pg_connect(url))
+    spent: tuple[list[float], list[float]] = ([], [])
+    try:
+        for i, records in enumerate(work):
+            for side in (0, 1) if i % 2 == 0 else (1, 0):
+                if side == 0:
+                    spent[0].append(await _pg_batch(conns[0], stage_and_insert, records))
+                else:
+                    spent[1].append(await _pg_store_batch(conns[1], records))
+    finally:
+        for conn in conns:
+            await conn.close()
     return spent
 
 
@@ -259,14 +331,14 @@ def _pg_insert(variant: sql.Variant) -> PgInsert:
 
 
 async def measure_postgres(ws: Workspace, rows: Rows, diag_rows: int) -> dict[str, Any]:
-    """The real schema, the lean table and the schema variants, on PostgreSQL."""
+    """The real schema beside 0001's, the lean table and the schema variants, on PostgreSQL."""
+    count = len(rows.records)
     began = time.perf_counter()
     work = [escaped_records(records_of(b)) for b in batches(rows.envelopes)]  # as insert_batch
-    out: dict[str, Any] = {
-        "prepare_us_per_row": per_row_us(time.perf_counter() - began, len(rows.records)),
-        "schema": await _pg_schema_rate(ws.postgres_url("ceiling"), stage_and_insert, work),
-        "lean": await _pg_lean(ws.postgres_url("ceiling_lean"), rows),
-    }
+    out: dict[str, Any] = {"prepare_us_per_row": per_row_us(time.perf_counter() - began, count)}
+    today, new = await _pg_side_by_side(ws, work)
+    out["today"], out["schema"] = timing(today, count), timing(new, count)
+    out["lean"] = await _pg_lean(ws.postgres_url("ceiling_lean"), rows)
     diag = work[: max(1, diag_rows // BATCH)]
     found: dict[str, Any] = {}
     for variant, tag in sql.ORDER:

@@ -33,6 +33,9 @@ from services.history import store_for_url
 from services.history.base import HistoryStore
 from services.history.postgres import schema_of
 from services.history.reads import run_events
+from services.history.sqlite_rows import BODY as SQLITE_BODY
+from services.history.sqlite_rows import COLUMNS as SQLITE_COLUMNS
+from services.history.sqlite_rows import micros
 from services.ops.deadletters import dead_letter_stats, list_dead_letters
 from shared import __version__
 from shared.models import DeadLetter
@@ -43,18 +46,25 @@ RUN_EVENTS = 1000
 #: Rows per bulk-load transaction.
 CHUNK = 100_000
 
-_SQLITE_LOAD = """
+# The body's fields (`services.history.sqlite_rows.BODY`) as SQL over the row number i; ?5 is
+# the base time in microseconds.
+_SQLITE_BODY = {
+    "dialect": "'brewslm'", "severity": "'info'", "stage": "'training'", "reason_code": "NULL",
+    "event_type": "NULL", "actor": "'bench'",
+    "summary": "'training step ' || i || ' finished; loss is going down nicely'",
+    "message": "NULL", "taxonomy_version": "'tx-bench'", "source_id": "i || '-0'",
+    "accepted_at": "?5 + i * 1000", "created_at": "?5 + i * 1000",
+    "payload": """json('{"step":' || i || ',"loss":0.41,"lr":0.0003,"status":"running"}')""",
+    "details": "NULL",
+}  # fmt: skip
+_SQLITE_LOAD = f"""
 WITH RECURSIVE seq(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
-INSERT INTO history (event_id, dialect, project_id, run_id, stage, severity, actor, summary,
-                     payload, ts, accepted_at, taxonomy_version, source_id)
-SELECT 'g-' || i, 'brewslm', i % 100, 'run-' || (? + i % ?), 'training', 'info', 'bench',
-       'training step ' || i || ' finished; loss is going down nicely',
-       '{"step":' || i || ',"loss":0.41,"lr":0.0003,"status":"running"}',
-       strftime('%Y-%m-%dT%H:%M:%f', ? + i / 1000.0, 'unixepoch') || '000+00:00',
-       strftime('%Y-%m-%dT%H:%M:%f', ? + i / 1000.0, 'unixepoch') || '000+00:00',
-       'tx-bench', i || '-0'
+INSERT INTO history ({", ".join(SQLITE_COLUMNS)})
+SELECT 'g-' || i, 'run-' || (?3 + i % ?4), NULL, i % 100, ?5 + i * 1000,
+       json_array({", ".join(_SQLITE_BODY[name] for name in SQLITE_BODY)})
 FROM seq
 """
+assert SQLITE_COLUMNS == ("event_id", "run_id", "parent_run_id", "project_id", "ts", "body")
 
 _POSTGRES_LOAD = """
 INSERT INTO history (event_id, dialect, project_id, run_id, stage, severity, actor, summary,
@@ -79,13 +89,13 @@ def load_sqlite(url: str, low: int, high: int) -> None:
     """Rows [low, high) as runs of 1000 (run ids from low/1000), interleaved."""
     path = url.removeprefix("sqlite:///")
     conn = sqlite3.connect(path, isolation_level=None)
-    base = _base_time().timestamp()
+    base = micros(_base_time())
     runs, first_run = (high - low) // RUN_EVENTS, low // RUN_EVENTS
     try:
         for start in range(low, high, CHUNK):
             end = min(high, start + CHUNK) - 1
             conn.execute("BEGIN")
-            conn.execute(_SQLITE_LOAD, (start, end, first_run, runs, base, base))
+            conn.execute(_SQLITE_LOAD, (start, end, first_run, runs, base))
             conn.execute("COMMIT")
         conn.execute("ANALYZE")
     finally:

@@ -56,9 +56,10 @@ class SqliteHistory:
         rows = self.conn.execute(
             "SELECT event_id, ts, id FROM history WHERE run_id = ? AND (ts, id) > (?, ?) "
             "ORDER BY ts, id LIMIT 5000",
-            (run_id, *(after or ("", 0))),
+            (run_id, *(after or (-1, 0))),
         ).fetchall()
-        return [(e, datetime.fromisoformat(ts).timestamp(), (ts, i)) for e, ts, i in rows]
+        # ts: microseconds since the epoch (services.history.sqlite_rows)
+        return [(e, ts / 1e6, (ts, i)) for e, ts, i in rows]
 
     async def close(self) -> None:
         """Close the connection."""

@@ -34,6 +34,16 @@ TARGETS: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
         lambda v: v >= VS_BASELINE_TARGET,
     ),
     (
+        "Store ceiling SQLite >= 2x today's schema (0001, same run)",
+        "ceiling_vs_today_sqlite",
+        lambda v: v >= 2.0,
+    ),
+    (
+        "Store ceiling PostgreSQL >= 2x today's schema (0001, same run)",
+        "ceiling_vs_today_postgres",
+        lambda v: v >= 2.0,
+    ),
+    (
         f"End to end SQLite >= {VS_CEILING_TARGET}x the store's ceiling (ready rows, same run)",
         "vs_ceiling_sqlite",
         lambda v: v >= VS_CEILING_TARGET,

@@ -41,7 +41,21 @@ from services.history.base import (
     page_of,
 )
 from services.history.checkpoint import Checkpointer
-from services.history.records import COLUMNS, ROW_COLUMNS, Record, loads_json, records_of
+from services.history.records import Record, records_of
+from services.history.sqlite_rows import (
+    COLUMNS,
+    FILTERABLE,
+    READ_COLUMNS,
+    body_field,
+    micros,
+    now_micros,
+    rows_of,
+    time_of,
+)
+from services.history.sqlite_rows import (
+    params as row_params,
+)
+from services.history.sqlite_upgrade import STEPS
 from shared.models import ValidEnvelope
 
 T = TypeVar("T")
@@ -50,7 +64,7 @@ _INSERT = (
     f"INSERT INTO history ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
     "ON CONFLICT (event_id, ts) DO NOTHING"
 )
-_SELECT = f"SELECT {', '.join('h.' + c for c in ROW_COLUMNS)} FROM history h"
+_SELECT = f"SELECT {', '.join('h.' + c for c in READ_COLUMNS)} FROM history h"
 _KEYSET = "(h.ts, h.id) > (?, ?) ORDER BY h.ts, h.id LIMIT ?"
 # One run's span: first and last entry of history_run, and the first parent among its first
 # rows (a bounded read: `PARENT_PROBE`).
@@ -60,67 +74,24 @@ _SPAN = (
     "(SELECT parent_run_id FROM (SELECT parent_run_id FROM history WHERE run_id = ?1 "
     "ORDER BY ts, id LIMIT ?2) WHERE parent_run_id IS NOT NULL LIMIT 1)"
 )
-_TS_INDEX = COLUMNS.index("ts")
-_ACCEPTED_INDEX = COLUMNS.index("accepted_at")
-_AFTER_TIMES = _ACCEPTED_INDEX + 1
-assert _ACCEPTED_INDEX == _TS_INDEX + 1  # `_params` replaces the two times side by side
-_MIGRATIONS_TABLE = (
+_PRUNE = "DELETE FROM history WHERE ts < ?"
+#: Before every stored time (a time is at least 1970, 0 µs).
+_BEFORE_ALL = (-1, 0)
+MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
     "name TEXT NOT NULL, applied_at TEXT NOT NULL "
     "DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')))"
 )
 
 
-_time = datetime.fromisoformat
-
-
-def ts_text(value: datetime) -> str:
-    """Fixed-width UTC text of a time: text order is time order."""
-    if value.tzinfo is not UTC:  # records already hold UTC times: skip the conversion
-        value = value.astimezone(UTC)
-    return value.isoformat(timespec="microseconds")
-
-
-def _params(record: Record, accepted: dict[datetime, str]) -> tuple[Any, ...]:
-    # `accepted`: the batch's accept times as text; a batch shares one or two of them.
-    text = accepted.get(record.accepted_at)
-    if text is None:
-        text = accepted[record.accepted_at] = ts_text(record.accepted_at)
-    return (*record[:_TS_INDEX], ts_text(record.ts), text, *record[_AFTER_TIMES:])
-
-
 def insert_params(records: Sequence[Record]) -> list[tuple[Any, ...]]:
-    """What `insert_batch` binds for a batch's records: one tuple per row, for `INSERT_SQL`."""
-    accepted: dict[datetime, str] = {}
-    return [_params(r, accepted) for r in records]
+    """What `insert_batch` binds for a batch's records: one tuple per row, for `INSERT_SQL`
+    (the batch's insert time is now)."""
+    return row_params(records, now_micros())
 
 
 #: The statement `insert_batch` runs with ``executemany`` (the benchmark times it alone).
 INSERT_SQL = _INSERT
-
-
-def rows_of(raw: list[tuple[Any, ...]]) -> list[HistoryRow]:
-    """`HistoryRow`s of rows selected as `_SELECT` lists them (`ROW_COLUMNS` order): the three
-    times parsed, the JSON columns loaded.
-
-    Positional, in one comprehension: a run read decodes a thousand rows, and a function call
-    per row (or a ``row_factory``) costs more than the decoding itself.
-    """
-    time, doc = _time, loads_json
-    # fmt: off
-    return [
-        HistoryRow(
-            row_id, event_id, dialect, project_id, run_id, parent_run_id, severity,
-            time(ts), time(created_at), time(accepted_at), taxonomy_version, source_id,
-            stage, reason_code, actor, summary, doc(payload), event_type, message, doc(details),
-        )
-        for (
-            row_id, event_id, dialect, project_id, run_id, parent_run_id, severity,
-            ts, created_at, accepted_at, taxonomy_version, source_id,
-            stage, reason_code, actor, summary, payload, event_type, message, details,
-        ) in raw
-    ]
-    # fmt: on
 
 
 def _classify(exc: sqlite3.Error) -> Exception:
@@ -132,11 +103,11 @@ def _classify(exc: sqlite3.Error) -> Exception:
     return StoreRejected(f"sqlite: {exc}")
 
 
-def _after(cursor: str | None) -> tuple[str, int]:
+def _after(cursor: str | None) -> tuple[int, int]:
     if cursor is None:
-        return "", 0
+        return _BEFORE_ALL
     ts, row_id = decode_cursor(cursor)
-    return ts_text(ts), row_id
+    return micros(ts), row_id
 
 
 #: How long a connection waits for another's lock (busy timeout, and the WAL switch below).
@@ -301,14 +272,17 @@ class SqliteHistoryStore:
         return await self._run(self._migrate)
 
     def _migrate(self, conn: sqlite3.Connection) -> list[int]:
-        conn.execute(_MIGRATIONS_TABLE)
+        conn.execute(MIGRATIONS_TABLE)
         applied: list[int] = []
         conn.execute("BEGIN IMMEDIATE")  # one migrator at a time
         try:
             done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
             for migration in migrations.pending("sqlite", done):
-                for statement in _statements(migration.sql):
-                    conn.execute(statement)
+                for sql, step in migrations.parts(migration.sql):
+                    for statement in _statements(sql):
+                        conn.execute(statement)
+                    if step is not None:
+                        STEPS[step](conn)
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                     (migration.version, migration.name),
@@ -343,12 +317,12 @@ class SqliteHistoryStore:
     async def prune(self, older_than: timedelta) -> PruneResult:
         """Delete rows older than now - `older_than` (through the trigger's gate)."""
         cutoff = datetime.now(UTC) - older_than
-        text = ts_text(cutoff)
+        value = micros(cutoff)
 
         def delete(conn: sqlite3.Connection) -> int:
             def work() -> int:
-                conn.execute("INSERT INTO history_prune_gate (cutoff) VALUES (?)", (text,))
-                deleted = conn.execute("DELETE FROM history WHERE ts < ?", (text,)).rowcount
+                conn.execute("INSERT INTO history_prune_gate (cutoff) VALUES (?)", (value,))
+                deleted = conn.execute(_PRUNE, (value,)).rowcount
                 conn.execute("DELETE FROM history_prune_gate")
                 return int(deleted)
 
@@ -403,7 +377,7 @@ class SqliteHistoryStore:
             for run_id in run_ids:
                 first, last, parent = conn.execute(_SPAN, (run_id, PARENT_PROBE)).fetchone()
                 if first is not None:
-                    out.append(RunSpan(run_id, _time(first), _time(last), parent))
+                    out.append(RunSpan(run_id, time_of(first), time_of(last), parent))
             return out
 
         return await self._run(spans)
@@ -442,14 +416,14 @@ class SqliteHistoryStore:
         where = "h.project_id = ?" if project_id is not None else "1 = 1"
         base = [project_id] if project_id is not None else []
         sql = f"{_SELECT} WHERE {where} AND (h.ts, h.id) > (?, ?) ORDER BY h.ts, h.id LIMIT 2000"
-        after: tuple[str, int] = ("", 0)
+        after: tuple[int, int] = _BEFORE_ALL
         while True:
             rows = await self._select(sql, [*base, *after])
             for row in rows:
                 yield row
             if len(rows) < 2000:
                 return
-            after = (ts_text(rows[-1].ts), rows[-1].id)
+            after = (micros(rows[-1].ts), rows[-1].id)
 
     async def count(self) -> int:
         """Number of stored events."""
@@ -464,23 +438,19 @@ def _marks(values: Sequence[object]) -> str:
 
 def _filter_sql(project_id: int, f: ProjectFilter) -> tuple[str, list[Any]]:
     clauses = ["h.project_id = ?"]
-    params: list[Any] = [project_id]
-    for column, value in (
-        ("stage", f.stage),
-        ("severity", f.severity),
-        ("reason_code", f.reason_code),
-        ("event_type", f.event_type),
-    ):
+    values: list[Any] = [project_id]
+    for name in FILTERABLE:
+        value = getattr(f, name)
         if value is not None:
-            clauses.append(f"h.{column} = ?")
-            params.append(value)
+            clauses.append(f"{body_field(name)} = ?")
+            values.append(value)
     if f.since is not None:
         clauses.append("h.ts >= ?")
-        params.append(ts_text(f.since))
+        values.append(micros(f.since))
     if f.until is not None:
         clauses.append("h.ts < ?")
-        params.append(ts_text(f.until))
-    return " AND ".join(clauses), params
+        values.append(micros(f.until))
+    return " AND ".join(clauses), values
 
 
 def _statements(script: str) -> list[str]:

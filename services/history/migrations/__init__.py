@@ -2,6 +2,9 @@
 
 Each backend records what it applied in a ``schema_migrations`` table (version, name,
 applied_at). A migration file is never edited once released: a change is a new file.
+
+A line ``-- @step <name>`` in a migration runs a data step of the backend's (SQLite:
+`services.history.sqlite_upgrade.STEPS`) at that point, in the migration's transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Literal
 
 _HERE = Path(__file__).resolve().parent
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_STEP = re.compile(r"^-- @step ([a-z0-9_]+)[ \t]*$", re.MULTILINE)
 
 Backend = Literal["sqlite", "postgres"]
 
@@ -42,3 +46,11 @@ def migrations(backend: Backend) -> list[Migration]:
 def pending(backend: Backend, applied: set[int]) -> list[Migration]:
     """The migrations not applied yet, in order."""
     return [m for m in migrations(backend) if m.version not in applied]
+
+
+def parts(sql: str) -> list[tuple[str, str | None]]:
+    """A migration's SQL cut at its ``-- @step`` lines: (the SQL before a step, its name), the
+    last part's name None."""
+    pieces = _STEP.split(sql)
+    names: list[str | None] = [*pieces[1::2], None]
+    return list(zip(pieces[0::2], names, strict=True))

@@ -33,7 +33,7 @@ def test_both_backends_insert_every_row_of_the_real_schema_and_the_lean_table(
 ) -> None:
     found, _ = result
     for backend in ("sqlite", "postgres"):
-        for table in ("schema", "lean"):
+        for table in ("schema", "today", "lean"):
             doc = found[backend][table]
             assert doc["rows"] == 2_500 and doc["rows_s"] > 0, (backend, table, doc)
             assert 0 < doc["batch_p50_ms"] <= doc["batch_p99_ms"]

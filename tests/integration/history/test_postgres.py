@@ -204,3 +204,52 @@ async def test_both_insert_paths_store_the_same_rows_once(
             assert row.summary == event["summary"] and row.payload == event["payload"]
         else:
             assert row.details == event["details"]
+
+
+async def test_a_batch_holding_stored_events_falls_back_to_the_staged_insert(
+    pg_store: PostgresHistoryStore, pg_url: str
+) -> None:
+    # Given 200 stored events (a batch above the small-batch size goes straight in by COPY)
+    size = SMALL_BATCH * 2 + 8
+    first = [brewslm("exp-c", at(i), event_id=f"c{i}") for i in range(size)]
+    assert await pg_store.insert_batch(first) == size
+    # When a batch holds half of them again (a redelivery) and half new events
+    mixed = first[size // 2 :] + [brewslm("exp-c", at(size + i), event_id=f"n{i}")
+                                  for i in range(size // 2)]  # fmt: skip
+    # Then the direct COPY is refused, the staged insert stores only the new half
+    assert await pg_store.insert_batch(mixed) == size // 2
+    # and the next batch (new events only) takes the staged path once, then COPY again
+    for round_ in range(2):
+        fresh = [brewslm("exp-c", at(2 * size + round_ * size + i), event_id=f"f{round_}-{i}")
+                 for i in range(size)]  # fmt: skip
+        assert await pg_store.insert_batch(fresh) == size
+    rows = await raw_sql(pg_url, "SELECT count(*), count(DISTINCT event_id) FROM history")
+    assert tuple(rows[0]) == (size * 3 + size // 2, size * 3 + size // 2)
+    # and nothing was written twice or lost: ids are unique, every event once
+    ids = await raw_sql(pg_url, "SELECT count(DISTINCT id) FROM history")
+    assert ids[0][0] == size * 3 + size // 2
+
+
+async def test_copy_straight_into_the_history_is_refused_by_a_stored_event(pg_url: str) -> None:
+    # Given a stored event
+    from services.history.postgres import copy_direct, escaped_records
+    from services.history.records import records_of
+
+    store = PostgresHistoryStore(pg_url)
+    await store.open()
+    await store.migrate()
+    event = brewslm("exp-d", at(0), event_id="d0")
+    assert await store.insert_batch([event]) == 1
+    await store.close()
+    # When the direct COPY meets it again, inside a transaction
+    conn = await asyncpg.connect(
+        POSTGRES_DSN, server_settings={"search_path": pg_url.split("=")[-1]}
+    )
+    try:
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with conn.transaction():
+                await copy_direct(conn, escaped_records(records_of([event])))
+        # Then nothing was written
+        assert await conn.fetchval("SELECT count(*) FROM history") == 1
+    finally:
+        await conn.close()

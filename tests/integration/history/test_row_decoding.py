@@ -8,16 +8,19 @@ rows written by hand that the persister would never write.
 from __future__ import annotations
 
 import gc
+import sqlite3
+from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
 import pytest
 
-from services.history import HistoryRow, HistoryStore
+from services.history import HistoryRow, HistoryStore, sqlite_v1, store_for_url
 from services.history.postgres import ESCAPED, _init_connection, py_text
-from services.history.records import ROW_COLUMNS, loads_json
+from services.history.records import ROW_COLUMNS, loads_json, records_of
 from tests.integration.history.conftest import raw_sql
 from tests.integration.history.factory import at, brewslm, pulse
 from tests.unit.badinput.corpus import NASTY
@@ -151,22 +154,81 @@ def _same(new: Any, old: Any) -> bool:
     return bool(new == old)
 
 
-async def test_rows_decode_as_they_did_row_by_row(store: HistoryStore, backend_url: str) -> None:
+def _write_0001(url: str, envelopes: list[Any]) -> None:
+    """A SQLite file as the 0001 store left it: migration 0001 alone, then its inserts."""
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        sqlite_v1.create(conn)
+        params = sqlite_v1.params(records_of(envelopes))
+        conn.executemany(sqlite_v1.INSERT_SQL, params)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+async def pg_store(pg_url: str) -> AsyncIterator[HistoryStore]:
+    """A migrated PostgreSQL store (SQLite's reads are held against its 0001 rows below)."""
+    history = store_for_url(pg_url)
+    await history.open()
+    await history.migrate()
+    yield history
+    await history.close()
+
+
+async def test_rows_decode_as_they_did_row_by_row(pg_store: HistoryStore, pg_url: str) -> None:
     # Given rows of both dialects written by the persister's path, and rows written by hand
     envelopes = _events()
-    assert await store.insert_batch(envelopes) == len(envelopes)
-    await _write_by_hand(backend_url)
+    assert await pg_store.insert_batch(envelopes) == len(envelopes)
+    await _write_by_hand(pg_url)
     # When the store reads them, and the former row-by-row decoding reads the same rows
-    rows = await _read_all(store)
-    legacy = await _legacy_rows(backend_url)
+    rows = await _read_all(pg_store)
+    legacy = await _legacy_rows(pg_url)
     # Then every field is the same value of the same type
-    assert len(rows) == len(legacy) == len(envelopes) + len(_HAND_ROWS)
+    _check_same(rows, legacy, len(envelopes))
+
+
+async def test_a_0001_sqlite_history_upgrades_in_place_and_reads_back_identically(
+    tmp_path: Path,
+) -> None:
+    # Given a SQLite history written by the 0001 store (both dialects, NUL, hostile text) and
+    # rows written by hand, read as the 0001 store read them
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    envelopes = _events()
+    _write_0001(url, envelopes)
+    await _write_by_hand(url)
+    legacy = await _legacy_rows(url)
+    store = store_for_url(url)
+    await store.open()
+    try:
+        # When the store migrates it (0002) and reads it
+        assert await store.migrate() == [2]
+        rows = await _read_all(store)
+        # Then every row reads back identically, its id (and so every cursor) kept
+        _check_same(rows, legacy, len(envelopes))
+        # and new inserts work beside the old rows, and read back as the old ones do
+        again = [e.model_copy(update={"event_id": "new-" + e.event_id}) for e in envelopes]
+        assert await store.insert_batch(again) == len(again)
+        assert await store.insert_batch(again) == 0  # idempotent across the layouts
+        both = await _read_all(store)
+        new = {r.event_id.removeprefix("new-"): r for r in both if r.event_id.startswith("new-")}
+        assert min(r.id for r in new.values()) > max(r.id for r in rows)
+        for old in rows[: len(envelopes)]:
+            fresh = new[old.event_id]
+            for name in ROW_COLUMNS:
+                if name not in ("id", "event_id", "created_at"):
+                    assert _same(getattr(fresh, name), getattr(old, name)), (old.event_id, name)
+    finally:
+        await store.close()
+
+
+def _check_same(rows: list[HistoryRow], legacy: list[list[Any]], inserted: int) -> None:
+    assert len(rows) == len(legacy) == inserted + len(_HAND_ROWS)
     for row, old in zip(rows, legacy, strict=True):
         for name, expected in zip(ROW_COLUMNS, old, strict=True):
             assert _same(getattr(row, name), expected), (row.event_id, name)
         # and so is what the API and the CLI print of it
         assert orjson.dumps(row.to_dict()) == orjson.dumps(HistoryRow(*old).to_dict()), row.event_id
-    # and the hand-written JSON shows what each backend makes of it (as before)
+    # and the hand-written JSON shows what the backend makes of it (as before)
     by_id = {r.event_id: r for r in rows}
     big = by_id["h-big"].payload
     assert big is not None and big["big"] == 1.2345678901234568e29  # orjson reads it as float

@@ -54,7 +54,7 @@ async def test_update_and_delete_are_refused_by_the_database(
     await store.insert_batch([brewslm("exp-2", at(0), event_id="evt-keep")])
     # When someone tries to change or remove it behind the store's back
     for statement in (
-        "UPDATE history SET severity = 'error'",
+        "UPDATE history SET run_id = 'moved'",
         "DELETE FROM history WHERE event_id = 'evt-keep'",
         "DELETE FROM history",  # SQLite's TRUNCATE
     ):
@@ -62,7 +62,7 @@ async def test_update_and_delete_are_refused_by_the_database(
             await raw_sql(backend_url, statement)
     # Then the event is still there, unchanged
     page = await store.run_timeline("exp-2")
-    assert [(r.event_id, r.severity) for r in page.rows] == [("evt-keep", "info")]
+    assert [(r.event_id, r.run_id) for r in page.rows] == [("evt-keep", "exp-2")]
 
 
 async def test_truncate_is_refused_on_postgres(pg_url: str) -> None:
@@ -254,7 +254,7 @@ async def test_migrations_apply_once(store: HistoryStore, backend_url: str) -> N
     await other.close()
     # Then each version is recorded once
     rows = await raw_sql(backend_url, "SELECT version FROM schema_migrations")
-    assert [tuple(r) for r in rows] == [(1,)]
+    assert sorted(tuple(r) for r in rows) == [(1,), (2,)]
 
 
 async def test_prune_removes_only_old_history(store: HistoryStore, backend_url: str) -> None:

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.history.base import StoreRejected
+from services.history import sqlite_rows
+from services.history.base import HistoryRow, StoreRejected
 from services.history.migrations import migrations
 from services.history.postgres import pg_text, py_text
 from services.history.records import (
@@ -21,8 +22,7 @@ from services.history.records import (
     record_of,
     records_of,
 )
-from services.history.sqlite import _params as sqlite_params
-from services.history.sqlite import ts_text
+from services.history.sqlite_rows import micros
 from shared.models import ValidEnvelope
 
 
@@ -127,24 +127,58 @@ def test_a_batch_converts_each_distinct_accept_time_once_and_keeps_every_value()
         envelope(BREW).model_copy(update={"accepted_at": shared.astimezone(UTC)}),
         envelope(BREW).model_copy(update={"accepted_at": datetime(2026, 3, 3, tzinfo=paris)}),
     ]
-    # when the batch becomes SQLite parameters through one accept-time cache
-    accepted: dict[datetime, str] = {}
-    params = [sqlite_params(r, accepted) for r in records_of(envs)]
-    # then each row holds its own accept time in UTC text, and the ts beside it
-    at = COLUMNS.index("accepted_at")
-    assert [p[at] for p in params] == [
-        "2026-03-02T00:00:00.000000+00:00",
-        "2026-03-02T00:00:00.000000+00:00",
-        "2026-03-02T23:00:00.000000+00:00",
+    # when the batch becomes SQLite parameters
+    params = sqlite_rows.params(records_of(envs), created=7)
+    # then each row's body holds its own accept time in UTC microseconds, and the ts beside it
+    bodies = [orjson.loads(p[sqlite_rows.COLUMNS.index("body")]) for p in params]
+    at = sqlite_rows.BODY.index("accepted_at")
+    assert [sqlite_rows.time_of(b[at]) for b in bodies] == [
+        datetime(2026, 3, 2, tzinfo=UTC),
+        datetime(2026, 3, 2, tzinfo=UTC),
+        datetime(2026, 3, 2, 23, tzinfo=UTC),
     ]
-    assert len(accepted) == 2
-    assert all(p[COLUMNS.index("ts")] == ts_text(parse_time(BREW["ts"])) for p in params)
-    assert [p[: at - 1] + p[at + 1 :] for p in params[:1]] == [
-        tuple(v for i, v in enumerate(record_of(envs[0])) if i not in (at - 1, at))
-    ]
+    assert all(p[sqlite_rows.COLUMNS.index("ts")] == micros(parse_time(BREW["ts"])) for p in params)
+    assert all(b[sqlite_rows.BODY.index("created_at")] == 7 for b in bodies)
 
 
-def test_ts_text_is_utc_whatever_the_offset() -> None:
+def test_a_record_reads_back_from_its_sqlite_row_field_for_field() -> None:
+    # given both dialects' records, one holding NUL and the escape mark in its free text
+    nul = {**BREW, "summary": "a\x00b \ufdd0", "actor": "\x00", "payload": {"k\x00": [1, None]}}
+    records = [record_of(envelope(nul)), record_of(envelope(PULSE, "pulse"))]
+    # when each becomes the row SQLite stores, and that row is read back
+    params = sqlite_rows.params(
+        records, created=sqlite_rows.micros(datetime(2026, 4, 1, tzinfo=UTC))
+    )
+    rows = sqlite_rows.rows_of([(n, *p) for n, p in enumerate(params, 1)])
+    # then every field is the record's (the JSON objects decoded), the row id and insert time added
+    for record, row in zip(records, rows, strict=True):
+        for name, value in record._asdict().items():
+            if name in ("payload", "details"):
+                value = None if value is None else orjson.loads(value)
+            assert getattr(row, name) == value, name
+        assert row.created_at == datetime(2026, 4, 1, tzinfo=UTC)
+    assert rows[0].summary == "a\x00b \ufdd0" and rows[0].payload == {"k\x00": [1, None]}
+
+
+def test_the_body_holds_every_field_a_column_does_not() -> None:
+    stored = set(sqlite_rows.COLUMNS) - {"body"} | set(sqlite_rows.BODY) | {"id"}
+    assert stored == set(HistoryRow.__struct_fields__)
+    assert not set(sqlite_rows.COLUMNS) & set(sqlite_rows.BODY)
+
+
+def test_micros_is_utc_whatever_the_offset() -> None:
     paris = timezone(timedelta(hours=1))
-    assert ts_text(datetime(2026, 1, 1, 1, tzinfo=paris)) == "2026-01-01T00:00:00.000000+00:00"
-    assert ts_text(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00.000000+00:00"
+    one = sqlite_rows.micros(datetime(2026, 1, 1, 1, tzinfo=paris))
+    assert one == sqlite_rows.micros(datetime(2026, 1, 1, tzinfo=UTC)) == 1767225600000000
+    assert sqlite_rows.time_of(one) == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 1), max_value=datetime(2099, 12, 31, 23, 59, 59, 999999)
+    )
+)
+def test_a_stored_time_reads_back_to_the_microsecond(value: datetime) -> None:
+    aware = value.replace(tzinfo=UTC)
+    assert sqlite_rows.time_of(sqlite_rows.micros(aware)) == aware
+    assert sqlite_rows.time_of(sqlite_rows.micros(aware)).tzinfo is UTC
