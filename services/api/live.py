@@ -77,6 +77,7 @@ class LiveHub:
         self._coach: Topic[CoachChange] = Topic("coach")
         self.versions = VersionMap()
         """The coach documents' latest versions, while the change channel is heard."""
+        self.versions.connected = _never  # until a subscription's connection is watched
         self._dead: Topic[DeadLetterRecord] = Topic(
             "dead_letters",
             lambda: self._run("dead_letters", self._dead_loop),
@@ -207,6 +208,8 @@ class LiveHub:
         """Tie the version map to the subscription's connection: trusted only while it is
         open, forgotten whenever redis-py connects it again (before it resubscribes)."""
         conn = pubsub.connection
+        if conn is None:  # nothing to watch: the map is never believed
+            return
         self.versions.connected = lambda: bool(conn.is_connected)
         conn.register_connect_callback(self._reconnected)
 
