@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,8 +103,17 @@ def validate_bytes(raw: bytes, taxonomy: Taxonomy, max_bytes: int = DEFAULT_MAX_
 
 
 def validate_document(doc: Any, taxonomy: Taxonomy) -> Result:
-    """Validate one decoded JSON document."""
-    return _validate_safely(doc, taxonomy, check_nesting=True)
+    """Validate one decoded JSON document.
+
+    A Python document may hold what JSON cannot: a NaN or infinite float anywhere in it is a
+    schema violation of its field (written as JSON it would become ``null``, so the event the
+    bus stores would differ from the one validated). Bytes cannot hold one: orjson refuses
+    ``NaN``, ``Infinity`` and numbers beyond a double.
+    """
+    result = _validate_safely(doc, taxonomy, check_nesting=True)
+    if isinstance(result, Accepted) and isinstance(doc, dict):
+        return _finite_or_rejected(doc, result)
+    return result
 
 
 def _validate_safely(doc: Any, taxonomy: Taxonomy, check_nesting: bool) -> Result:
@@ -149,6 +159,29 @@ def _validate(doc: Any, taxonomy: Taxonomy, check_nesting: bool) -> Result:
         if not errors:
             return Accepted(event)
     return Rejected(errors, details)
+
+
+def _finite_or_rejected(doc: dict[Any, Any], accepted: Accepted) -> Result:
+    names = [show(str(name)) for name, value in doc.items() if _holds_non_finite(value)]
+    if not names:
+        return accepted
+    return Rejected(
+        [f"schema_violation:{name}" for name in names],
+        [f"{name}: NaN or an infinite number (JSON has neither)" for name in names],
+    )
+
+
+def _holds_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 def _nesting_errors(doc: dict[Any, Any], errors: list[str], details: list[str]) -> None:

@@ -60,7 +60,12 @@ class CoachFastPath:
             return None
         try:
             return await stage_answer(
-                state.redis, settings.names, project_id, stage, _header(scope, b"if-none-match")
+                state.redis,
+                settings.names,
+                project_id,
+                stage,
+                _header(scope, b"if-none-match"),
+                state.live.versions,
             )
         except Exception:  # the route answers it (503, a JSON 500), with its own handlers
             return None

@@ -6,14 +6,17 @@ XREAD per partition, from the newest entry), one status sampler. Each page holds
 `services.api.fanout.Subscription`; the loops publish to their topic without ever awaiting a
 client, so a slow page loses only its own oldest items (and gets a `Resync`).
 
-- The coach and dead-letter loops start with their topic's first subscriber and stop with its
-  last, so an API nobody watches holds no pub/sub connection and sends no XREAD.
+- The coach loop always runs: besides the pages, it feeds `versions` (`VersionMap`, the latest
+  version of each coach document), which answers a dashboard's 304 without a Redis call. The
+  dead-letter loop starts with its topic's first subscriber and stops with its last, so an API
+  nobody watches sends no XREAD.
 - The sampler always runs (every ``RUNBUS_UI_SAMPLE_S``): a page's first render shows the last
   10 minutes of throughput, which a sampler started by that page could not have. Its cost is a
   few XINFO calls and one pipelined HGETALL per stage per round, independent of the pages.
 - A loop that loses Redis retries with `shared.retry.Backoff` and never ends the API. Pub/sub
   drops what is published while disconnected, so after the coach loop (or redis-py under it)
-  subscribes again, its subscribers get ``Resync("reconnected")`` and re-fetch. The dead-letter
+  subscribes again, its subscribers get ``Resync("reconnected")`` and re-fetch, and the version
+  map, which forgot everything when the subscription failed, starts again empty. The dead-letter
   follower resumes from the last id it saw (`follow_dead_letters`): nothing is missed.
 """
 
@@ -33,6 +36,7 @@ from redis.exceptions import RedisError
 
 from services.api.fanout import Resync, Subscription, Topic
 from services.api.samples import Counted, StatusSample, build_sample, down_sample
+from services.api.versions import VersionMap
 from services.ops.deadletters import follow_dead_letters, newest_positions
 from services.ops.logic import now_utc
 from services.ops.models import DeadLetterRecord
@@ -70,9 +74,10 @@ class LiveHub:
         self._tasks: dict[TopicName, asyncio.Task[None]] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self._listening = {name: asyncio.Event() for name in TOPICS}
-        self._coach: Topic[CoachChange] = Topic(
-            "coach", lambda: self._run("coach", self._coach_loop), lambda: self._stop("coach")
-        )
+        self._coach: Topic[CoachChange] = Topic("coach")
+        self.versions = VersionMap()
+        """The coach documents' latest versions, while the change channel is heard."""
+        self.versions.connected = _never  # until a subscription's connection is watched
         self._dead: Topic[DeadLetterRecord] = Topic(
             "dead_letters",
             lambda: self._run("dead_letters", self._dead_loop),
@@ -124,8 +129,10 @@ class LiveHub:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the sampler (the other loops start with their first subscriber)."""
+        """Start the sampler and the coach loop (the dead-letter loop starts with its first
+        subscriber)."""
         self._run("status", self._sample_loop)
+        self._run("coach", self._coach_loop)
 
     def shutdown(self) -> None:
         """End every subscription (their streams finish) and refuse new ones; loops go on."""
@@ -184,13 +191,30 @@ class LiveHub:
         pubsub = self._client.pubsub()
         try:
             await pubsub.subscribe(self._names.coach_changes)
+            self._watch(pubsub)
             while self._owns("coach"):
                 message = await pubsub.get_message(timeout=LISTEN_S)
                 if message is not None:
                     self._on_pubsub(message, channel)
         finally:
+            self.versions.lost()  # before any await: nothing is heard from here on
+            self.versions.connected = _never
+            if pubsub.connection is not None:  # it goes back to the pool: no callback of ours
+                pubsub.connection.deregister_connect_callback(self._reconnected)
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _watch(self, pubsub: Any) -> None:
+        """Tie the version map to the subscription's connection: trusted only while it is
+        open, forgotten whenever redis-py connects it again (before it resubscribes)."""
+        conn = pubsub.connection
+        if conn is None:  # nothing to watch: the map is never believed
+            return
+        self.versions.connected = lambda: bool(conn.is_connected)
+        conn.register_connect_callback(self._reconnected)
+
+    def _reconnected(self, _conn: object) -> None:
+        self.versions.lost()
 
     def _on_pubsub(self, message: dict[str, Any], channel: _Channel) -> None:
         """A change is published; a subscribe confirmation after the first one, or after a
@@ -198,6 +222,7 @@ class LiveHub:
         if message["type"] == "message":
             self._coach_message(message["data"])
         elif message["type"] == "subscribe":
+            self.versions.subscribed()
             if channel.confirmed or channel.gap:
                 self._coach.publish(Resync("reconnected"))
             channel.confirmed, channel.gap, channel.failures = True, False, 0
@@ -210,6 +235,7 @@ class LiveHub:
         except ValidationError:
             log.warning("live_coach_change_unreadable", data=repr(data)[:200])
             return
+        self.versions.changed(change.project_id, change.stage, change.version)
         self._coach.publish(change)
 
     async def _dead_loop(self) -> None:
@@ -285,6 +311,10 @@ class LiveHub:
             self._ring[-1] = self._ring[-1].model_copy(update={"status": None})
         self._ring.append(sample)
         self._status.publish(sample)
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass

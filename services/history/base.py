@@ -139,24 +139,82 @@ _SHOWN_OF = {dialect: (names, attrgetter(*names)) for dialect, names in SHOWN.it
 _BREWSLM_SHOWN = _SHOWN_OF["brewslm"]
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    """A page of rows in ``(ts, id)`` order; `next_cursor` is None on the last page."""
+class Fetched(Protocol):
+    """A page's rows as the store fetched them, decoded only as far as the reader needs: the
+    HTTP API encodes `fields` (no `HistoryRow` is built), the CLI and the dashboard read
+    `rows`."""
 
-    #: The rows of this page.
-    rows: list[HistoryRow]
-    #: Pass back as ``cursor`` for the next page; None on the last page.
-    next_cursor: str | None = None
+    def rows(self) -> list[HistoryRow]:
+        """The rows."""
+        ...
+
+    def fields(self) -> list[dict[str, Any]]:
+        """What `HistoryRow.fields` gives for each row, in order."""
+        ...
+
+    def __len__(self) -> int:
+        """How many rows."""
+        ...
+
+
+class Page:
+    """A page of rows in ``(ts, id)`` order; `next_cursor` is None on the last page.
+
+    Built from rows, or from what a store fetched (`fetched`), decoded on first use.
+    """
+
+    __slots__ = ("_fetched", "_rows", "next_cursor")
+
+    def __init__(
+        self,
+        rows: list[HistoryRow] | None = None,
+        next_cursor: str | None = None,
+        *,
+        fetched: Fetched | None = None,
+    ) -> None:
+        self._rows = [] if rows is None and fetched is None else rows
+        self._fetched = fetched
+        #: Pass back as ``cursor`` for the next page; None on the last page.
+        self.next_cursor = next_cursor
+
+    @property
+    def rows(self) -> list[HistoryRow]:
+        """The rows of this page."""
+        if self._rows is None:
+            assert self._fetched is not None
+            self._rows = self._fetched.rows()
+        return self._rows
+
+    def __len__(self) -> int:
+        """Rows on this page (counted without decoding them)."""
+        return len(self._rows) if self._rows is not None else self._fetched_len()
+
+    def _fetched_len(self) -> int:
+        assert self._fetched is not None
+        return len(self._fetched)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Page):
+            return NotImplemented
+        return (self.rows, self.next_cursor) == (other.rows, other.next_cursor)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Page(rows={self.rows!r}, next_cursor={self.next_cursor!r})"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what the HTTP API returns)."""
         return {"events": [r.to_dict() for r in self.rows], "next_cursor": self.next_cursor}
 
     def to_json(self) -> bytes:
-        """`to_dict` as JSON (the HTTP API's body), encoded from each row's `fields`."""
-        return orjson.dumps(
-            {"events": [r.fields() for r in self.rows], "next_cursor": self.next_cursor}
-        )
+        """`to_dict` as JSON (the HTTP API's body), encoded from each row's `fields` (straight
+        from what the store fetched when the rows were not needed)."""
+        if self._rows is None and self._fetched is not None:
+            events = self._fetched.fields()
+        else:
+            events = [r.fields() for r in self.rows]
+        return orjson.dumps({"events": events, "next_cursor": self.next_cursor})
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,7 +126,7 @@ async def read_run(
         page = await run_events(
             store, run_id, children=children, cursor=cursor, limit=limit or 1000
         )
-    if not page.rows and cursor is None:
+    if not page and cursor is None:
         raise NotFound("run", run_id)
     return page
 
@@ -142,9 +142,9 @@ async def read_project(
     """A page of a project's timeline; `NotFound` when the project has no event at all (a
     filter matching nothing is an empty page)."""
     page = await project_events(store, project_id, filters, cursor=cursor, limit=limit)
-    if not page.rows and cursor is None:
+    if not page and cursor is None:
         known = await project_events(store, project_id, None, limit=1)
-        if not known.rows:
+        if not known:
             raise NotFound("project", project_id)
     return page
 

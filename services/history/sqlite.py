@@ -38,7 +38,6 @@ from services.history.base import (
     clamp_limit,
     decode_cursor,
     family_of,
-    page_of,
 )
 from services.history.checkpoint import Checkpointer
 from services.history.records import Record, records_of
@@ -49,6 +48,7 @@ from services.history.sqlite_rows import (
     body_field,
     micros,
     now_micros,
+    page_of_raw,
     rows_of,
     time_of,
 )
@@ -406,7 +406,7 @@ class SqliteHistoryStore:
                 f"AND {_KEYSET.replace('h.', '')}) k ON h.id = k.id ORDER BY h.ts, h.id"
             )
             params = (*runs, after_ts, after_id, limit + 1)
-        return page_of(await self._select(sql, params), limit)
+        return page_of_raw(await self._fetch(sql, params), limit)
 
     async def _children_of(self, runs: list[str]) -> list[str]:
         # Plain parameters, not json_each(): SQLite's JSON functions mishandle \u0000.
@@ -456,8 +456,7 @@ class SqliteHistoryStore:
         where, params = _filter_sql(project_id, filters or ProjectFilter())
         after_ts, after_id = _after(cursor)
         sql = f"{_SELECT} WHERE {where} AND (h.ts, h.id) > (?, ?) ORDER BY h.ts, h.id LIMIT ?"
-        rows = await self._select(sql, [*params, after_ts, after_id, limit + 1])
-        return page_of(rows, limit)
+        return page_of_raw(await self._fetch(sql, [*params, after_ts, after_id, limit + 1]), limit)
 
     async def iter_events(self, project_id: int | None = None) -> AsyncIterator[HistoryRow]:
         """Every event (of one project, or all) in ``(ts, id)`` order, read in pages."""

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import orjson
 
-from services.history.base import HistoryRow, StoreRejected
+from services.history.base import HistoryRow, Page, StoreRejected, encode_cursor
 from services.history.records import Record
 
 #: The columns an insert binds, in parameter order (``id`` is the rowid).
@@ -147,3 +147,64 @@ def rows_of(raw: list[tuple[Any, ...]]) -> list[HistoryRow]:
         )
     # fmt: on
     return out
+
+
+def fields_of(raw: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """What `HistoryRow.fields` gives for each row selected in `READ_COLUMNS` order, built
+    straight from the tuples (no `HistoryRow`): a run read's API answer. The keys are in
+    `base.SHOWN`'s order (a test holds the bytes to those of `rows_of`'s rows)."""
+    times: dict[int, datetime] = {}
+    loads, doc, stamp, utc = orjson.loads, _document, _fromtimestamp, UTC
+    out: list[dict[str, Any]] = []
+    # fmt: off
+    for row_id, event_id, run_id, parent_run_id, project_id, ts, body in raw:
+        (dialect, severity, stage, reason_code, event_type, actor, summary, message,
+         taxonomy_version, source_id, accepted_at, created_at, payload, details) = loads(body)
+        accepted = times.get(accepted_at)
+        if accepted is None:
+            accepted = times[accepted_at] = stamp(accepted_at / 1e6, utc)
+        created = times.get(created_at)
+        if created is None:
+            created = times[created_at] = stamp(created_at / 1e6, utc)
+        if dialect == "pulse":
+            own = {"event_type": event_type, "message": message, "details": doc(details)}
+        else:
+            own = {"stage": stage, "reason_code": reason_code, "actor": actor,
+                   "summary": summary, "payload": doc(payload)}
+        out.append({
+            "id": row_id, "event_id": event_id, "dialect": dialect, "project_id": project_id,
+            "run_id": run_id, "parent_run_id": parent_run_id, "severity": severity, **own,
+            "ts": stamp(ts / 1e6, utc), "created_at": created, "accepted_at": accepted,
+            "taxonomy_version": taxonomy_version, "source_id": source_id,
+        })
+    # fmt: on
+    return out
+
+
+class Fetched:
+    """A page's rows as SQLite returned them (`base.Fetched`)."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: list[tuple[Any, ...]]) -> None:
+        self._raw = raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def rows(self) -> list[HistoryRow]:
+        """`rows_of` the tuples."""
+        return rows_of(self._raw)
+
+    def fields(self) -> list[dict[str, Any]]:
+        """`fields_of` the tuples."""
+        return fields_of(self._raw)
+
+
+def page_of_raw(raw: list[tuple[Any, ...]], limit: int) -> Page:
+    """A page from up to ``limit + 1`` fetched tuples, decoded when read (`base.page_of`)."""
+    if len(raw) <= limit:
+        return Page(fetched=Fetched(raw))
+    kept = raw[:limit]
+    row_id, ts = kept[-1][0], kept[-1][READ_COLUMNS.index("ts")]
+    return Page(next_cursor=encode_cursor(time_of(ts), row_id), fetched=Fetched(kept))

@@ -13,6 +13,7 @@ from services.api.errors import not_found
 from services.api.models import responses
 from services.api.routes.history import ProjectId
 from services.api.state import ReadAccess, State
+from services.api.versions import VersionMap
 from services.coach.reads import (
     cached_document,
     cached_project,
@@ -79,18 +80,33 @@ class StageAnswer:
 
 
 async def stage_answer(
-    client: aredis.Redis, names: Names, project_id: int, stage: str, if_none_match: str | None
+    client: aredis.Redis,
+    names: Names,
+    project_id: int,
+    stage: str,
+    if_none_match: str | None,
+    versions: VersionMap | None = None,
 ) -> StageAnswer | None:
     """The answer for one cached document, None when there is none (a 404). A poll naming the
-    current version is decided from the version alone (`cached_version`: the document is not
-    read); otherwise the document's bytes, as stored."""
-    if if_none_match:
+    latest version `versions` knows is a 304 without Redis; one naming the version at the
+    document's head is a 304 from that head (`cached_version`: the document is not read);
+    otherwise the document's bytes, as stored. What a read saw teaches `versions`."""
+    known = versions.version(project_id, stage) if versions is not None else None
+    if if_none_match and known is not None and etag_matches(if_none_match, f'"{known}"'):
+        return StageAnswer(f'"{known}"', None)
+    token = versions.begin() if versions is not None else 0
+    if if_none_match and known is None:
         version = await cached_version(client, names, project_id, stage)
-        if version is not None and etag_matches(if_none_match, f'"{version}"'):
-            return StageAnswer(f'"{version}"', None)
+        if version is not None:
+            if versions is not None:
+                versions.learn(project_id, stage, version, token)
+            if etag_matches(if_none_match, f'"{version}"'):
+                return StageAnswer(f'"{version}"', None)
     doc = await cached_document(client, names, project_id, stage)
     if doc is None:
         return None
+    if versions is not None:
+        versions.learn(project_id, stage, doc.version, token)
     etag = f'"{doc.version}"'
     return StageAnswer(etag, None if etag_matches(if_none_match, etag) else doc.body)
 
@@ -126,9 +142,8 @@ async def coach_stage(
     if stage not in COACH_STAGES:
         raise not_found("stage", stage)
     client, names = state.redis, state.settings.names
-    answer = await stage_answer(
-        client, names, project_id, stage, request.headers.get("if-none-match")
-    )
+    inm = request.headers.get("if-none-match")
+    answer = await stage_answer(client, names, project_id, stage, inm, state.live.versions)
     if answer is None:
         if not await has_documents(client, names, project_id):
             raise not_found("project", project_id)

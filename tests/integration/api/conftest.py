@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from services.api.app import create_app
 from services.history import HistoryStore, open_store
-from shared.models import CoachDocument, ValidEnvelope
+from shared.models import CoachChange, CoachDocument, ValidEnvelope
 from shared.settings import Settings
 
 
@@ -75,11 +75,16 @@ def seed_history(history: HistoryStore) -> Callable[..., Awaitable[int]]:
 def seed_coach(
     async_client: aredis.Redis, settings: Settings
 ) -> Callable[[CoachDocument], Awaitable[None]]:
-    """Put a coach document in the cache under the shared key layout (`Names.coach_key`)."""
+    """Put a coach document in the cache under the shared key layout (`Names.coach_key`) and
+    announce it on the change channel, atomically, as the coach's write script does."""
 
     async def put(doc: CoachDocument) -> None:
         names = settings.names
-        await async_client.set(names.coach_key(doc.project_id, doc.stage), doc.model_dump_json())
-        await async_client.sadd(names.coach_projects, str(doc.project_id))
+        change = CoachChange(project_id=doc.project_id, stage=doc.stage, version=doc.version)
+        async with async_client.pipeline(transaction=True) as pipe:
+            pipe.set(names.coach_key(doc.project_id, doc.stage), doc.model_dump_json())
+            pipe.publish(names.coach_changes, change.model_dump_json())
+            pipe.sadd(names.coach_projects, str(doc.project_id))
+            await pipe.execute()
 
     return put

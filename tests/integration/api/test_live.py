@@ -1,5 +1,6 @@
-"""The live hub against a real Redis: what the real writers write reaches every subscriber, a
-Redis restart yields a resync and the loops recover, and 50 subscribers cost Redis what 1 does.
+"""The live hub against a real Redis: what the real writers write reaches every subscriber (and
+the version map), a Redis restart yields a resync and the loops recover, and 50 subscribers
+cost Redis what 1 does.
 
 Outage and command-count tests run on private redis-servers (`redis_server`), the others in the
 test's own namespace on the machine's Redis. Every wait polls with a deadline.
@@ -115,16 +116,16 @@ async def test_a_coach_change_reaches_the_subscribers_of_its_project(
     assert await next_of(every) == expected
     assert other.queued == 0  # publishing hands every subscriber its copy at once
     assert hub.subscribers()["coach"] == 3
-    # and when every subscriber leaves, the loop stops (no pub/sub connection kept)
+    # and the version map heard it too
+    assert hub.versions.version(7, "data") == version
+    # and when every subscriber leaves, the one subscription stays: it feeds the version map
     for sub in (mine, other, every):
         sub.close()
     assert hub.subscribers()["coach"] == 0
-
-    async def unsubscribed() -> bool:
-        reply: Any = await async_client.pubsub_numsub(settings.names.coach_changes)
-        return bool(reply[0][1] == 0)
-
-    await until(unsubscribed)
+    newer = await write_change(async_client, settings, 7, "second")
+    await until(lambda: hub.versions.version(7, "data") == newer)
+    reply: Any = await async_client.pubsub_numsub(settings.names.coach_changes)
+    assert reply[0][1] == 1
 
 
 async def test_a_dead_letter_of_the_real_validator_reaches_every_subscriber(

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from services.history import HistoryRow, HistoryStore, sqlite_v1, store_for_url
+from services.history.base import Page
 from services.history.postgres import ESCAPED, _init_connection, py_text
 from services.history.records import ROW_COLUMNS, loads_json, records_of
 from tests.integration.history.conftest import raw_sql
@@ -205,6 +206,8 @@ async def test_a_0001_sqlite_history_upgrades_in_place_and_reads_back_identicall
         rows = await _read_all(store)
         # Then every row reads back identically, its id (and so every cursor) kept
         _check_same(rows, legacy, len(envelopes))
+        # and the API's bytes, encoded from the fetched tuples, are those of the rows
+        await _served_as_rows(store)
         # and new inserts work beside the old rows, and read back as the old ones do
         again = [e.model_copy(update={"event_id": "new-" + e.event_id}) for e in envelopes]
         assert await store.insert_batch(again) == len(again)
@@ -219,6 +222,26 @@ async def test_a_0001_sqlite_history_upgrades_in_place_and_reads_back_identicall
                     assert _same(getattr(fresh, name), getattr(old, name)), (old.event_id, name)
     finally:
         await store.close()
+
+
+async def _served_as_rows(store: HistoryStore) -> None:
+    """Every page of every run (two rows a page, and whole) and of the projects answers the
+    bytes its rows would (`Page.to_json` straight from the tuples, before `rows` is read)."""
+    pages = []
+    for run in (RUN, NUL_RUN, HAND):
+        pages.append(await store.run_timeline(run, limit=5000))
+        cursor: str | None = None
+        while True:
+            page = await store.run_timeline(run, limit=2, cursor=cursor)
+            pages.append(page)
+            if (cursor := page.next_cursor) is None:
+                break
+    for project in (0, 1, 2, 3):
+        pages.append(await store.project_timeline(project, limit=2))
+    for page in pages:
+        encoded = page.to_json()
+        assert encoded == Page(page.rows, page.next_cursor).to_json()
+    assert sum(len(p) for p in pages[:1]) > 0
 
 
 def _check_same(rows: list[HistoryRow], legacy: list[list[Any]], inserted: int) -> None:

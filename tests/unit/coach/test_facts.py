@@ -219,8 +219,9 @@ PAYLOAD_KEYS = [
     "failure_clusters",
 ]  # fmt: skip
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False),
-    st.text(max_size=130), st.sampled_from(["completed", "Succeeded", "gold_set", "running"]),
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=130),
+    st.sampled_from(["completed", "Succeeded", "gold_set", "running"]),
 )  # fmt: skip
 _cluster_keys = st.sampled_from(["id", "cluster_id", "size", "count", "label", "name"])
 _values = st.one_of(_scalars, st.lists(st.dictionaries(_cluster_keys, _scalars), max_size=4))

@@ -330,3 +330,17 @@ def test_validate_document_checks_python_documents_the_same_way() -> None:
     big = validate_document(brewslm(stage=2**80, severity={"a": [1]}), SEED_TAXONOMY)
     assert isinstance(big, Rejected)
     assert big.errors[:2] == ["invalid_stage:<int>", 'invalid_severity:{"a":[1]}']
+
+
+@pytest.mark.parametrize("number", [float("inf"), float("-inf"), float("nan")])
+def test_a_document_holding_a_number_json_cannot_is_a_schema_violation(number: float) -> None:
+    # Given a Python document (a producer's) with NaN or an infinity deep in its payload,
+    # which JSON would write as null: the stored event would not be the one validated
+    doc = brewslm(payload={"loss": [1.0, {"last": number}]})
+    # When it is validated, then its field is named, as for any other schema violation
+    result = validate_document(doc, SEED_TAXONOMY)
+    assert result == Rejected(
+        ["schema_violation:payload"], ["payload: NaN or an infinite number (JSON has neither)"]
+    )
+    # And the same with a finite number is accepted
+    assert isinstance(validate_document(brewslm(payload={"loss": 1e308}), SEED_TAXONOMY), Accepted)
