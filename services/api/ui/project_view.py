@@ -72,9 +72,11 @@ class TimelineQuery:
         if text is None:
             return PROJECT_PAGE
         try:
-            return check_limit(int(text))
+            number = int(text)
         except ValueError:
             raise InvalidParameter("limit must be an integer", field="limit") from None
+        # Outside the try: the range check's InvalidParameter is a ValueError too.
+        return check_limit(number)
 
     @property
     def cursor(self) -> str | None:
