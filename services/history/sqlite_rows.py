@@ -17,7 +17,7 @@ their key order; text with NUL is written ``\\u0000`` and comes back unchanged.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -117,8 +117,11 @@ def _document(value: Any) -> dict[str, Any] | None:
     return value if value is None or isinstance(value, dict) else {"value": value}
 
 
-def rows_of(raw: list[tuple[Any, ...]]) -> list[HistoryRow]:
-    """`HistoryRow`s of rows selected in `READ_COLUMNS` order.
+def _unpacked(raw: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Each selected row (`READ_COLUMNS` order) with its body spread and its times converted:
+    id, event_id, run_id, parent_run_id, project_id, ts, created_at, accepted_at, dialect,
+    severity, stage, reason_code, event_type, actor, summary, message, taxonomy_version,
+    source_id, payload, details.
 
     Positional, in one loop: a run read decodes a thousand rows, and a function call per field
     costs more than the decoding itself. A page shares few accept and insert times: each is
@@ -126,7 +129,6 @@ def rows_of(raw: list[tuple[Any, ...]]) -> list[HistoryRow]:
     """
     times: dict[int, datetime] = {}
     loads, doc, stamp, utc = orjson.loads, _document, _fromtimestamp, UTC
-    out: list[HistoryRow] = []
     # fmt: off
     for row_id, event_id, run_id, parent_run_id, project_id, ts, body in raw:
         (dialect, severity, stage, reason_code, event_type, actor, summary, message,
@@ -137,44 +139,46 @@ def rows_of(raw: list[tuple[Any, ...]]) -> list[HistoryRow]:
         created = times.get(created_at)
         if created is None:
             created = times[created_at] = stamp(created_at / 1e6, utc)
-        out.append(
-            HistoryRow(
-                row_id, event_id, dialect, project_id, run_id, parent_run_id, severity,
-                stamp(ts / 1e6, utc), created, accepted, taxonomy_version,
-                source_id, stage, reason_code, actor, summary, doc(payload), event_type,
-                message, doc(details),
-            )
-        )
+        yield (row_id, event_id, run_id, parent_run_id, project_id, stamp(ts / 1e6, utc),
+               created, accepted, dialect, severity, stage, reason_code, event_type, actor,
+               summary, message, taxonomy_version, source_id, doc(payload), doc(details))
     # fmt: on
-    return out
+
+
+def rows_of(raw: list[tuple[Any, ...]]) -> list[HistoryRow]:
+    """`HistoryRow`s of rows selected in `READ_COLUMNS` order."""
+    # fmt: off
+    return [
+        HistoryRow(
+            row_id, event_id, dialect, project_id, run_id, parent_run_id, severity, ts, created,
+            accepted, taxonomy_version, source_id, stage, reason_code, actor, summary, payload,
+            event_type, message, details,
+        )
+        for (row_id, event_id, run_id, parent_run_id, project_id, ts, created, accepted, dialect,
+             severity, stage, reason_code, event_type, actor, summary, message, taxonomy_version,
+             source_id, payload, details) in _unpacked(raw)
+    ]
+    # fmt: on
 
 
 def fields_of(raw: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """What `HistoryRow.fields` gives for each row selected in `READ_COLUMNS` order, built
     straight from the tuples (no `HistoryRow`): a run read's API answer. The keys are in
     `base.SHOWN`'s order (a test holds the bytes to those of `rows_of`'s rows)."""
-    times: dict[int, datetime] = {}
-    loads, doc, stamp, utc = orjson.loads, _document, _fromtimestamp, UTC
     out: list[dict[str, Any]] = []
     # fmt: off
-    for row_id, event_id, run_id, parent_run_id, project_id, ts, body in raw:
-        (dialect, severity, stage, reason_code, event_type, actor, summary, message,
-         taxonomy_version, source_id, accepted_at, created_at, payload, details) = loads(body)
-        accepted = times.get(accepted_at)
-        if accepted is None:
-            accepted = times[accepted_at] = stamp(accepted_at / 1e6, utc)
-        created = times.get(created_at)
-        if created is None:
-            created = times[created_at] = stamp(created_at / 1e6, utc)
+    for (row_id, event_id, run_id, parent_run_id, project_id, ts, created, accepted, dialect,
+         severity, stage, reason_code, event_type, actor, summary, message, taxonomy_version,
+         source_id, payload, details) in _unpacked(raw):
         if dialect == "pulse":
-            own = {"event_type": event_type, "message": message, "details": doc(details)}
+            own = {"event_type": event_type, "message": message, "details": details}
         else:
             own = {"stage": stage, "reason_code": reason_code, "actor": actor,
-                   "summary": summary, "payload": doc(payload)}
+                   "summary": summary, "payload": payload}
         out.append({
             "id": row_id, "event_id": event_id, "dialect": dialect, "project_id": project_id,
             "run_id": run_id, "parent_run_id": parent_run_id, "severity": severity, **own,
-            "ts": stamp(ts / 1e6, utc), "created_at": created, "accepted_at": accepted,
+            "ts": ts, "created_at": created, "accepted_at": accepted,
             "taxonomy_version": taxonomy_version, "source_id": source_id,
         })
     # fmt: on
