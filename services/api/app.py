@@ -174,7 +174,9 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     the kernel spreads new connections over them). `port_taken`, checked by the supervisor
     first, refuses a port someone else holds."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP by name, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says
+    # TCP, and without it a response's second write waits for the client's delayed ACK (40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
