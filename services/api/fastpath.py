@@ -66,6 +66,7 @@ class CoachFastPath:
                 stage,
                 _header(scope, b"if-none-match"),
                 state.live.versions,
+                state.coach_reads,
             )
         except Exception:  # the route answers it (503, a JSON 500), with its own handlers
             return None

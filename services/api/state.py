@@ -15,8 +15,10 @@ from typing import Annotated
 import redis.asyncio as aredis
 from fastapi import Depends, Request
 
+from services.api.coalesce import Coalescer
 from services.api.errors import ApiError
 from services.api.live import LiveHub
+from services.coach.reads import Cached
 from services.history import HistoryStore, StoreUnavailable, open_store
 from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, DeadLetterArchive
 from shared.connections import async_redis
@@ -24,6 +26,11 @@ from shared.logging import get_logger
 from shared.settings import Settings
 
 log = get_logger("runbus.api")
+
+#: A coach read by (what is read, project, stage): ``head`` (its version) or ``document``.
+CoachReadKey = tuple[str, int, str]
+CoachRead = int | Cached | None
+CoachReads = Coalescer[CoachReadKey, CoachRead]
 
 
 @dataclass
@@ -35,6 +42,8 @@ class ApiState:
     store: HistoryStore
     live: LiveHub
     store_ready: bool = False
+    coach_reads: CoachReads = field(default_factory=Coalescer)
+    """Concurrent reads of one coach document share their Redis command."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod

@@ -140,3 +140,26 @@ async def test_a_lost_subscription_falls_back_to_redis(
     before = reads(port)
     assert (await http.get(PATH, headers={"If-None-Match": f'"{second}"'})).status_code == 304
     assert reads(port) == before
+
+
+async def test_concurrent_polls_share_reads_and_each_sees_what_was_written_before_it(
+    served: Any,
+) -> None:
+    # given the coach's document, and fifty dashboards polling it at once
+    http, _, settings, port = await served()
+    first = await write(settings, "first")
+    before = reads(port)
+    answers = await asyncio.gather(*(http.get(PATH) for _ in range(50)))
+    # then all had the same bytes, from fewer reads than polls (they shared commands)
+    assert {(a.status_code, a.headers["etag"], a.content) for a in answers} == {
+        (200, f'"{first}"', answers[0].content)
+    }
+    assert reads(port) - before < 50
+    # when polls are in flight while the coach writes, and more are sent once it is written
+    early = [asyncio.create_task(http.get(PATH)) for _ in range(25)]
+    second = await write(settings, "second")
+    late = await asyncio.gather(*(http.get(PATH) for _ in range(25)))
+    # then every poll sent after the write has the new document (none joined an older read)
+    assert {a.headers["etag"] for a in late} == {f'"{second}"'}
+    assert {a.json()["suggestions"][0]["title"] for a in late} == {"second"}
+    assert {a.status_code for a in await asyncio.gather(*early)} == {200}

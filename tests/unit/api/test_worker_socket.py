@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from tests.conftest import free_port
 from services.api.app import reuse_port_socket
+from tests.conftest import free_port
 
 
 class _Seen(asyncio.Protocol):
