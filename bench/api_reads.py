@@ -7,6 +7,11 @@ loader). wrk (`bench.wrk`, a separate C process) drives, round after round:
 - ``GET /api/projects/{p}/coach/{stage}`` at 50 connections: the 200;
 - the same with the document's ETag in ``If-None-Match``: the 304;
 - ``GET /api/runs/{run}/events`` (the 1000 events) at 10 connections (the issue's figure);
+- the 200 and the 304 again, each request for another of `SPREAD` documents (a wrk script,
+  `wrk.rotation`): polls of one document in flight share their Redis read
+  (`services.api.coalesce`): this shows the same sharing across documents;
+- the 200 and the 304 of one poll at a time (1 connection): a 200's own cost, a Redis read
+  of its own, against a 304's (the issue's "a 304 at most half the cost of a 200");
 
 beside a bare redis.asyncio ``GET`` loop of the same cache key at the same concurrency
 (`bench.bare_get`), in the same round. Each figure is the median over the rounds; the CPU the
@@ -30,7 +35,7 @@ from bench.env import REDIS_URL, Workspace, migrate_history
 from bench.plan import Plan
 from bench.services import cpu_s
 from services.coach.io import CoachStore, StageResult
-from shared.models import NavigateAction, RunPlaybookAction, Suggestion
+from shared.models import COACH_STAGES, NavigateAction, RunPlaybookAction, Suggestion
 from shared.names import Names
 
 #: Concurrent connections of the coach loads and of the bare GET loop (the issue's 50).
@@ -38,6 +43,9 @@ CONNECTIONS = 50
 #: Connections of the run-detail load (the issue's figure was measured with 10).
 RUN_DETAIL_CONNECTIONS = 10
 PROJECT, STAGE = 1, "gold_set"
+#: Projects of the spread loads: each has a document of every coach stage (10 x 5 = 50, as
+#: many as the loads have connections).
+SPREAD_PROJECTS = range(1, 11)
 #: Runs of 1000 events in the history (the read one among them).
 RUNS = 20
 RUN_ID = "run-7"
@@ -61,16 +69,45 @@ def suggestions() -> list[Suggestion]:
     ]  # fmt: skip
 
 
+def spread() -> list[tuple[int, str]]:
+    """The documents of the spread loads, (project, stage); `PROJECT`'s `STAGE` among them."""
+    return [(p, stage) for p in SPREAD_PROJECTS for stage in COACH_STAGES]
+
+
 async def seed_coach(names: Names) -> None:
-    """The document, written by the coach's own cache-write script (version 1)."""
+    """The documents, written by the coach's own cache-write script (version 1 each)."""
     client = aredis.Redis.from_url(REDIS_URL)
     try:
         store = CoachStore(client, names)
-        result = StageResult(PROJECT, STAGE, rev=1, suggestions=suggestions(), source_id="1-0")
-        await store.write_many([result], taxonomy_version="tx-bench", now=datetime.now(UTC))
-        await client.sadd(names.coach_projects, PROJECT)
+        results = [
+            StageResult(p, stage, rev=1, suggestions=suggestions(), source_id="1-0")
+            for p, stage in spread()
+        ]
+        await store.write_many(results, taxonomy_version="tx-bench", now=datetime.now(UTC))
+        await client.sadd(names.coach_projects, *SPREAD_PROJECTS)
     finally:
         await client.aclose()
+
+
+def coach_path(project_id: int, stage: str) -> str:
+    """The coach stage read's path."""
+    return f"/api/projects/{project_id}/coach/{stage}"
+
+
+def spread_scripts(base_url: str, directory: Path) -> dict[str, Path]:
+    """The wrk scripts of the spread loads: every document in turn, plain and with its ETag."""
+    docs = [
+        (coach_path(p, stage), _etag(base_url, coach_path(p, stage))[0]) for p, stage in spread()
+    ]
+    scripts = {
+        "coach_200_spread": wrk.rotation([(path, {}) for path, _ in docs]),
+        "coach_304_spread": wrk.rotation([(path, {"If-None-Match": tag}) for path, tag in docs]),
+    }
+    found = {}
+    for name, text in scripts.items():
+        found[name] = directory / f"{name}.lua"
+        found[name].write_text(text)
+    return found
 
 
 def tree(pid: int) -> list[int]:
@@ -116,9 +153,11 @@ def _etag(base_url: str, path: str) -> tuple[str, int]:
     return str(answer.headers["etag"]), len(answer.content)
 
 
-def loads(base_url: str, plan: Plan, etag: str, workers: int) -> dict[str, wrk.Load]:
+def loads(
+    base_url: str, plan: Plan, etag: str, workers: int, scripts: dict[str, Path]
+) -> dict[str, wrk.Load]:
     """The loads driven at an API with `workers` processes (fewer with more workers)."""
-    coach = f"{base_url}/api/projects/{PROJECT}/coach/{STAGE}"
+    coach = base_url + coach_path(PROJECT, STAGE)
     run = f"{base_url}/api/runs/{RUN_ID}/events"
     seconds = plan.reads_s
     found = {
@@ -127,16 +166,22 @@ def loads(base_url: str, plan: Plan, etag: str, workers: int) -> dict[str, wrk.L
     }
     if workers == 1:
         found["coach_304"] = wrk.Load(coach, CONNECTIONS, seconds, {"If-None-Match": etag})
+        for name, script in scripts.items():
+            found[name] = wrk.Load(coach, CONNECTIONS, seconds, script=script)
+        found["coach_200_lone"] = wrk.Load(coach, 1, seconds)
+        found["coach_304_lone"] = wrk.Load(coach, 1, seconds, {"If-None-Match": etag})
     return found
 
 
-def drive(api: ApiProcess, plan: Plan, names: Names, workers: int) -> dict[str, Any]:
+def drive(
+    api: ApiProcess, plan: Plan, names: Names, workers: int, directory: Path
+) -> dict[str, Any]:
     """Every round of every load on one running API (with the bare GET beside, 1 worker)."""
     binary = wrk.ensure()
-    path = f"/api/projects/{PROJECT}/coach/{STAGE}"
-    etag, size = _etag(api.base_url, path)
+    etag, size = _etag(api.base_url, coach_path(PROJECT, STAGE))
     pids = tree(api.pid)
-    chosen = loads(api.base_url, plan, etag, workers)
+    scripts = spread_scripts(api.base_url, directory)
+    chosen = loads(api.base_url, plan, etag, workers, scripts)
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
     if workers == 1:
         rounds["bare_get"] = []
@@ -148,7 +193,9 @@ def drive(api: ApiProcess, plan: Plan, names: Names, workers: int) -> dict[str, 
         for name, load in chosen.items():
             rounds[name].append(measured(load, binary, pids, name))
     found: dict[str, Any] = {name: summarised(r) for name, r in rounds.items()}
-    return found | {"processes": len(pids), "etag": etag, "coach_bytes": size}
+    return found | {
+        "processes": len(pids), "etag": etag, "coach_bytes": size, "spread_documents": len(spread())
+    }  # fmt: skip
 
 
 def _api(names: Names, url: str, ws: Workspace, workers: int) -> ApiProcess:
@@ -176,5 +223,5 @@ def run(ws: Workspace, plan: Plan) -> dict[str, Any]:
     }
     for workers in WORKERS:
         with _api(names, url, ws, workers) as api:
-            found[f"workers_{workers}"] = drive(api, plan, names, workers)
+            found[f"workers_{workers}"] = drive(api, plan, names, workers, ws.directory)
     return found

@@ -33,6 +33,8 @@ class Load:
     connections: int
     seconds: float
     headers: Mapping[str, str] | None = None
+    script: Path | None = None
+    """A wrk Lua script (`rotation`): it chooses each request's path and headers."""
 
     def command(self, wrk: str = "wrk") -> list[str]:
         """The command line (wrk needs at least as many connections as threads)."""
@@ -41,7 +43,32 @@ class Load:
         argv.append(f"--timeout={TIMEOUT_S}s")
         for name, value in (self.headers or {}).items():
             argv += ["-H", f"{name}: {value}"]
+        if self.script is not None:
+            argv += ["-s", str(self.script)]
         return [*argv, "--latency", self.url]
+
+
+def _lua(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def rotation(requests: Sequence[tuple[str, Mapping[str, str]]]) -> str:
+    """A wrk script sending `requests` (path, headers) in turn, each thread from its own
+    place in the list (so the connections in flight mostly ask for different paths)."""
+    items = ",\n".join(
+        "{" + _lua(path) + ",{" + ",".join(f"[{_lua(k)}]={_lua(v)}" for k, v in h.items()) + "}}"
+        for path, h in requests
+    )
+    return (
+        f"local requests = {{\n{items}\n}}\n"
+        "local i = 0\n"
+        "function setup(thread) thread:set('start', math.random(#requests)) end\n"
+        "function init(args) i = tonumber(start) or 0 end\n"
+        "function request()\n"
+        "  i = i % #requests + 1\n"
+        "  return wrk.format('GET', requests[i][1], requests[i][2])\n"
+        "end\n"
+    )
 
 
 def _ms(value: str, unit: str) -> float:

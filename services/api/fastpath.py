@@ -60,13 +60,12 @@ class CoachFastPath:
             return None
         try:
             return await stage_answer(
-                state.redis,
+                state.reads,
                 settings.names,
                 project_id,
                 stage,
                 _header(scope, b"if-none-match"),
                 state.live.versions,
-                state.coach_reads,
             )
         except Exception:  # the route answers it (503, a JSON 500), with its own handlers
             return None

@@ -15,10 +15,9 @@ from typing import Annotated
 import redis.asyncio as aredis
 from fastapi import Depends, Request
 
-from services.api.coalesce import Coalescer
+from services.api.coalesce import CoalescedReads
 from services.api.errors import ApiError
 from services.api.live import LiveHub
-from services.coach.reads import Cached
 from services.history import HistoryStore, StoreUnavailable, open_store
 from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, DeadLetterArchive
 from shared.connections import async_redis
@@ -26,11 +25,6 @@ from shared.logging import get_logger
 from shared.settings import Settings
 
 log = get_logger("runbus.api")
-
-#: A coach read by (what is read, project, stage): ``head`` (its version) or ``document``.
-CoachReadKey = tuple[str, int, str]
-CoachRead = int | Cached | None
-CoachReads = Coalescer[CoachReadKey, CoachRead]
 
 
 @dataclass
@@ -41,9 +35,9 @@ class ApiState:
     redis: aredis.Redis
     store: HistoryStore
     live: LiveHub
+    reads: CoalescedReads
+    """`redis`'s ``GET``/``GETRANGE`` with concurrent reads batched (the coach polls)."""
     store_ready: bool = False
-    coach_reads: CoachReads = field(default_factory=Coalescer)
-    """Concurrent reads of one coach document share their Redis command."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -51,7 +45,8 @@ class ApiState:
         """Open Redis, the history store (a failing store is retried on first use) and the
         live hub (its sampler starts now)."""
         client = async_redis(settings)
-        state = cls(settings, client, open_store(settings), LiveHub(settings, client))
+        hub = LiveHub(settings, client)
+        state = cls(settings, client, open_store(settings), hub, CoalescedReads(client))
         state.live.start()
         try:
             await state.history()

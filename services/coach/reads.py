@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Protocol
 
 import orjson
 import redis.asyncio as aredis
@@ -33,6 +33,17 @@ _HEAD: Final = re.compile(
 )
 #: Longest head `_HEAD` matches (20-digit id and version, a 16-letter stage): 85 bytes.
 HEAD_BYTES: Final = 96
+
+
+class KeyReader(Protocol):
+    """What `cached_version` and `cached_document` read through: a client, or the API's
+    `services.api.coalesce.CoalescedReads` around one."""
+
+    def get(self, name: str) -> Any:
+        """``GET``: awaitable of the value or None."""
+
+    def getrange(self, name: str, start: int, end: int) -> Any:
+        """``GETRANGE``: awaitable of the bytes in range."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +84,7 @@ def served(raw: bytes | str, project_id: int, stage: str) -> Cached:
 
 
 async def cached_version(
-    client: aredis.Redis, names: Names, project_id: int, stage: str
+    client: KeyReader, names: Names, project_id: int, stage: str
 ) -> int | None:
     """The version of a cached document from its head alone, or None (no such document, or
     a head of another form: read it whole)."""
@@ -84,7 +95,7 @@ async def cached_version(
 
 
 async def cached_document(
-    client: aredis.Redis, names: Names, project_id: int, stage: str
+    client: KeyReader, names: Names, project_id: int, stage: str
 ) -> Cached | None:
     """One (project, coach stage) document as stored, with its version, or None."""
     if stage not in COACH_STAGES:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated
 
-import redis.asyncio as aredis
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from services.api.errors import not_found
 from services.api.models import responses
 from services.api.routes.history import ProjectId
-from services.api.state import CoachRead, CoachReadKey, CoachReads, ReadAccess, State
+from services.api.state import ReadAccess, State
 from services.api.versions import VersionMap
 from services.coach.reads import (
-    Cached,
+    KeyReader,
     cached_document,
     cached_project,
     cached_version,
@@ -83,45 +80,36 @@ class StageAnswer:
 
 
 async def stage_answer(
-    client: aredis.Redis,
+    client: KeyReader,
     names: Names,
     project_id: int,
     stage: str,
     if_none_match: str | None,
     versions: VersionMap | None = None,
-    reads: CoachReads | None = None,
 ) -> StageAnswer | None:
     """The answer for one cached document, None when there is none (a 404). A poll naming the
     latest version `versions` knows is a 304 without Redis; one naming the version at the
     document's head is a 304 from that head (`cached_version`: the document is not read);
-    otherwise the document's bytes, as stored. What a read saw teaches `versions`; concurrent
-    reads of one document share their Redis commands through `reads`."""
+    otherwise the document's bytes, as stored. What a read saw teaches `versions`. The API
+    reads through `CoalescedReads` (concurrent polls share round trips)."""
     known = versions.version(project_id, stage) if versions is not None else None
     if if_none_match and known is not None and etag_matches(if_none_match, f'"{known}"'):
         return StageAnswer(f'"{known}"', None)
     token = versions.begin() if versions is not None else 0
     if if_none_match and known is None:
-        head = partial(cached_version, client, names, project_id, stage)
-        version = await _read(reads, ("head", project_id, stage), head)
-        if isinstance(version, int):
+        version = await cached_version(client, names, project_id, stage)
+        if version is not None:
             if versions is not None:
                 versions.learn(project_id, stage, version, token)
             if etag_matches(if_none_match, f'"{version}"'):
                 return StageAnswer(f'"{version}"', None)
-    whole = partial(cached_document, client, names, project_id, stage)
-    doc = await _read(reads, ("document", project_id, stage), whole)
-    if not isinstance(doc, Cached):
+    doc = await cached_document(client, names, project_id, stage)
+    if doc is None:
         return None
     if versions is not None:
         versions.learn(project_id, stage, doc.version, token)
     etag = f'"{doc.version}"'
     return StageAnswer(etag, None if etag_matches(if_none_match, etag) else doc.body)
-
-
-async def _read(
-    reads: CoachReads | None, key: CoachReadKey, fetch: Callable[[], Awaitable[CoachRead]]
-) -> CoachRead:
-    return await (fetch() if reads is None else reads.read(key, fetch))
 
 
 @router.get(
@@ -156,9 +144,7 @@ async def coach_stage(
         raise not_found("stage", stage)
     client, names = state.redis, state.settings.names
     inm = request.headers.get("if-none-match")
-    answer = await stage_answer(
-        client, names, project_id, stage, inm, state.live.versions, state.coach_reads
-    )
+    answer = await stage_answer(state.reads, names, project_id, stage, inm, state.live.versions)
     if answer is None:
         if not await has_documents(client, names, project_id):
             raise not_found("project", project_id)

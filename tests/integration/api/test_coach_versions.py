@@ -23,7 +23,7 @@ from services.api.app import create_app
 from services.api.live import LiveHub
 from services.coach.io import CoachStore, StageResult
 from shared.connections import async_redis
-from shared.models import NavigateAction, Suggestion
+from shared.models import COACH_STAGES, NavigateAction, Suggestion
 from shared.settings import Settings
 from tests.conftest import RedisServer
 from tests.integration.api.test_coach import first_200
@@ -47,15 +47,15 @@ def reads(port: int) -> int:
     return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("get", "getrange"))
 
 
-async def write(settings: Settings, title: str) -> int:
-    """Project 3's data document through the coach's write script; its new version."""
+async def write(settings: Settings, title: str, project_id: int = 3, stage: str = "data") -> int:
+    """A document (project 3's data one) through the coach's write script; its new version."""
     suggestion = Suggestion(
         severity="warning", title=title, body="Because.",
         action=NavigateAction(label="Go", params={"target": "x"}),
     )  # fmt: skip
     client = async_redis(settings)
     try:
-        result = StageResult(project_id=3, stage="data", rev=1, suggestions=[suggestion])
+        result = StageResult(project_id=project_id, stage=stage, rev=1, suggestions=[suggestion])
         written = await CoachStore(client, settings.names).write(
             result, taxonomy_version="t", now=NOW
         )
@@ -163,3 +163,23 @@ async def test_concurrent_polls_share_reads_and_each_sees_what_was_written_befor
     assert {a.headers["etag"] for a in late} == {f'"{second}"'}
     assert {a.json()["suggestions"][0]["title"] for a in late} == {"second"}
     assert {a.status_code for a in await asyncio.gather(*early)} == {200}
+
+
+async def test_concurrent_polls_of_many_documents_each_get_their_own(served: Any) -> None:
+    # given forty documents, each titled after itself
+    http, _, settings, _ = await served()
+    docs = [(p, stage) for p in range(10, 18) for stage in COACH_STAGES]
+    for p, stage in docs:
+        await write(settings, f"{p}/{stage}", p, stage)
+    # when dashboards poll all of them at once, three times over, some with a stale ETag
+    paths = [f"/api/projects/{p}/coach/{stage}" for p, stage in docs] * 3
+    stale = {"If-None-Match": '"0"'}
+    answers = await asyncio.gather(
+        *(http.get(path, headers=stale if i % 2 else None) for i, path in enumerate(paths))
+    )
+    # then each answer is its own document (batched reads never mix replies up)
+    for path, answer in zip(paths, answers, strict=True):
+        assert answer.status_code == 200
+        doc = answer.json()
+        assert f"/api/projects/{doc['project_id']}/coach/{doc['stage']}" == path
+        assert doc["suggestions"][0]["title"] == f"{doc['project_id']}/{doc['stage']}"

@@ -225,3 +225,12 @@ async def check_api(settings: Settings, projects: list[int], live: dict[int, Any
                 assert set(stages) == set(COACH_STAGES)
                 docs = {s: CoachDocument.model_validate(d) for s, d in stages.items()}
                 assert {s: logic.canonical(d.suggestions) for s, d in docs.items()} == live[p]
+            # and every stage read at once (their batched GETs span every master) is its own
+            paths = [(p, s) for p in projects for s in COACH_STAGES]
+            answers = await asyncio.gather(
+                *(http.get(f"/api/projects/{p}/coach/{s}") for p, s in paths)
+            )
+            for (p, s), answer in zip(paths, answers, strict=True):
+                doc = CoachDocument.model_validate_json(answer.content)
+                assert (doc.project_id, doc.stage) == (p, s)
+                assert logic.canonical(doc.suggestions) == live[p][s]

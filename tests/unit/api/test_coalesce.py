@@ -1,32 +1,79 @@
-"""`Coalescer`: one command per key in flight, and no read answered from a command sent before
-it arrived (a read must see every write acknowledged before it was made)."""
+"""`CoalescedReads`: at most one batch in flight, each read answered from a batch sent after it
+arrived (it sees every write acknowledged before it was made), each with its own reply.
+
+The client here is a stand-in for redis-py's whose replies wait for `release`, so a test can
+hold a batch in flight; the same behaviour against a real Redis (and a Redis Cluster) is in
+tests/integration/api/test_coach_versions.py and tests/integration/cluster/test_coach_cluster.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+from typing import Any, cast
 
 import pytest
+import redis.asyncio as aredis
 
-from services.api.coalesce import Coalescer
+from services.api.coalesce import CoalescedReads
 
 
-class Store:
-    """A key's value, read by commands that each wait for `release` before they answer."""
+class Server:
+    """Values by key, read by round trips that each wait for `release` before they answer."""
 
     def __init__(self) -> None:
-        self.value = 0
-        self.sent = 0
+        self.values: dict[str, bytes] = {}
+        self.trips: list[list[tuple[Any, ...]]] = []
         self.release = asyncio.Event()
-        self.fail: Exception | None = None
+        self.down: Exception | None = None
 
-    async def fetch(self) -> int:
-        self.sent += 1
-        seen = self.value  # the value when the command reached the server
+    def reply(self, command: tuple[Any, ...]) -> Any:
+        value = self.values.get(command[1])
+        if command[0] == "GETRANGE":
+            return (value or b"")[command[2] : command[3] + 1]
+        if command[1] == "bad":
+            return ValueError("WRONGTYPE")
+        return value
+
+    async def trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        self.trips.append(commands)
+        seen = [self.reply(c) for c in commands]  # what the server had when they reached it
         await self.release.wait()
-        if self.fail is not None:
-            raise self.fail
+        if self.down is not None:
+            raise self.down
         return seen
+
+
+class Pipeline:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.commands: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *command: Any) -> None:
+        self.commands.append(command)
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        assert raise_on_error is False
+        return await self.server.trip(self.commands)
+
+
+class Client:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    async def execute_command(self, *command: Any) -> Any:
+        (reply,) = await self.server.trip([command])
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def pipeline(self, transaction: bool = True) -> Pipeline:
+        assert transaction is False
+        return Pipeline(self.server)
+
+
+def reads_of(server: Server) -> CoalescedReads:
+    return CoalescedReads(cast(aredis.Redis, Client(server)))
 
 
 async def settle() -> None:
@@ -34,83 +81,116 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_a_lone_read_sends_its_own_command_and_leaves_nothing_behind() -> None:
-    store, reads = Store(), Coalescer[str, int]()
-    store.release.set()
-    assert await reads.read("k", store.fetch) == 0
-    assert store.sent == 1 and len(reads) == 0
+async def test_a_lone_read_is_one_command_and_leaves_nothing_behind() -> None:
+    server = Server()
+    server.values["k"] = b"v0"
+    server.release.set()
+    reads = reads_of(server)
+    assert await reads.get("k") == b"v0"
+    assert await reads.getrange("k", 0, 0) == b"v"
+    assert server.trips == [[("GET", "k")], [("GETRANGE", "k", 0, 0)]]
+    assert reads.batches == 0 and reads.waiting == 0
 
 
-async def test_reads_that_arrive_during_a_command_share_the_next_one() -> None:
-    # given a read in flight, sent while the value was 0
-    store, reads = Store(), Coalescer[str, int]()
-    first = asyncio.create_task(reads.read("k", store.fetch))
+async def test_reads_that_arrive_during_a_trip_share_the_next_and_see_what_it_sees() -> None:
+    # given a read in flight, sent while the value was v0
+    server = Server()
+    server.values["k"] = b"v0"
+    reads = reads_of(server)
+    first = asyncio.create_task(reads.get("k"))
     await settle()
-    # when a write is acknowledged, and then ten reads arrive
-    store.value = 1
-    later = [asyncio.create_task(reads.read("k", store.fetch)) for _ in range(10)]
+    # when a write is acknowledged, and then ten reads of it arrive
+    server.values["k"] = b"v1"
+    later = [asyncio.create_task(reads.get("k")) for _ in range(10)]
     await settle()
-    assert store.sent == 1  # they wait: the command in flight predates the write
-    store.release.set()
-    # then the first read has its 0, the ten share one command sent after they came, and see 1
-    assert await first == 0
-    assert await asyncio.gather(*later) == [1] * 10
-    assert store.sent == 2 and len(reads) == 0
+    assert len(server.trips) == 1  # they wait: the trip in flight predates the write
+    server.release.set()
+    # then the first has v0; the ten shared one command, sent after they came, and have v1
+    assert await first == b"v0"
+    assert await asyncio.gather(*later) == [b"v1"] * 10
+    assert server.trips == [[("GET", "k")], [("GET", "k")]]
+    assert reads.waiting == 0
 
 
-async def test_keys_do_not_share_commands() -> None:
-    store, reads = Store(), Coalescer[str, int]()
-    tasks = [asyncio.create_task(reads.read(k, store.fetch)) for k in ("a", "b", "c")]
+async def test_reads_of_many_keys_share_one_pipeline_each_with_its_own_reply() -> None:
+    server = Server()
+    server.values.update({f"k{i}": f"v{i}".encode() for i in range(20)})
+    reads = reads_of(server)
+    first = asyncio.create_task(reads.get("k0"))
     await settle()
-    assert store.sent == 3
-    store.release.set()
-    await asyncio.gather(*tasks)
+    gets = [asyncio.create_task(reads.get(f"k{i}")) for i in range(20)]
+    heads = [asyncio.create_task(reads.getrange(f"k{i}", 0, 0)) for i in range(3)]
+    await settle()
+    server.release.set()
+    assert await first == b"v0"
+    assert await asyncio.gather(*gets) == [f"v{i}".encode() for i in range(20)]
+    assert await asyncio.gather(*heads) == [b"v"] * 3
+    assert len(server.trips) == 2 and len(server.trips[1]) == 23 and reads.batches == 1
 
 
-async def test_an_error_reaches_every_read_that_shared_the_command_and_the_key_recovers() -> None:
-    store, reads = Store(), Coalescer[str, int]()
-    first = asyncio.create_task(reads.read("k", store.fetch))
+async def test_a_command_error_reaches_only_its_own_reads() -> None:
+    server = Server()
+    server.values["k"] = b"v"
+    reads = reads_of(server)
+    first = asyncio.create_task(reads.get("k"))
     await settle()
-    shared = [asyncio.create_task(reads.read("k", store.fetch)) for _ in range(3)]
+    bad, good = asyncio.create_task(reads.get("bad")), asyncio.create_task(reads.get("k"))
     await settle()
-    store.fail = ConnectionError("redis went away")
-    store.release.set()
+    server.release.set()
+    await first
+    with pytest.raises(ValueError, match="WRONGTYPE"):
+        await bad
+    assert await good == b"v"
+
+
+async def test_a_lost_connection_reaches_every_read_of_the_batch_and_reads_recover() -> None:
+    server = Server()
+    reads = reads_of(server)
+    first = asyncio.create_task(reads.get("k"))
+    await settle()
+    shared = [asyncio.create_task(reads.get(k)) for k in ("k", "j", "k")]
+    await settle()
+    server.down = ConnectionError("redis went away")
+    server.release.set()
     for task in (first, *shared):
         with pytest.raises(ConnectionError):
             await task
-    store.fail = None
-    assert await reads.read("k", store.fetch) == 0 and len(reads) == 0
+    server.down = None
+    server.values["k"] = b"back"
+    assert await reads.get("k") == b"back" and reads.waiting == 0
 
 
 async def test_a_reader_that_leaves_does_not_take_the_others_answer() -> None:
-    store, reads = Store(), Coalescer[str, int]()
-    first = asyncio.create_task(reads.read("k", store.fetch))
+    server = Server()
+    server.values["k"] = b"v"
+    reads = reads_of(server)
+    first = asyncio.create_task(reads.get("k"))
     await settle()
-    leaving, staying = (asyncio.create_task(reads.read("k", store.fetch)) for _ in range(2))
+    leaving, staying = (asyncio.create_task(reads.get("k")) for _ in range(2))
     await settle()
     leaving.cancel()
-    store.release.set()
-    assert await first == 0 and await staying == 0
+    server.release.set()
+    assert await first == b"v" and await staying == b"v"
     with pytest.raises(asyncio.CancelledError):
         await leaving
-    assert len(reads) == 0
 
 
 async def test_an_error_nobody_waits_for_is_not_left_unretrieved(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    store, reads = Store(), Coalescer[str, int]()
-    first = asyncio.create_task(reads.read("k", store.fetch))
+    server = Server()
+    reads = reads_of(server)
+    first = asyncio.create_task(reads.get("k"))
     await settle()
-    gone = asyncio.create_task(reads.read("k", store.fetch))
+    gone = asyncio.create_task(reads.get("j"))
     await settle()
     gone.cancel()
-    store.fail = ConnectionError("down")
-    store.release.set()
+    server.down = ConnectionError("down")
+    server.release.set()
     with pytest.raises(ConnectionError):
         await first
     await settle()
     del gone
     gc.collect()  # an unretrieved exception is logged when its future is collected
-    assert len(reads) == 0
+    assert reads.waiting == 0
     assert "never retrieved" not in caplog.text

@@ -3,6 +3,7 @@ headline ratios and verdicts, the report's table."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,12 +58,16 @@ def test_the_command_line_names_connections_headers_and_a_long_timeout() -> None
 
 def test_the_loads_of_each_worker_count() -> None:
     plan = Plan.small()
-    one = api_reads.loads("http://h", plan, '"3"', 1)
-    assert set(one) == {"coach_200", "coach_304", "run_detail"}
+    scripts = {"coach_200_spread": Path("a.lua"), "coach_304_spread": Path("b.lua")}
+    one = api_reads.loads("http://h", plan, '"3"', 1, scripts)
+    assert set(one) == {"coach_200", "coach_304", "run_detail", *scripts, "coach_200_lone",
+                        "coach_304_lone"}  # fmt: skip
+    assert one["coach_304_lone"].connections == 1
+    assert one["coach_304_spread"].script == Path("b.lua")
     assert one["coach_304"].headers == {"If-None-Match": '"3"'}
     assert one["run_detail"].connections == api_reads.RUN_DETAIL_CONNECTIONS
     assert one["coach_200"].connections == api_reads.CONNECTIONS == 50
-    assert set(api_reads.loads("http://h", plan, '"3"', 2)) == {"coach_200", "run_detail"}
+    assert set(api_reads.loads("http://h", plan, '"3"', 2, scripts)) == {"coach_200", "run_detail"}
     assert plan.reads_s < Plan.full().reads_s and plan.reads_rounds < Plan.full().reads_rounds
 
 
@@ -83,7 +88,11 @@ def part(bare: float, c200: float, c304: float, rd: float, two: float) -> dict[s
         "seconds": 10.0,
         "workers_1": {"bare_get": {"rps": bare, "p50_ms": 1.0, "p99_ms": 3.0},
                       "coach_200": load(c200, 400.0), "coach_304": load(c304, 180.0),
-                      "run_detail": load(rd, 9000.0)},
+                      "run_detail": load(rd, 9000.0),
+                      "coach_200_spread": load(c200 / 2, 300.0),
+                      "coach_304_spread": load(c304, 120.0),
+                      "coach_200_lone": load(900.0, 200.0),
+                      "coach_304_lone": load(2000.0, 70.0)},
         "workers_2": {"coach_200": load(two, 410.0), "run_detail": load(rd * 1.5, 9100.0)},
     }}  # fmt: skip
 
@@ -93,7 +102,10 @@ def test_the_headline_holds_each_ratio_and_its_verdict(monkeypatch: pytest.Monke
     head = api_reads_report.headline(part(6000.0, 3000.0, 3600.0, 31.0, 4500.0))
     assert head["api_coach_200_vs_bare_get"] == 0.5
     assert head["api_coach_304_vs_bare_get"] == 0.6
-    assert head["api_coach_304_cost_vs_200"] == 0.45
+    assert head["api_coach_304_cost_vs_200"] == 0.35  # against a 200 that reads on its own
+    assert head["api_coach_304_cost_vs_200_at_50"] == 0.45
+    assert head["api_coach_304_cost_vs_200_spread_at_50"] == 0.4
+    assert head["api_coach_200_spread_vs_bare_get"] == 0.25
     assert head["api_run_detail_vs_before"] == 3.1
     assert head["api_workers_2_vs_1_coach"] == 1.5
     assert head["api_coach_p99_ms_worst"] == 8.0
@@ -119,3 +131,18 @@ def test_the_table_has_a_row_per_load_and_worker_count() -> None:
     assert "| bare redis.asyncio GET of the same key, one process | 6,000 |" in body
     assert "| coach stage, 200, 1 API process | 3,000 | 2.00 | 8.00 | 400 | 0.50 |" in body
     assert "| run detail, 1000 events, RUNBUS_API_WORKERS=2 | 46 |" in body
+
+
+def test_a_rotation_script_names_every_request_once_in_lua() -> None:
+    script = wrk.rotation([("/a", {}), ('/b"\\', {"If-None-Match": '"7"'})])
+    assert '{"/a",{}}' in script
+    assert '{"/b\\"\\\\",{["If-None-Match"]="\\"7\\""}}' in script
+    assert "function request()" in script
+    load = wrk.Load("http://h/x", 50, 3.0, script=Path("/tmp/s.lua"))
+    assert load.command("wrk")[-4:] == ["-s", "/tmp/s.lua", "--latency", "http://h/x"]
+
+
+def test_the_spread_holds_the_headline_document_and_fifty_in_all() -> None:
+    docs = api_reads.spread()
+    assert len(docs) == len(set(docs)) == api_reads.CONNECTIONS
+    assert (api_reads.PROJECT, api_reads.STAGE) in docs
