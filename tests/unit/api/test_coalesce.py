@@ -1,5 +1,5 @@
-"""`CoalescedReads`: at most one batch in flight, each read answered from a batch sent after it
-arrived (it sees every write acknowledged before it was made), each with its own reply.
+"""`CoalescedReads`: at most `in_flight` batches in flight, each read answered from a batch sent
+after it arrived (it sees every write acknowledged before it was made), with its own reply.
 
 The client here is a stand-in for redis-py's whose replies wait for `release`, so a test can
 hold a batch in flight; the same behaviour against a real Redis (and a Redis Cluster) is in
@@ -15,7 +15,7 @@ from typing import Any, cast
 import pytest
 import redis.asyncio as aredis
 
-from services.api.coalesce import CoalescedReads
+from services.api.coalesce import IN_FLIGHT, CoalescedReads
 
 
 class Server:
@@ -72,8 +72,9 @@ class Client:
         return Pipeline(self.server)
 
 
-def reads_of(server: Server) -> CoalescedReads:
-    return CoalescedReads(cast(aredis.Redis, Client(server)))
+def reads_of(server: Server, in_flight: int = 1) -> CoalescedReads:
+    """Most tests hold one slot: with more, the first reads each take one (see the last test)."""
+    return CoalescedReads(cast(aredis.Redis, Client(server)), in_flight)
 
 
 async def settle() -> None:
@@ -194,3 +195,30 @@ async def test_an_error_nobody_waits_for_is_not_left_unretrieved(
     gc.collect()  # an unretrieved exception is logged when its future is collected
     assert reads.waiting == 0
     assert "never retrieved" not in caplog.text
+
+
+async def test_with_two_slots_a_second_read_goes_at_once_and_the_third_waits() -> None:
+    # given the API's two slots, the first taken
+    assert IN_FLIGHT == 2
+    server = Server()
+    server.values.update(a=b"1", b=b"2", c=b"3")
+    reads = reads_of(server, IN_FLIGHT)
+    first = asyncio.create_task(reads.get("a"))
+    await settle()
+    # when two more reads come while it is in flight
+    second = asyncio.create_task(reads.get("b"))
+    await settle()
+    third = asyncio.create_task(reads.get("c"))
+    await settle()
+    # then the second was sent at once, the third waits for a free slot
+    assert server.trips == [[("GET", "a")], [("GET", "b")]] and reads.waiting == 1
+    server.release.set()
+    assert [await first, await second, await third] == [b"1", b"2", b"3"]
+    assert server.trips[2:] == [[("GET", "c")]] and reads.waiting == 0
+    # and once all returned, both slots are free again: two reads go at once
+    server.release.clear()
+    more = [asyncio.create_task(reads.get(k)) for k in ("a", "b")]
+    await settle()
+    assert len(server.trips) == 5 and reads.waiting == 0
+    server.release.set()
+    await asyncio.gather(*more)
