@@ -41,7 +41,7 @@ from services.ops.logic import now_utc
 from services.ops.models import RedisMemory, RetentionStatus
 from services.ops.status import lag_age_s, redis_memory, retention_status
 from shared.metrics import StageMetrics, read_stage_metrics
-from shared.names import Partition, StreamKind
+from shared.names import Names, Partition
 from shared.pipeline import PIPELINE
 from shared.settings import Settings
 from shared.wire import as_text
@@ -51,11 +51,17 @@ from shared.wire import as_text
 class StreamInfo:
     """What XINFO says about one stream (zeros when it does not exist yet)."""
 
-    role: str  #: The stream's `StreamKind` (``events``, ``valid``, ``dead``): its label.
+    role: str
+    """Its label: the `StreamKind` (``events``, ``valid``, ``dead``) or the outlet's title
+    (``actions``)."""
     length: int = 0
     entries_added: int = 0
     groups: tuple[dict[str, Any], ...] = ()
-    partition: int | None = None  #: Its partition's index; None with one partition (no label).
+    partition: int | None = None
+    """Its partition's index; None with one partition, and for an outlet (one for the bus:
+    its partition label is empty when the others have one)."""
+    key: str = ""
+    """Its Redis key (what ``XPENDING`` of its groups reads)."""
 
 
 @dataclass(frozen=True)
@@ -83,21 +89,37 @@ async def _partition_streams(
     streams = []
     for index, kind in enumerate(kinds):
         info, groups = replies[2 * index], replies[2 * index + 1]
-        if isinstance(info, Exception) or isinstance(groups, Exception):
-            streams.append(StreamInfo(kind.value, partition=label))
-            continue
-        added = int(info.get("entries-added") or 0)
-        length = int(info.get("length", 0))
-        streams.append(StreamInfo(kind.value, length, added, tuple(groups), label))
-    await _oldest_pending(client, partition, streams)
+        streams.append(_info(kind.value, partition.stream(kind), label, info, groups))
+    await _oldest_pending(client, streams)
     return streams
 
 
-async def _oldest_pending(
-    client: aredis.Redis, partition: Partition, streams: list[StreamInfo]
-) -> None:
+def _info(role: str, key: str, label: int | None, info: Any, groups: Any) -> StreamInfo:
+    """A stream's `StreamInfo` from its XINFO replies (zeros for a stream not there yet)."""
+    if isinstance(info, Exception) or isinstance(groups, Exception):
+        return StreamInfo(role, partition=label, key=key)
+    added = int(info.get("entries-added") or 0)
+    return StreamInfo(role, int(info.get("length", 0)), added, tuple(groups), label, key)
+
+
+async def _outlet_streams(client: aredis.Redis, names: Names) -> list[StreamInfo]:
+    """The outlets' streams (one each for the whole bus) and their readers' groups."""
+    keys = [(outlet.title, outlet.key(names)) for outlet in PIPELINE.outlets]
+    replies = []
+    for _, key in keys:  # each its own slot on a cluster: one round trip each
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.xinfo_stream(key)
+            pipe.xinfo_groups(key)
+            replies.append(await pipe.execute(raise_on_error=False))
+    streams = [_info(t, k, None, i, g) for (t, k), (i, g) in zip(keys, replies, strict=True)]
+    await _oldest_pending(client, streams)
+    return streams
+
+
+async def _oldest_pending(client: aredis.Redis, streams: list[StreamInfo]) -> None:
     """Add each group's oldest pending id (``oldest-pending``), one round trip for the
-    partition: what its lag in seconds is measured from."""
+    streams (one partition's, or one outlet's: one slot): what its lag in seconds is
+    measured from."""
     waiting = [
         (info, group)
         for info in streams
@@ -108,7 +130,7 @@ async def _oldest_pending(
         return
     async with client.pipeline(transaction=False) as pipe:
         for info, group in waiting:
-            pipe.xpending(partition.stream(StreamKind(info.role)), group["name"])
+            pipe.xpending(info.key, group["name"])
         replies = await pipe.execute(raise_on_error=False)
     for (_, group), reply in zip(waiting, replies, strict=True):
         if not isinstance(reply, Exception) and reply.get("min") is not None:
@@ -128,6 +150,7 @@ async def read_snapshot(client: aredis.Redis, settings: Settings) -> Snapshot:
                 client, partition, partition.index if several else None
             )
         ]
+        streams += await _outlet_streams(client, names)
         stages = await read_stage_metrics(client, names, PIPELINE.stage_names)
         retention = await retention_status(client, names, now_utc())
         memory = await redis_memory(client)
@@ -136,16 +159,20 @@ async def read_snapshot(client: aredis.Redis, settings: Settings) -> Snapshot:
     return Snapshot(True, tuple(streams), tuple(stages), retention=retention, memory=memory)
 
 
-def _label_values(info: StreamInfo, *values: str) -> list[str]:
+def _several(streams: Sequence[StreamInfo]) -> bool:
+    """True when the series carry a partition label (several partitions)."""
+    return any(info.partition is not None for info in streams)
+
+
+def _label_values(info: StreamInfo, several: bool, *values: str) -> list[str]:
     """Label values of a per-stream series: its stream (and `values`), then its partition when
-    there are several (the label names are those of `_label_names`)."""
-    tail = [] if info.partition is None else [str(info.partition)]
+    there are several (empty for an outlet; the names are those of `_label_names`)."""
+    tail = [] if not several else ["" if info.partition is None else str(info.partition)]
     return [info.role, *values, *tail]
 
 
 def _label_names(streams: Sequence[StreamInfo], *names: str) -> list[str]:
-    several = any(info.partition is not None for info in streams)
-    return ["stream", *names, *(["partition"] if several else [])]
+    return ["stream", *names, *(["partition"] if _several(streams) else [])]
 
 
 def _stream_families(snapshot: Snapshot) -> Iterator[Metric]:
@@ -161,8 +188,9 @@ def _stream_families(snapshot: Snapshot) -> Iterator[Metric]:
     length = GaugeMetricFamily(
         "runbus_stream_length", "Entries in a stream now.", labels=_label_names(snapshot.streams)
     )
+    several = _several(snapshot.streams)
     for info in snapshot.streams:
-        length.add_metric(_label_values(info), info.length)
+        length.add_metric(_label_values(info, several), info.length)
     yield length
     yield from _group_families(snapshot.streams)
 
@@ -182,10 +210,10 @@ def _group_families(streams: Sequence[StreamInfo]) -> Iterator[Metric]:
         "delivered to it while entries wait; 0 when caught up.",
         labels=labels,
     )
-    now = now_utc()
+    now, several = now_utc(), _several(streams)
     for info in streams:
         for group in info.groups:
-            key = _label_values(info, as_text(group.get("name")))
+            key = _label_values(info, several, as_text(group.get("name")))
             pending.add_metric(key, int(group.get("pending") or 0))
             consumers.add_metric(key, int(group.get("consumers") or 0))
             if group.get("lag") is not None:  # unknown after some deletions: no sample

@@ -7,11 +7,15 @@ to prevent. On PostgreSQL every persister runs it; their sweeps may overlap, whi
 archive's key makes harmless (an entry archived twice is stored once, and each sweep trims
 only what it saw archived).
 
-One sweep, for each partition's dead-letter stream, a chunk at a time from the oldest entry:
+A sweep runs every ``dead_letter_sweep_interval_s``, and sooner when a stream has used half its
+headroom (its length is read every `CHECK_S`): under a flood the stream stays within its limit
+as long as the archive keeps up with what arrives. One sweep, for each partition's dead-letter
+stream, a chunk at a time from the oldest entry:
 
 1. read the oldest entries (``XRANGE - + COUNT n``);
 2. take the prefix past the policy: older than ``dead_letter_max_age_s``, or among the oldest
-   ``XLEN - dead_letter_max_entries`` (the length read again at every chunk);
+   ``XLEN - (dead_letter_max_entries - headroom)`` (the length read again at every chunk; the
+   headroom, `HEADROOM` of the limit, is what may arrive before the next sweep);
 3. archive that prefix (one transaction, idempotent on ``(stream, entry id)``);
 4. only once the archive has committed, ``XTRIM MINID <after the last archived id>`` (exact):
    it removes entries below that id, every one of them archived in step 3 (``XADD`` only ever
@@ -49,6 +53,12 @@ log = get_logger("runbus.retention")
 #: Entries read, archived and trimmed per step: one archive transaction each, so the
 #: persister's own inserts (same store, same lock) wait at most one chunk.
 CHUNK = 1000
+#: Part of the length limit a sweep leaves free, so that the stream stays within the limit
+#: between sweeps: a stream at most 90 % full after a sweep, swept again at 95 %.
+HEADROOM = 0.1
+#: How often the persister reads the streams' lengths between sweeps (one pipelined ``XLEN``
+#: per partition): a flood is swept within this, not at the next interval (s).
+CHECK_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +77,23 @@ class Policy:
         """Entries dead-lettered before this time (ms) are past the age limit; None: no limit."""
         return int((now_s - self.max_age_s) * 1000) if self.max_age_s > 0 else None
 
+    @property
+    def headroom(self) -> int:
+        """Entries a sweep for length leaves free below the limit (`HEADROOM` of it): what
+        may arrive before the next look at the length without passing the limit."""
+        return int(self.max_entries * HEADROOM)
+
     def excess(self, length: int) -> int:
-        """How many of the oldest of `length` entries are past the length limit."""
-        return max(0, length - self.max_entries) if self.max_entries > 0 else 0
+        """How many of the oldest of `length` entries a sweep takes for the length limit:
+        down to the limit less its headroom, once the stream is past that."""
+        if self.max_entries <= 0:
+            return 0
+        return max(0, length - (self.max_entries - self.headroom))
+
+    def crowded(self, length: int) -> bool:
+        """True when a stream of `length` entries has used half its headroom: sweep it now,
+        not at the next interval."""
+        return self.max_entries > 0 and length > self.max_entries - self.headroom // 2
 
 
 def expired_prefix(ids: Sequence[str], cutoff_ms: int | None, excess: int) -> int:
@@ -199,7 +223,26 @@ class Retention:
         return done
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Sweep until `stop` is set."""
+        """Sweep every interval, and sooner when a stream is `crowded`, until `stop` is set."""
         interval = self.settings.dead_letter_sweep_interval_s
-        while not await sleep_unless_stopped(stop, interval):
-            await self.once()
+        due = time.monotonic() + interval
+        while not await sleep_unless_stopped(stop, min(CHECK_S, interval)):
+            if time.monotonic() >= due or await self.crowded():
+                await self.once()
+                due = time.monotonic() + interval
+
+    async def crowded(self) -> bool:
+        """True when a dead-letter stream has used half its headroom (a failed read: False,
+        the next sweep reports the outage)."""
+        if self.policy.max_entries <= 0:
+            return False
+        streams = [p.dead for p in self.settings.names.all_partitions]
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for stream in streams:
+                    pipe.xlen(stream)
+                lengths = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.debug("dead_letter_lengths_failed", error=repr(exc))
+            return False
+        return any(self.policy.crowded(int(n)) for n in lengths)

@@ -15,6 +15,7 @@ from services.api.app import create_app
 from services.validator.app import run_validator
 from shared import metrics
 from shared.connections import async_redis
+from shared.names import ACTIONS_GROUP
 from shared.settings import Settings
 from tests.conftest import free_port
 from tests.integration.api.helpers import eventually
@@ -112,6 +113,26 @@ async def test_metrics_count_the_pipeline(
     assert got[("runbus_events_persisted_total", ())] == 2
     assert got[("runbus_batch_duration_seconds_count", (("stage", "persister"),))] == 1
     assert got[("runbus_batch_entries_total", (("stage", "validator"),))] == 3
+
+
+async def test_metrics_show_the_actions_stream_and_the_platforms_group(
+    http: httpx.AsyncClient, sync_client: redis.Redis, settings: Settings
+) -> None:
+    # given two action requests, the platform's group having read one and acked none
+    actions = settings.names.actions
+    sync_client.xgroup_create(actions, ACTIONS_GROUP, id="0", mkstream=True)
+    for n in range(2):
+        sync_client.xadd(actions, {"__data__": orjson.dumps({"n": n})})
+    sync_client.xreadgroup(ACTIONS_GROUP, "platform-1", {actions: ">"}, count=1)
+    # when Prometheus scrapes
+    got = samples((await http.get("/metrics")).text)
+    # then the stream's length and the platform's lag, pending and lag in seconds are there
+    group = (("group", ACTIONS_GROUP), ("stream", "actions"))
+    assert got[("runbus_stream_length", (("stream", "actions"),))] == 2
+    assert got[("runbus_group_lag", group)] == 1
+    assert got[("runbus_group_pending", group)] == 1
+    assert got[("runbus_group_consumers", group)] == 1
+    assert got[("runbus_group_lag_seconds", group)] >= 0
 
 
 async def test_openapi_and_asyncapi_documents(http: httpx.AsyncClient, settings: Settings) -> None:

@@ -165,3 +165,41 @@ async def test_each_partition_is_swept_and_its_archived_letters_found_by_qualifi
     assert found is not None and found.id == f"1:{second[0]}" and found.archived_at is not None
     plain = await get_dead_letter(async_client, names, first[0], store)  # any partition
     assert plain is not None and plain.id == f"0:{first[0]}"
+
+
+async def test_a_crowded_stream_is_swept_at_once_not_at_the_next_interval(
+    async_client: aredis.Redis, settings: Settings, backend_url: str
+) -> None:
+    # given a persister whose next sweep is an hour away, and a limit of 100 dead letters
+    tuned = settings.model_copy(
+        update={
+            "database_url": backend_url,
+            "dead_letter_max_entries": 100,
+            "dead_letter_sweep_interval_s": 3600.0,
+        }
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_persister(tuned, stop))
+    try:
+        # when a burst fills the stream past half its headroom (150 > 95)
+        ids = await add_dead(async_client, tuned.names.dead, 150, None)
+        # then it is swept now, to at most the limit less its headroom (90) when the burst
+        # ended (a sweep during the burst leaves what came after it: up to 95), oldest first
+        deadline = asyncio.get_running_loop().time() + 20
+        while not await swept_and_reported(async_client, tuned, 95, 150):
+            assert asyncio.get_running_loop().time() < deadline, "the crowded stream waited"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+    kept = await stream_ids(async_client, tuned.names.dead)
+    assert 90 <= len(kept) <= 95 and kept == ids[-len(kept) :]
+
+
+async def swept_and_reported(
+    client: aredis.Redis, settings: Settings, most: int, added: int
+) -> bool:
+    """The stream holds at most `most` entries and the retention hash counts the rest."""
+    length = int(await client.xlen(settings.names.dead))
+    status = await retention_status(client, settings.names, datetime.now(UTC))
+    return length <= most and status.archived == status.expired == added - length

@@ -101,7 +101,9 @@ def test_several_partitions_label_each_stream_and_group_and_sum_the_totals() -> 
     snapshot = Snapshot(
         up=True,
         streams=(StreamInfo("events", 3, 10, (group,), partition=0),
-                 StreamInfo("events", 4, 5, (group,), partition=1)),
+                 StreamInfo("events", 4, 5, (group,), partition=1),
+                 StreamInfo("actions", 6, 6, ({"name": b"platform", "pending": 0, "lag": 6,
+                                               "consumers": 0},))),
     )  # fmt: skip
     text = render(snapshot).decode()
     samples = {
@@ -113,3 +115,7 @@ def test_several_partitions_label_each_stream_and_group_and_sum_the_totals() -> 
     assert samples[("runbus_stream_length", (("partition", "1"), ("stream", "events")))] == 4
     lag = ("runbus_group_lag", (("group", "validator"), ("partition", "0"), ("stream", "events")))
     assert samples[lag] == 2
+    # the actions stream is one for the bus: its partition label is empty
+    assert samples[("runbus_stream_length", (("partition", ""), ("stream", "actions")))] == 6
+    platform = (("group", "platform"), ("partition", ""), ("stream", "actions"))
+    assert samples[("runbus_group_lag", platform)] == 6

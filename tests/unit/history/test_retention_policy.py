@@ -34,11 +34,25 @@ def test_limits_of_zero_mean_no_limit() -> None:
     assert policy.excess(10**9) == 0
 
 
-def test_the_policy_counts_from_now_and_from_the_length() -> None:
+def test_the_policy_counts_from_now_and_from_the_length_leaving_headroom() -> None:
     policy = Policy(max_age_s=60, max_entries=100)
     assert policy.cutoff_ms(1000.0) == 940_000
-    assert policy.excess(150) == 50
-    assert policy.excess(99) == 0
+    assert policy.headroom == 10
+    assert policy.excess(150) == 60  # down to 90: room for what comes before the next sweep
+    assert policy.excess(91) == 1
+    assert policy.excess(90) == 0
+
+
+def test_a_stream_is_crowded_once_half_its_headroom_is_used() -> None:
+    policy = Policy(max_age_s=0, max_entries=20_000)
+    assert not policy.crowded(18_000) and not policy.crowded(19_000)
+    assert policy.crowded(19_001)
+    assert not Policy(max_age_s=60, max_entries=0).crowded(10**9)
+
+
+def test_small_limits_have_no_headroom() -> None:
+    policy = Policy(max_age_s=0, max_entries=4)
+    assert policy.headroom == 0 and policy.excess(5) == 1 and policy.crowded(5)
 
 
 def test_the_trim_keeps_everything_after_the_last_archived_id() -> None:
