@@ -267,8 +267,9 @@ async def test_metrics_give_each_partition_its_series_and_sum_the_totals(
     assert got[dead5] == 1
     lag = ("runbus_group_lag", (("group", "validator"), ("partition", "3"), ("stream", "events")))
     assert got[lag] == 1
-    lengths = [v for (n, labels), v in got.items() if n == "runbus_stream_length"]
-    assert len(lengths) == 36
+    lengths = [labels for (n, labels), _ in got.items() if n == "runbus_stream_length"]
+    assert len(lengths) == 36 + 1  # three streams a partition, and the bus's actions stream
+    assert (("partition", ""), ("stream", "actions")) in lengths
 
 
 async def test_the_api_takes_qualified_ids(letters: Settings) -> None:
