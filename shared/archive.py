@@ -149,6 +149,13 @@ class ArchiveSize:
     redriven: int  #: Of them, sent back by a redrive from the archive.
 
 
+#: A stream entry id as (ms, seq): the archive's order (its `ms`, `seq` columns).
+IdKey = tuple[int, int]
+#: Below and above every id the archive can hold (both columns are 64-bit signed integers).
+FIRST_ID: Final[IdKey] = (-1, -1)
+LAST_ID: Final[IdKey] = (2**63 - 1, 2**63 - 1)
+
+
 @runtime_checkable
 class DeadLetterArchive(Protocol):
     """Where retention puts dead letters before trimming them (both history stores are one).
@@ -162,6 +169,12 @@ class DeadLetterArchive(Protocol):
 
     async def archived_dead_letters(self, keys: Sequence[tuple[str, str]]) -> list[ArchivedLetter]:
         """The archived letters with these ``(stream, entry_id)`` keys, in the order given."""
+
+    async def archived_after(
+        self, stream: str, after: IdKey, until: IdKey, limit: int
+    ) -> list[ArchivedLetter]:
+        """Up to `limit` archived letters of `stream` whose id (ms, seq) is above `after` and
+        at most `until`, oldest first: a scan of the archive a page at a time."""
 
     async def claim_redrives(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Record that these archived letters are being redriven; the keys claimed now (a

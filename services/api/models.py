@@ -147,6 +147,11 @@ class RedriveRequest(DeadLetterSelection):
         description="Every dead letter: required when no other filter is given.",
     )
     dry_run: bool = Field(False, description="Count only; move nothing.")
+    archived: bool = Field(
+        False,
+        description="Also the dead letters retention archived (each sent from the archive "
+        "once); ids are looked for there anyway.",
+    )
 
 
 class PurgeRequest(DeadLetterSelection):

@@ -19,7 +19,7 @@ from services.api.coalesce import CoalescedReads
 from services.api.errors import ApiError
 from services.api.live import LiveHub
 from services.history import HistoryStore, StoreUnavailable, open_store
-from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, DeadLetterArchive
+from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, DeadLetterArchive, IdKey
 from shared.connections import async_redis
 from shared.logging import get_logger
 from shared.settings import Settings
@@ -90,6 +90,11 @@ class _LazyArchive:
 
     async def archived_dead_letters(self, keys: Sequence[tuple[str, str]]) -> list[ArchivedLetter]:
         return await (await self.state.history()).archived_dead_letters(keys)
+
+    async def archived_after(
+        self, stream: str, after: IdKey, until: IdKey, limit: int
+    ) -> list[ArchivedLetter]:
+        return await (await self.state.history()).archived_after(stream, after, until, limit)
 
     async def claim_redrives(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         return await (await self.state.history()).claim_redrives(keys)

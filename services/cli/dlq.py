@@ -367,6 +367,13 @@ def redrive_command(
             "only with one partition).",
         ),
     ] = None,
+    archived: Annotated[
+        bool,
+        typer.Option(
+            "--archived",
+            help="Also the dead letters retention archived (each sent from the archive once).",
+        ),
+    ] = False,
     yes: YesOpt = False,
 ) -> None:
     """Move matching dead letters back to the incoming stream (after a taxonomy fix).
@@ -375,7 +382,8 @@ def redrive_command(
     often this runs: it is deleted from the dead-letter stream and appended to the target in one
     atomic step. The moved entry carries `redriven_from` and `origin_source_id`. An audit record
     says who moved what. Without a filter it refuses, unless --all says every dead letter is
-    meant (as the API does).
+    meant (as the API does). With --archived the filter also selects the dead letters that
+    retention moved to the archive; ids named with --ids are looked for there anyway.
     """
     settings = Settings()
     with refusing_bad_input():
@@ -387,6 +395,7 @@ def redrive_command(
             since=_duration(since, "--since"),
             before=_duration(before, "--before"),
             everything=everything,
+            archived=archived,
         )
     plan = RedrivePlan(settings, flt, to, rate or None, dry_run, yes)
     try:

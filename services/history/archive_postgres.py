@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
-from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, fields_of
+from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, IdKey, fields_of
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -37,6 +37,13 @@ _SELECT = (
     "LEFT JOIN dead_letter_redrives r ON r.stream = a.stream AND r.entry_id = a.entry_id "
     "ORDER BY k.n"
 )
+_AFTER = (
+    "SELECT a.stream, a.entry_id, a.original, a.other, a.archived_at, r.stream IS NOT NULL "
+    "FROM dead_letter_archive a LEFT JOIN dead_letter_redrives r "
+    "ON r.stream = a.stream AND r.entry_id = a.entry_id "
+    "WHERE a.stream = $1 AND (a.ms, a.seq) > ($2, $3) AND (a.ms, a.seq) <= ($4, $5) "
+    "ORDER BY a.ms, a.seq LIMIT $6"
+)
 _CLAIM = (
     "INSERT INTO dead_letter_redrives (stream, entry_id) "
     "SELECT * FROM unnest($1::text[], $2::text[]) "
@@ -60,13 +67,22 @@ def _split(keys: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
     return [s for s, _ in keys], [e for _, e in keys]
 
 
+def _letter(r: Any) -> ArchivedLetter:
+    return ArchivedLetter(r[0], r[1], fields_of(bytes(r[2]), bytes(r[3])), r[4], bool(r[5]))
+
+
 async def select(conn: Conn, keys: Sequence[tuple[str, str]]) -> list[ArchivedLetter]:
     """The archived letters of `keys`, in the order given."""
-    records = await conn.fetch(_SELECT, *_split(keys))
-    return [
-        ArchivedLetter(r[0], r[1], fields_of(bytes(r[2]), bytes(r[3])), r[4], bool(r[5]))
-        for r in records
-    ]
+    return [_letter(r) for r in await conn.fetch(_SELECT, *_split(keys))]
+
+
+async def after(
+    conn: Conn, stream: str, bounds: tuple[IdKey, IdKey], limit: int
+) -> list[ArchivedLetter]:
+    """Up to `limit` letters of `stream` with ids in (after, until], oldest first."""
+    (after_ms, after_seq), (until_ms, until_seq) = bounds
+    records = await conn.fetch(_AFTER, stream, after_ms, after_seq, until_ms, until_seq, limit)
+    return [_letter(r) for r in records]
 
 
 async def claim(conn: Conn, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from services.history.sqlite_rows import micros, now_micros, time_of
-from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, fields_of
+from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, IdKey, fields_of
 
 _COLUMNS = (
     "stream", "entry_id", "ms", "seq", "errors", "stage", "source_stream", "source_id",
@@ -25,6 +26,13 @@ _SELECT = (
     "FROM dead_letter_archive a LEFT JOIN dead_letter_redrives r "
     "ON r.stream = a.stream AND r.entry_id = a.entry_id "
     "WHERE a.stream = ? AND a.entry_id = ?"
+)
+_AFTER = (
+    "SELECT a.stream, a.entry_id, a.original, a.other, a.archived_at, r.stream IS NOT NULL "
+    "FROM dead_letter_archive a LEFT JOIN dead_letter_redrives r "
+    "ON r.stream = a.stream AND r.entry_id = a.entry_id "
+    "WHERE a.stream = ? AND (a.ms, a.seq) > (?, ?) AND (a.ms, a.seq) <= (?, ?) "
+    "ORDER BY a.ms, a.seq LIMIT ?"
 )
 _CLAIM = (
     "INSERT INTO dead_letter_redrives (stream, entry_id, redriven_at) SELECT ?, ?, ? "
@@ -54,17 +62,25 @@ def insert(conn: sqlite3.Connection, rows: Sequence[ArchiveRow]) -> int:
     return conn.total_changes - before
 
 
+def _letter(row: tuple[Any, ...]) -> ArchivedLetter:
+    stream, entry_id, original, other, archived_at, redriven = row
+    fields = fields_of(bytes(original), bytes(other))
+    return ArchivedLetter(stream, entry_id, fields, time_of(archived_at), bool(redriven))
+
+
 def select(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> list[ArchivedLetter]:
     """The archived letters of `keys`, in the order given (one primary-key probe each)."""
-    out: list[ArchivedLetter] = []
-    for key in keys:
-        row = conn.execute(_SELECT, key).fetchone()
-        if row is not None:
-            stream, entry_id, original, other, archived_at, redriven = row
-            fields = fields_of(bytes(original), bytes(other))
-            at = time_of(archived_at)
-            out.append(ArchivedLetter(stream, entry_id, fields, at, bool(redriven)))
-    return out
+    rows = (conn.execute(_SELECT, key).fetchone() for key in keys)
+    return [_letter(row) for row in rows if row is not None]
+
+
+def after(
+    conn: sqlite3.Connection, stream: str, bounds: tuple[IdKey, IdKey], limit: int
+) -> list[ArchivedLetter]:
+    """Up to `limit` letters of `stream` with ids in (after, until], oldest first."""
+    (after_ms, after_seq), (until_ms, until_seq) = bounds
+    params = (stream, after_ms, after_seq, until_ms, until_seq, limit)
+    return [_letter(row) for row in conn.execute(_AFTER, params).fetchall()]
 
 
 def claim(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -41,7 +41,7 @@ from services.history.base import (
     page_of,
 )
 from services.history.records import COLUMNS, ROW_COLUMNS, Record, months_of, records_of
-from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize
+from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, IdKey
 from shared.models import TS_MIN, ValidEnvelope
 
 if TYPE_CHECKING:
@@ -409,6 +409,12 @@ class PostgresHistoryStore:
         if not keys:
             return []
         return await self._with(lambda c: archive_postgres.select(c, keys))
+
+    async def archived_after(
+        self, stream: str, after: IdKey, until: IdKey, limit: int
+    ) -> list[ArchivedLetter]:
+        """Up to `limit` archived letters of `stream` with ids in (after, until], oldest first."""
+        return await self._with(lambda c: archive_postgres.after(c, stream, (after, until), limit))
 
     async def claim_redrives(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Claim the redrive of these archived letters; the keys claimed now."""

@@ -56,7 +56,7 @@ from services.history.sqlite_rows import (
     params as row_params,
 )
 from services.history.sqlite_upgrade import STEPS
-from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize
+from shared.archive import ArchivedLetter, ArchiveRow, ArchiveSize, IdKey
 from shared.models import ValidEnvelope
 
 T = TypeVar("T")
@@ -352,6 +352,12 @@ class SqliteHistoryStore:
         if not keys:
             return []
         return await self._run(lambda conn: archive_sqlite.select(conn, keys))
+
+    async def archived_after(
+        self, stream: str, after: IdKey, until: IdKey, limit: int
+    ) -> list[ArchivedLetter]:
+        """Up to `limit` archived letters of `stream` with ids in (after, until], oldest first."""
+        return await self._run(lambda c: archive_sqlite.after(c, stream, (after, until), limit))
 
     async def claim_redrives(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Claim the redrive of these archived letters; the keys claimed now."""

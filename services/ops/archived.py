@@ -1,9 +1,12 @@
-"""Dead letters that retention archived (`shared.archive`): found by id, redriven by id.
+"""Dead letters that retention archived (`shared.archive`): found by id or by filter, redriven.
 
 A dead letter past the retention policy leaves its stream only once it is in the archive
 (`services.persister.retention`), so a lookup that misses the stream asks the archive. The
 archived entry is the stream entry, whole: it becomes the same `DeadLetterRecord` (with
-`archived_at` set) and is redriven with the same fields as from the stream.
+`archived_at` set) and is redriven with the same fields as from the stream. A redrive by filter
+that asks for the archive too (`DeadLetterFilter.archived`) scans it a page at a time in the
+filter's age window and applies the stream's own `Matcher` to each letter's fields, so it
+selects what the same filter would have selected on the stream.
 
 A redrive from the archive claims each letter first (an insert that succeeds once per letter),
 then appends it to its target; a letter whose append failed is released, so a later redrive
@@ -12,7 +15,7 @@ sends it. Two redrives at once, or one run twice, send each archived letter once
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
@@ -20,9 +23,9 @@ from redis.exceptions import RedisError
 from services.ops.logic import record_of, redrive_fields
 from services.ops.models import DeadLetterRecord
 from services.ops.partitions import Located, shown_id
-from shared.archive import ArchivedLetter, DeadLetterArchive
+from shared.archive import FIRST_ID, LAST_ID, ArchivedLetter, DeadLetterArchive, IdKey
 from shared.names import Names
-from shared.wire import as_text
+from shared.wire import Fields, as_text, entry_id_key
 
 
 def archived_record(names: Names, partition: int, letter: ArchivedLetter) -> DeadLetterRecord:
@@ -41,6 +44,53 @@ async def find_archived(
     index_of = {names.partition(index).dead: index for index, _ in pairs}
     found = await archive.archived_dead_letters(keys)
     return [(index_of[letter.stream], letter) for letter in found]
+
+
+#: Archived letters read per query of a scan.
+PAGE = 1000
+
+
+def archive_bounds(low: str, high: str) -> tuple[IdKey, IdKey]:
+    """An XRANGE window (``-`` or an inclusive ``ms-seq``; ``+`` or an exclusive ``(ms-0``, as
+    `services.ops.logic.window` gives them) as the archive's (after, until]."""
+    after = FIRST_ID
+    if low != "-":
+        ms, seq = entry_id_key(low)
+        after = (ms, seq - 1)
+    until = LAST_ID
+    if high != "+":
+        ms, seq = entry_id_key(high.removeprefix("("))
+        until = (ms, seq - 1) if seq > 0 else (ms - 1, LAST_ID[1])
+    return after, until
+
+
+async def matching_archived(
+    archive: DeadLetterArchive,
+    names: Names,
+    bounds: tuple[str, str],
+    match: Callable[[Fields], bool],
+    on_stream: set[tuple[int, str]],
+) -> list[Located]:
+    """Archived letters in the XRANGE window `bounds` that `match`, not yet sent back from the
+    archive and not in `on_stream` (a letter archived, then not yet trimmed), partition by
+    partition, oldest first."""
+    after, until = archive_bounds(*bounds)
+    out: list[Located] = []
+    for partition in names.all_partitions:
+        position = after
+        while True:
+            page = await archive.archived_after(partition.dead, position, until, PAGE)
+            out += [
+                (partition.index, letter.entry_id, letter.fields)
+                for letter in page
+                if not letter.redriven
+                and (partition.index, letter.entry_id) not in on_stream
+                and match(letter.fields)
+            ]
+            if len(page) < PAGE:
+                break
+            position = entry_id_key(page[-1].entry_id)
+    return out
 
 
 def located(found: Sequence[tuple[int, ArchivedLetter]]) -> list[Located]:

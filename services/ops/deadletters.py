@@ -514,6 +514,10 @@ async def _matching(
     for partition in names.all_partitions:
         async for entries in scan(client, partition.dead, low, high, chunk=chunk):
             out += [(partition.index, i, f) for i, f in entries if match(f)]
+    if flt.archived and archive is not None:
+        seen = {(index, entry_id) for index, entry_id, _ in out}
+        out += await archived.matching_archived(archive, names, bounds, match, seen)
+        return merged(out)
     return out if names.partitions == 1 else merged(out)
 
 

@@ -139,11 +139,13 @@ def redrive_filter(
     since: timedelta | None = None,
     before: timedelta | None = None,
     everything: bool = False,
+    archived: bool = False,
 ) -> DeadLetterFilter:
     """The filter of a redrive as typed (CLI options or API body): the one guard of both.
 
     Every part is checked (`selection_filter`); a filter without any condition is refused
     (`RedriveFilterRequired`) unless `everything` says that every dead letter is meant.
+    `archived` looks in the archive too (a redrive may send from it; a purge never touches it).
     """
     flt = selection_filter(
         reasons=reasons, stages=stages, sources=sources, ids=ids, since=since, before=before
@@ -153,4 +155,4 @@ def redrive_filter(
             "name reasons, stages, sources, ids, since or before (or all, to mean every dead "
             "letter): a redrive never takes everything unasked"
         )
-    return flt
+    return flt.model_copy(update={"archived": archived}) if archived else flt

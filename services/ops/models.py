@@ -148,6 +148,11 @@ class DeadLetterFilter(BaseModel):
     )
     since_s: float | None = Field(None, description="Only dead letters younger than this (s).")
     before_s: float | None = Field(None, description="Only dead letters older than this (s).")
+    archived: bool = Field(
+        False,
+        description="A redrive's filter also selects the dead letters retention archived "
+        "(not yet sent back from the archive); not a condition: it widens where to look.",
+    )
 
     def is_empty(self) -> bool:
         """True when no condition is set (a zero duration is a condition: "younger than 0s")."""

@@ -194,11 +194,12 @@ async def redrive_dead_letters(state: State, body: RedriveRequest) -> RedriveRes
     fix).
 
     Needs the bearer token when one is configured; writes an audit record. Dead letters named
-    in `ids` that retention archived are sent from the archive (each once). A body naming no
+    in `ids` that retention archived are sent from the archive (each once), and with
+    ``"archived": true`` every archived one the filter matches. A body naming no
     filter is refused (422 `redrive_filter_required`) unless it says ``"all": true``;
     ``"since": "0s"`` is a filter (younger than nothing: none).
     """
-    flt = redrive_filter(**_selection(body), everything=body.all_)
+    flt = redrive_filter(**_selection(body), everything=body.all_, archived=body.archived)
     operator = state.settings.operator or "api"
     try:
         return await redrive(

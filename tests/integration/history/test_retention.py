@@ -16,9 +16,9 @@ from services.history import HistoryStore, StoreUnavailable
 from services.ops.status import retention_status
 from services.persister.app import run_persister
 from services.persister.retention import Policy, Retention, Sweep, sweep_stream
-from shared.archive import ArchiveRow, archive_row
+from shared.archive import FIRST_ID, LAST_ID, ArchiveRow, archive_row
 from shared.settings import Settings
-from shared.wire import Fields, as_text
+from shared.wire import Fields, as_text, entry_id_key
 from tests.unit.ops.builders import dead_fields
 
 DAY = timedelta(days=1)
@@ -203,3 +203,31 @@ async def swept_and_reported(
     length = int(await client.xlen(settings.names.dead))
     status = await retention_status(client, settings.names, datetime.now(UTC))
     return length <= most and status.archived == status.expired == added - length
+
+
+async def test_the_archive_is_read_a_page_at_a_time_in_id_order_within_bounds(
+    store: HistoryStore, async_client: aredis.Redis, settings: Settings
+) -> None:
+    # given 25 dead letters archived by a sweep (ids within one ms compare by their seq)
+    stream = settings.names.dead
+    ids = await add_dead(async_client, stream, 25, None)
+    await sweep_stream(async_client, store, stream, Policy(0, 1), Sweep(), chunk=7)
+    archived_ids = ids[:-1]
+    # when it is read in pages of 7 from the start
+    pages, position = [], FIRST_ID
+    while page := await store.archived_after(stream, position, LAST_ID, 7):
+        pages.append([letter.entry_id for letter in page])
+        position = entry_id_key(page[-1].entry_id)
+    # then every archived letter comes once, oldest first, whole
+    assert [len(p) for p in pages] == [7, 7, 7, 3]
+    assert [i for p in pages for i in p] == archived_ids
+    # and the bounds hold: above the 5th, at most the 9th; another stream has none
+    middle = await store.archived_after(
+        stream, entry_id_key(archived_ids[4]), entry_id_key(archived_ids[8]), 100
+    )
+    assert [letter.entry_id for letter in middle] == archived_ids[5:9]
+    assert not await store.archived_after(stream + "-other", FIRST_ID, LAST_ID, 100)
+    # and a letter a redrive claimed says so
+    await store.claim_redrives([(stream, archived_ids[0])])
+    first = await store.archived_after(stream, FIRST_ID, LAST_ID, 1)
+    assert first[0].redriven and first[0].fields[b"errors"]

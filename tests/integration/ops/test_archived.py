@@ -103,3 +103,48 @@ async def test_the_api_and_the_dashboard_read_the_archive(
     assert "runbus_dead_letters_expired_total 3.0" in metrics
     assert "runbus_dead_letter_archive_entries 3.0" in metrics
     assert "runbus_dead_letter_retention_failing 0.0" in metrics
+
+
+def test_a_redrive_by_filter_with_archived_sends_archived_letters_too_once(
+    archived: Archived, cli: Cli, sync_client: redis.Redis, settings: Settings
+) -> None:
+    gone, kept = archived
+    # given a filter matching only an archived letter: the streams alone have nothing
+    alone = cli("dlq", "redrive", "--reason", "invalid_reason_code:c0", "--yes", "--rate", "0")
+    assert alone.exit_code == 0, alone.output
+    assert "moved 0" in alone.output
+    # when the same filter asks for the archive too, after a dry run that lists all matched
+    preview = cli("dlq", "redrive", "--reason", "invalid_reason_code", "--archived", "--dry-run")
+    assert preview.exit_code == 0, preview.output
+    assert all(i in preview.output for i in gone + kept)
+    result = cli("dlq", "redrive", "--reason", "invalid_reason_code", "--archived", "--yes",
+                 "--rate", "0")  # fmt: skip
+    # then the three archived and the two on the stream are back, each once
+    assert result.exit_code == 0, result.output
+    assert "moved 5" in result.output
+    sent = entries(sync_client, settings.names.events)
+    assert sorted(f[REDRIVEN_FROM_FIELD].decode() for _, f in sent) == sorted(gone + kept)
+    again = cli("dlq", "redrive", "--reason", "invalid_reason_code", "--archived", "--yes")
+    assert "moved 0" in again.output
+    assert len(entries(sync_client, settings.names.events)) == 5
+
+
+async def test_the_apis_redrive_takes_archived(
+    archived: Archived,
+    make_client: Callable[..., Awaitable[httpx.AsyncClient]],  # noqa: F811
+    sync_client: redis.Redis,
+    settings: Settings,
+) -> None:
+    gone, _ = archived
+    http = await make_client()
+    body = {"reasons": ["invalid_reason_code:c1", "invalid_reason_code:c2"], "archived": True}
+    dry = await http.post("/api/dead-letters/redrive", json=body | {"dry_run": True})
+    assert dry.status_code == 200, dry.text
+    assert (dry.json()["matched"], dry.json()["moved"]) == (2, 0)
+    moved = await http.post("/api/dead-letters/redrive", json=body)
+    assert moved.json()["moved"] == 2
+    sent = entries(sync_client, settings.names.events)
+    assert sorted(f[REDRIVEN_FROM_FIELD].decode() for _, f in sent) == sorted(gone[1:])
+    # a purge never takes the archive: the body is refused, not half-applied
+    purge = await http.post("/api/dead-letters/purge", json={"before": "1s", "archived": True})
+    assert purge.status_code == 422
