@@ -55,6 +55,8 @@ class ActionForm:
     everything: bool
     #: The confirmation's ids: what the preview showed (None: apply the filter again).
     carried: tuple[str, ...] | None = None
+    #: A redrive of the filter takes the archived dead letters too ("and the archived ones").
+    archived: bool = False
 
     def redrive_filter(self) -> DeadLetterFilter:
         """The redrive's filter: the selection's ids, or the page's filter (the "all" guard)."""
@@ -63,7 +65,7 @@ class ActionForm:
         q = self.query
         return redrive_filter(
             reasons=q.reasons, stages=q.stages, sources=q.sources, since=q.since_td,
-            before=q.before_td, everything=self.everything,
+            before=q.before_td, everything=self.everything, archived=self.archived,
         )  # fmt: skip
 
     def purge_filter(self) -> DeadLetterFilter:
@@ -95,6 +97,7 @@ async def action_form(
     all: One = "",
     carried: Many = [],  # noqa: B006
     refilter: One = "",
+    archived: One = "",
 ) -> ActionForm:
     """The posted form (a dependency), its filter checked like the page's URL."""
     if len(id) > MAX_CARRIED or len(carried) > MAX_CARRIED:
@@ -102,7 +105,7 @@ async def action_form(
     query = dead_letter_query(family, code, stage, source, since, before, None)
     ids = tuple(i.strip() for i in id if i.strip())
     kept = None if refilter else tuple(carried)
-    return ActionForm(scope, ids, query, all == "1", kept)
+    return ActionForm(scope, ids, query, all == "1", kept, archived == "1")
 
 
 Posted = Annotated[ActionForm, Depends(action_form)]

@@ -3,6 +3,7 @@ read them from the archive, and a redrive by id sends each from there once."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -16,6 +17,7 @@ from shared.connections import async_redis
 from shared.settings import Settings
 from shared.wire import ORIGIN_ID_FIELD, REDRIVEN_FROM_FIELD
 from tests.integration.api.conftest import make_client  # noqa: F401  (fixture)
+from tests.integration.api.test_ui_access import signed_in
 from tests.integration.history.conftest import in_thread
 from tests.integration.ops.conftest import AddDead, Cli, entries
 
@@ -148,3 +150,32 @@ async def test_the_apis_redrive_takes_archived(
     # a purge never takes the archive: the body is refused, not half-applied
     purge = await http.post("/api/dead-letters/purge", json={"before": "1s", "archived": True})
     assert purge.status_code == 422
+
+
+async def test_the_dashboard_redrives_a_filter_with_its_archived_letters(
+    archived: Archived,
+    make_client: Callable[..., Awaitable[httpx.AsyncClient]],  # noqa: F811
+    sync_client: redis.Redis,
+    settings: Settings,
+) -> None:
+    gone, kept = archived
+    client, csrf = await signed_in(make_client)
+    headers = {"X-CSRF-Token": csrf}
+    page = await client.get("/ui/dead-letters")
+    assert 'id="dl-archived-too"' in page.text
+    # the filter alone matches the two on the stream; with the box ticked, all five
+    form = {"scope": "filter", "family": "invalid_reason_code"}
+    alone = await client.post("/ui/dead-letters/redrive/preview", data=form, headers=headers)
+    assert "<strong>2</strong> dead letters would go back" in alone.text
+    form["archived"] = "1"
+    preview = await client.post("/ui/dead-letters/redrive/preview", data=form, headers=headers)
+    assert "<strong>5</strong> dead letters would go back" in preview.text
+    assert 'name="archived" value="1"' in preview.text
+    carried = re.findall(r'name="carried" value="([^"]+)"', preview.text)
+    assert sorted(carried) == sorted(gone + kept)
+    done = await client.post(
+        "/ui/dead-letters/redrive", data=form | {"carried": carried}, headers=headers
+    )
+    assert "<strong>5</strong> moved" in done.text
+    sent = entries(sync_client, settings.names.events)
+    assert sorted(f[REDRIVEN_FROM_FIELD].decode() for _, f in sent) == sorted(gone + kept)
