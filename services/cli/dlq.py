@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, TypeVar
 
+import orjson
 import redis.asyncio as aredis
 import typer
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -24,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from services.cli.refusals import refusing_bad_input
+from services.history.base import ArchivePruneResult
 from services.history.params import check_limit
 from services.ops.deadletters import (
     MAX_AUDIT_PAGE,
@@ -103,6 +105,7 @@ def register(app: typer.Typer) -> None:
         "redrive": redrive_command,
         "purge": purge_command,
         "audit": audit,
+        "prune-archive": prune_archive,
     }
     # The group's help lists its commands from the same table that registers them.
     dlq = typer.Typer(
@@ -445,6 +448,40 @@ class RedrivePlan:
                 archive=archive,
             )
         _report_redrive(console, result)
+
+
+def prune_archive(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than", help="Remove archived dead letters older than this (e.g. 90d)."
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove archived dead letters older than --older-than, for good.
+
+    Their redrive claims go too; the streams are not touched. Run it as the database's owner:
+    the services' role may not delete from the archive."""
+    try:
+        age = parse_duration(older_than)
+    except (ValueError, OverflowError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from exc
+    from services.history.reads import history_store  # the backend loads only when needed
+
+    async def main() -> ArchivePruneResult:
+        async with history_store(Settings()) as store:
+            return await store.prune_archive(age)
+
+    try:
+        result = asyncio.run(main())
+    except ArchiveError as exc:
+        typer.echo(f"error: the dead-letter archive could not be pruned: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        _print_json(orjson.dumps(result.to_dict()).decode())
+        return
+    typer.echo(f"cutoff {result.cutoff.isoformat()}: {result.letters_deleted} archived removed")
 
 
 def _run_with_errors(settings: Settings, work: Callable[[aredis.Redis], Awaitable[None]]) -> None:

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from services.history.base import (
+    ArchivePruneResult,
     HistoryError,
     HistoryInUse,
     HistoryRow,
@@ -29,6 +30,7 @@ from shared.connections import redact
 from shared.settings import Settings
 
 __all__ = [
+    "ArchivePruneResult",
     "HistoryError",
     "HistoryInUse",
     "HistoryRow",

@@ -105,3 +105,22 @@ async def size(conn: Conn) -> ArchiveSize:
     assert row is not None  # an aggregate returns one row
     entries, total, oldest, redriven = row
     return ArchiveSize(int(entries), int(total), oldest, int(redriven))
+
+
+#: Archived letters removed per statement of a prune (each its own transaction).
+PRUNE_CHUNK = 5000
+_PRUNE = (
+    "WITH doomed AS (SELECT stream, entry_id FROM dead_letter_archive WHERE ms < $1 "
+    "ORDER BY ms, seq LIMIT $2), "
+    "claims AS (DELETE FROM dead_letter_redrives r USING doomed d "
+    "WHERE r.stream = d.stream AND r.entry_id = d.entry_id) "
+    "DELETE FROM dead_letter_archive a USING doomed d "
+    "WHERE a.stream = d.stream AND a.entry_id = d.entry_id"
+)
+
+
+async def prune_chunk(conn: Conn, before_ms: int) -> int:
+    """Remove up to `PRUNE_CHUNK` of the oldest letters dead-lettered before `before_ms`,
+    with their redrive claims; how many."""
+    status = await conn.execute(_PRUNE, before_ms, PRUNE_CHUNK)
+    return int(status.rsplit(" ", 1)[-1])

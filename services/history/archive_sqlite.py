@@ -102,3 +102,17 @@ def size(conn: sqlite3.Connection) -> ArchiveSize:
     """Entries, bytes, the oldest, and how many were redriven."""
     entries, total, oldest, redriven = conn.execute(_SIZE).fetchone()
     return ArchiveSize(int(entries), int(total), oldest, int(redriven))
+
+
+#: Archived letters removed per transaction of a prune.
+PRUNE_CHUNK = 5000
+_DOOMED = "SELECT stream, entry_id FROM dead_letter_archive WHERE ms < ? ORDER BY ms, seq LIMIT ?"
+
+
+def prune_chunk(conn: sqlite3.Connection, before_ms: int) -> int:
+    """Remove, in the caller's transaction, up to `PRUNE_CHUNK` of the oldest letters
+    dead-lettered before `before_ms`, with their redrive claims; how many."""
+    keys = conn.execute(_DOOMED, (before_ms, PRUNE_CHUNK)).fetchall()
+    conn.executemany("DELETE FROM dead_letter_redrives WHERE stream = ? AND entry_id = ?", keys)
+    conn.executemany("DELETE FROM dead_letter_archive WHERE stream = ? AND entry_id = ?", keys)
+    return len(keys)

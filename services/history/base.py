@@ -256,6 +256,20 @@ class PruneResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ArchivePruneResult:
+    """What a prune of the dead-letter archive removed."""
+
+    #: Letters dead-lettered before this were removed (now - older_than).
+    cutoff: datetime
+    #: Archived letters removed (with their redrive claims).
+    letters_deleted: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {"cutoff": self.cutoff.isoformat(), "letters_deleted": self.letters_deleted}
+
+
+@dataclass(frozen=True, slots=True)
 class RunSpan:
     """What the history tells of one run in a few index probes: its first and last event
     times, and its parent."""
@@ -338,6 +352,10 @@ class HistoryStore(DeadLetterArchive, Protocol):
 
     async def prune(self, older_than: timedelta) -> PruneResult:
         """Remove history older than now - `older_than` (the one removal the schema allows)."""
+
+    async def prune_archive(self, older_than: timedelta) -> ArchivePruneResult:
+        """Remove archived dead letters dead-lettered before now - `older_than`, a chunk per
+        transaction (the persister's writes wait at most one chunk)."""
 
     async def count(self) -> int:
         """Number of stored events."""

@@ -28,6 +28,7 @@ import orjson
 from services.history import archive_postgres, migrations
 from services.history.base import (
     PARENT_PROBE,
+    ArchivePruneResult,
     HistoryRow,
     Page,
     ProjectFilter,
@@ -430,6 +431,15 @@ class PostgresHistoryStore:
     async def archive_size(self) -> ArchiveSize:
         """How much the archive holds."""
         return await self._with(archive_postgres.size)
+
+    async def prune_archive(self, older_than: timedelta) -> ArchivePruneResult:
+        """Remove archived letters older than now - `older_than`, a chunk per statement."""
+        cutoff = datetime.now(UTC) - older_than
+        before_ms = int(cutoff.timestamp() * 1000)
+        total = 0
+        while removed := await self._with(lambda c: archive_postgres.prune_chunk(c, before_ms)):
+            total += removed
+        return ArchivePruneResult(cutoff=cutoff, letters_deleted=total)
 
     # --- reads --------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from services.history import archive_sqlite, migrations
 from services.history.base import (
     PARENT_PROBE,
+    ArchivePruneResult,
     HistoryInUse,
     HistoryRow,
     Page,
@@ -385,6 +386,23 @@ class SqliteHistoryStore:
     async def archive_size(self) -> ArchiveSize:
         """How much the archive holds."""
         return await self._run(archive_sqlite.size)
+
+    async def prune_archive(self, older_than: timedelta) -> ArchivePruneResult:
+        """Remove archived letters older than now - `older_than`, a chunk per transaction."""
+        cutoff = datetime.now(UTC) - older_than
+        before_ms = int(cutoff.timestamp() * 1000)
+
+        def chunk(conn: sqlite3.Connection) -> int:
+            removed = self._in_transaction(
+                conn, lambda: archive_sqlite.prune_chunk(conn, before_ms)
+            )
+            self._wrote(conn)
+            return removed
+
+        total = 0
+        while removed := await self._run(chunk):
+            total += removed
+        return ArchivePruneResult(cutoff=cutoff, letters_deleted=total)
 
     # --- reads --------------------------------------------------------------------------
 

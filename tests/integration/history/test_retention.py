@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aredis
 
-from services.history import HistoryStore, StoreUnavailable
+from services.history import HistoryStore, StoreUnavailable, archive_postgres, archive_sqlite
 from services.ops.status import retention_status
 from services.persister.app import run_persister
 from services.persister.retention import Policy, Retention, Sweep, sweep_stream
@@ -231,3 +231,29 @@ async def test_the_archive_is_read_a_page_at_a_time_in_id_order_within_bounds(
     await store.claim_redrives([(stream, archived_ids[0])])
     first = await store.archived_after(stream, FIRST_ID, LAST_ID, 1)
     assert first[0].redriven and first[0].fields[b"errors"]
+
+
+async def test_a_prune_of_the_archive_removes_only_what_is_older_a_chunk_at_a_time(
+    store: HistoryStore,
+    async_client: aredis.Redis,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given five letters archived from ten days ago, one of them redriven, and three fresh
+    monkeypatch.setattr(archive_sqlite, "PRUNE_CHUNK", 2)
+    monkeypatch.setattr(archive_postgres, "PRUNE_CHUNK", 2)
+    stream = settings.names.dead
+    old = await add_dead(async_client, stream, 5, datetime.now(UTC) - 10 * DAY)
+    fresh = await add_dead(async_client, stream, 3, None)
+    rows = [archive_row(stream, as_text(i), f) for i, f in await async_client.xrange(stream)]
+    assert await store.archive_dead_letters(rows) == 8
+    await store.claim_redrives([(stream, old[0])])
+    # when the archive is pruned of what is older than a week (chunks of two)
+    result = await store.prune_archive(7 * DAY)
+    # then the five old ones and their claim are gone, the fresh ones stay, whole
+    assert result.letters_deleted == 5
+    size = await store.archive_size()
+    assert (size.entries, size.redriven) == (3, 0)
+    left = await store.archived_after(stream, FIRST_ID, LAST_ID, 100)
+    assert [letter.entry_id for letter in left] == fresh
+    assert (await store.prune_archive(7 * DAY)).letters_deleted == 0

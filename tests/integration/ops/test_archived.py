@@ -179,3 +179,22 @@ async def test_the_dashboard_redrives_a_filter_with_its_archived_letters(
     assert "<strong>5</strong> moved" in done.text
     sent = entries(sync_client, settings.names.events)
     assert sorted(f[REDRIVEN_FROM_FIELD].decode() for _, f in sent) == sorted(gone + kept)
+
+
+def test_dlq_prune_archive_removes_archived_letters_for_good(
+    archived: Archived, cli: Cli, sync_client: redis.Redis, settings: Settings
+) -> None:
+    gone, kept = archived
+    # a prune of what is older than a day finds nothing: they were archived just now
+    kept_all = cli("dlq", "prune-archive", "--older-than", "1d", "--json")
+    assert kept_all.exit_code == 0, kept_all.output
+    assert orjson.loads(kept_all.output)["letters_deleted"] == 0
+    assert cli("dlq", "show", gone[0]).exit_code == 0
+    # older than nothing: the three archived are gone for good, the stream is untouched
+    pruned = cli("dlq", "prune-archive", "--older-than", "0s")
+    assert pruned.exit_code == 0, pruned.output
+    assert "3 archived removed" in pruned.output
+    assert cli("dlq", "show", gone[0]).exit_code == 1
+    assert [i for i, _ in entries(sync_client, settings.names.dead)] == kept
+    bad = cli("dlq", "prune-archive", "--older-than", "soon")
+    assert bad.exit_code == 2
