@@ -8,14 +8,15 @@ archive's key makes harmless (an entry archived twice is stored once, and each s
 only what it saw archived).
 
 A sweep runs every ``dead_letter_sweep_interval_s``, and sooner when a stream has used half its
-headroom (its length is read every `CHECK_S`): under a flood the stream stays within its limit
-as long as the archive keeps up with what arrives. One sweep, for each partition's dead-letter
-stream, a chunk at a time from the oldest entry:
+room (its length and arrivals are read every `CHECK_S`): the room a sweep leaves is the
+headroom, or `RESERVE_S` of arrivals at the measured rate when more, so under a flood the
+stream stays within its limit as long as the archive keeps up with what arrives. One sweep,
+for each partition's dead-letter stream, a chunk at a time from the oldest entry:
 
 1. read the oldest entries (``XRANGE - + COUNT n``);
 2. take the prefix past the policy: older than ``dead_letter_max_age_s``, or among the oldest
-   ``XLEN - (dead_letter_max_entries - headroom)`` (the length read again at every chunk; the
-   headroom, `HEADROOM` of the limit, is what may arrive before the next sweep);
+   ``XLEN - (dead_letter_max_entries - room)`` (the length read again at every chunk; the
+   room, `Policy.room`, is what may arrive before the next sweep);
 3. archive that prefix (one transaction, idempotent on ``(stream, entry id)``);
 4. only once the archive has committed, ``XTRIM MINID <after the last archived id>`` (exact):
    it removes entries below that id, every one of them archived in step 3 (``XADD`` only ever
@@ -32,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aredis
@@ -56,6 +57,10 @@ CHUNK = 1000
 #: Part of the length limit a sweep leaves free, so that the stream stays within the limit
 #: between sweeps: a stream at most 90 % full after a sweep, swept again at 95 %.
 HEADROOM = 0.1
+#: Under a flood a sweep leaves room for this long of arrivals at the rate measured, when
+#: that is more than the headroom (at most half the limit): the next check and sweep come
+#: before the room is used (s).
+RESERVE_S = 1.0
 #: How often the persister reads the streams' lengths between sweeps (one pipelined ``XLEN``
 #: per partition): a flood is swept within this, not at the next interval (s).
 CHECK_S = 0.25
@@ -83,17 +88,42 @@ class Policy:
         may arrive before the next look at the length without passing the limit."""
         return int(self.max_entries * HEADROOM)
 
-    def excess(self, length: int) -> int:
+    def room(self, rate: float = 0.0) -> int:
+        """Entries a sweep leaves free below the limit for a stream receiving `rate` a
+        second: the headroom, or `RESERVE_S` of arrivals when more (at most half the limit)."""
+        return min(self.max_entries // 2, max(self.headroom, int(rate * RESERVE_S)))
+
+    def excess(self, length: int, rate: float = 0.0) -> int:
         """How many of the oldest of `length` entries a sweep takes for the length limit:
-        down to the limit less its headroom, once the stream is past that."""
+        down to the limit less its `room`, once the stream is past that."""
         if self.max_entries <= 0:
             return 0
-        return max(0, length - (self.max_entries - self.headroom))
+        return max(0, length - (self.max_entries - self.room(rate)))
 
-    def crowded(self, length: int) -> bool:
-        """True when a stream of `length` entries has used half its headroom: sweep it now,
-        not at the next interval."""
-        return self.max_entries > 0 and length > self.max_entries - self.headroom // 2
+    def crowded(self, length: int, rate: float = 0.0) -> bool:
+        """True when a stream of `length` entries has used half its `room`: sweep it now, not
+        at the next interval."""
+        return self.max_entries > 0 and length > self.max_entries - self.room(rate) // 2
+
+
+@dataclass
+class Arrivals:
+    """Entries each stream received a second, from ``XINFO STREAM``'s ``entries-added`` at two
+    looks (a count trims never lower, unlike the length)."""
+
+    seen: dict[str, tuple[float, int]] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+
+    def saw(self, stream: str, now_s: float, added: int) -> None:
+        """`stream` had received `added` entries in all at `now_s`."""
+        last = self.seen.get(stream)
+        self.seen[stream] = (now_s, added)
+        if last is not None and now_s > last[0]:
+            self.rates[stream] = max(0.0, (added - last[1]) / (now_s - last[0]))
+
+    def rate(self, stream: str) -> float:
+        """The last measured rate (0 before two looks)."""
+        return self.rates.get(stream, 0.0)
 
 
 def expired_prefix(ids: Sequence[str], cutoff_ms: int | None, excess: int) -> int:
@@ -132,14 +162,16 @@ async def sweep_stream(
     *,
     now_s: float | None = None,
     chunk: int = CHUNK,
+    rate: float = 0.0,
 ) -> None:
-    """Archive, then trim, what `policy` expires on one dead-letter stream (counted in
-    `done` chunk by chunk, so a sweep that fails half-way still reports what it did)."""
+    """Archive, then trim, what `policy` expires on one dead-letter stream receiving `rate`
+    entries a second (counted in `done` chunk by chunk, so a sweep that fails half-way
+    still reports what it did)."""
     cutoff = policy.cutoff_ms(time.time() if now_s is None else now_s)
     while True:
         # The length again at every chunk: under a flood the stream grows while the sweep
         # runs, and the sweep goes on until it is within its policy.
-        excess = policy.excess(int(await client.xlen(stream)))
+        excess = policy.excess(int(await client.xlen(stream)), rate)
         reply: Any = await client.xrange(stream, "-", "+", count=chunk)
         entries: list[tuple[str, Fields]] = [(as_text(i), f or {}) for i, f in reply]
         count = expired_prefix([i for i, _ in entries], cutoff, excess)
@@ -159,11 +191,18 @@ async def sweep_stream(
 
 
 async def sweep(
-    client: aredis.Redis, archive: DeadLetterArchive, names: Names, policy: Policy, done: Sweep
+    client: aredis.Redis,
+    archive: DeadLetterArchive,
+    names: Names,
+    policy: Policy,
+    done: Sweep,
+    arrivals: Arrivals | None = None,
 ) -> None:
-    """One sweep over every partition's dead-letter stream, counted in `done`."""
+    """One sweep over every partition's dead-letter stream, counted in `done` (each leaving
+    room for its `arrivals`)."""
     for partition in names.all_partitions:
-        await sweep_stream(client, archive, partition.dead, policy, done)
+        rate = arrivals.rate(partition.dead) if arrivals is not None else 0.0
+        await sweep_stream(client, archive, partition.dead, policy, done, rate=rate)
 
 
 async def _archive_gauges(archive: DeadLetterArchive) -> dict[FieldT, EncodableT]:
@@ -205,6 +244,7 @@ class Retention:
         self.archive = archive
         self.settings = settings
         self.policy = Policy.of(settings)
+        self.arrivals = Arrivals()
         self.outage = OutageLog(log, "dead_letter_archive_unavailable", "dead_letter_archive_ok")
 
     async def once(self) -> Sweep:
@@ -212,7 +252,8 @@ class Retention:
         raised: the next sweep tries again)."""
         done, error = Sweep(), ""
         try:
-            await sweep(self.client, self.archive, self.settings.names, self.policy, done)
+            names = self.settings.names
+            await sweep(self.client, self.archive, names, self.policy, done, self.arrivals)
             self.outage.up()
         except (HistoryError, RedisError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
@@ -232,17 +273,24 @@ class Retention:
                 due = time.monotonic() + interval
 
     async def crowded(self) -> bool:
-        """True when a dead-letter stream has used half its headroom (a failed read: False,
-        the next sweep reports the outage)."""
+        """True when a dead-letter stream has used half its room (a failed read: False, the
+        next sweep reports the outage). Notes each stream's arrivals on the way."""
         if self.policy.max_entries <= 0:
             return False
         streams = [p.dead for p in self.settings.names.all_partitions]
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for stream in streams:
-                    pipe.xlen(stream)
-                lengths = await pipe.execute()
+                    pipe.xinfo_stream(stream)
+                replies = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
             log.debug("dead_letter_lengths_failed", error=repr(exc))
             return False
-        return any(self.policy.crowded(int(n)) for n in lengths)
+        now, found = time.monotonic(), False
+        for stream, info in zip(streams, replies, strict=True):
+            if isinstance(info, Exception):  # no such stream yet: nothing to sweep
+                continue
+            length = int(info.get("length", 0))
+            self.arrivals.saw(stream, now, int(info.get("entries-added") or length))
+            found = found or self.policy.crowded(length, self.arrivals.rate(stream))
+        return found

@@ -194,11 +194,11 @@ def _outlet_readers(names: Names) -> tuple[Role, ...]:
 
 
 def _retention(names: Names) -> tuple[Grant, ...]:
-    """Dead-letter retention (`services.persister.retention`): read the oldest dead letters,
-    trim the archived ones, report in its hash."""
+    """Dead-letter retention (`services.persister.retention`): read the oldest dead letters
+    and each stream's length and arrivals, trim the archived ones, report in its hash."""
     dead = names.streams(StreamKind.DEAD)
     return (
-        Grant(("xrange", "xlen"), _keys("%R~", dead)),
+        Grant(("xrange", "xlen", "xinfo|stream"), _keys("%R~", dead)),
         Grant(("xtrim",), _keys("~", dead)),
         Grant(("hincrby", "hset"), (f"~{names.dead_letter_retention}",)),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.persister.retention import Policy, after, expired_prefix
+from services.persister.retention import Arrivals, Policy, after, expired_prefix
 
 IDS = ["1000-0", "1000-1", "2000-0", "3000-0", "4000-0"]
 
@@ -59,3 +59,23 @@ def test_the_trim_keeps_everything_after_the_last_archived_id() -> None:
     assert after("1700000000000-0") == "1700000000000-1"
     assert after("5-18446744073709551614") == "5-18446744073709551615"
     assert after("5-18446744073709551615") == "6-0"
+
+
+def test_under_a_flood_a_sweep_leaves_room_for_a_second_of_arrivals_at_most_half() -> None:
+    policy = Policy(max_age_s=0, max_entries=20_000)
+    assert policy.room(0.0) == policy.room(1_500.0) == 2_000  # the headroom covers it
+    assert policy.room(6_000.0) == 6_000
+    assert policy.room(50_000.0) == 10_000  # never more than half the limit
+    assert policy.excess(19_000, 6_000.0) == 5_000  # down to 14,000
+    assert policy.crowded(17_001, 6_000.0) and not policy.crowded(17_000, 6_000.0)
+
+
+def test_arrivals_are_counted_from_what_was_added_not_from_the_length() -> None:
+    arrivals = Arrivals()
+    assert arrivals.rate("s") == 0.0
+    arrivals.saw("s", 10.0, 1_000)
+    assert arrivals.rate("s") == 0.0  # one look tells no rate
+    arrivals.saw("s", 10.5, 4_000)  # a sweep may have shortened the stream meanwhile
+    assert arrivals.rate("s") == 6_000.0
+    arrivals.saw("s", 11.0, 4_000)
+    assert arrivals.rate("s") == 0.0 and arrivals.rate("other") == 0.0
