@@ -99,7 +99,9 @@ def producer_venv(tmp_path_factory: pytest.TempPathFactory) -> ProducerVenv:
         "--no-annotate", "-q", "-o", requirements, cwd=REPO_ROOT)  # fmt: skip
     run(UV, "venv", "-q", "--python", sys.executable, tmp / "venv", cwd=tmp)
     python = tmp / "venv" / "bin" / "python"
-    run(UV, "pip", "install", "-q", "--offline", "--no-deps", "--python", python,
+    # Not --offline: uv resolves `name==version` from the index's metadata, which `make
+    # install` (uv sync from the lock) never caches; the wheels themselves come from uv's cache.
+    run(UV, "pip", "install", "-q", "--no-deps", "--python", python,
         "-r", requirements, wheel, service_wheel(tmp), cwd=tmp)  # fmt: skip
     run(UV, "pip", "check", "-q", "--python", python, cwd=tmp)
     return ProducerVenv(wheel=wheel, python=python)
