@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -10,10 +9,8 @@ import orjson
 import pytest
 import redis
 
-from services.validator.app import run_validator
 from shared.settings import Settings
-from tests.integration.api.helpers import eventually
-from tests.integration.validator.helpers import good_event, xadd_raw
+from tests.integration.validator.helpers import good_event, route, xadd_raw
 
 pytestmark = pytest.mark.integration
 
@@ -26,14 +23,7 @@ async def dead_letter_some(sync_client: redis.Redis, settings: Settings) -> list
         orjson.dumps(good_event()),
     ]
     ids = xadd_raw(sync_client, settings.names.events, bodies)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_validator(settings, stop))
-    names = settings.names
-    try:
-        await eventually(lambda: sync_client.xlen(names.dead) + sync_client.xlen(names.valid) == 3)
-    finally:
-        stop.set()
-        await task
+    await route(sync_client, settings, 3)
     return ids
 
 
@@ -115,13 +105,7 @@ async def test_a_field_name_that_is_not_utf8_is_given_losslessly(
     names = settings.names
     odd = {b"tr\xffce": b"1", b"a\\x41\xfe": b"2", b"\\": b"3", b"plain": b"4"}
     sync_client.xadd(names.events, {b"__data__": b"{not json", **odd})  # type: ignore[dict-item]
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_validator(settings, stop))
-    try:
-        await eventually(lambda: sync_client.xlen(names.dead) == 1)
-    finally:
-        stop.set()
-        await task
+    await route(sync_client, settings, 1)
     ((dead_id, _),) = sync_client.xrange(names.dead)
     # when the dead letter is read over HTTP
     reply = await http.get(f"/api/dead-letters/{dead_id.decode()}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -12,14 +11,12 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.api.app import create_app
-from services.validator.app import run_validator
 from shared import metrics
 from shared.connections import async_redis
 from shared.names import ACTIONS_GROUP
 from shared.settings import Settings
 from tests.conftest import free_port
-from tests.integration.api.helpers import eventually
-from tests.integration.validator.helpers import good_event, xadd_raw
+from tests.integration.validator.helpers import good_event, route, xadd_raw
 
 pytestmark = pytest.mark.integration
 
@@ -84,12 +81,8 @@ async def test_metrics_count_the_pipeline(
     # given entries routed by the real validator (2 valid, 1 invalid) and 1 still waiting
     bodies = [orjson.dumps(good_event()), orjson.dumps(good_event()), b"[broken"]
     xadd_raw(sync_client, settings.names.events, bodies)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_validator(settings, stop))
+    await route(sync_client, settings, 3)
     names = settings.names
-    await eventually(lambda: sync_client.xlen(names.valid) + sync_client.xlen(names.dead) == 3)
-    stop.set()
-    await task
     xadd_raw(sync_client, settings.names.events, [orjson.dumps(good_event())])
     # and a persister batch reported through shared.metrics
     client = async_redis(settings)

@@ -3,7 +3,6 @@ history stores (the library), then over HTTP."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -19,15 +18,14 @@ import redis.asyncio as aredis
 from services.api.search import InvalidSearch, SearchResult, search
 from services.history import HistoryStore, store_for_url
 from services.ops.lookup import SOURCE_PAGE, SOURCE_PAGES
-from services.validator.app import run_validator
 from services.validator.logic import envelope
 from shared.names import Names
 from shared.settings import Settings
 from shared.validation import Accepted, validate_document
 from shared.wire import DATA_FIELD, parse_envelope
 from tests.conftest import postgres_schema
-from tests.integration.api.helpers import eventually
 from tests.integration.history.factory import TAXONOMY, at, brewslm, pulse
+from tests.integration.validator.helpers import route
 from tests.unit.ops.builders import brewslm_body, dead_fields
 
 pytestmark = pytest.mark.integration
@@ -182,13 +180,7 @@ async def test_a_rejected_entry_is_found_by_its_incoming_id_once_the_entry_is_go
     names = settings.names
     # Given a malformed entry, dead-lettered by the real validator
     source = xadd(sync_client, names.events, {DATA_FIELD: b"{not json"})
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_validator(settings, stop))
-    try:
-        await eventually(lambda: sync_client.xlen(names.dead) == 1)
-    finally:
-        stop.set()
-        await task
+    await route(sync_client, settings, 1)
     ((dead_id, _),) = sync_client.xrange(names.dead)
     # and the incoming stream trimmed (the entry is gone: no XRANGE of its id finds it)
     sync_client.xtrim(names.events, maxlen=0)

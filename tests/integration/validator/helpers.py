@@ -61,21 +61,25 @@ def validate_all(
     client: redis.Redis, settings: Settings, expected: int, timeout: float = 30
 ) -> None:
     """Run the validator in-process until `expected` entries are routed, then stop it."""
+    asyncio.run(route(client, settings, expected, timeout))
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_validator(settings, stop))
-        deadline = time.monotonic() + timeout
-        while routed(client, settings) < expected:
-            if task.done() or time.monotonic() > deadline:
-                stop.set()
-                await task
-                raise AssertionError(f"routed {routed(client, settings)} of {expected}")
-            await asyncio.sleep(0.02)
-        stop.set()
-        await task
 
-    asyncio.run(main())
+async def route(
+    client: redis.Redis, settings: Settings, expected: int, timeout: float = 30
+) -> None:
+    """`validate_all` in a running loop: the real validator until `expected` entries are
+    routed (valid or dead), then stopped."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_validator(settings, stop))
+    deadline = time.monotonic() + timeout
+    while routed(client, settings) < expected:
+        if task.done() or time.monotonic() > deadline:
+            stop.set()
+            await task
+            raise AssertionError(f"routed {routed(client, settings)} of {expected}")
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
 
 
 def dumps(doc: Any) -> bytes:
