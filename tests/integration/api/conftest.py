@@ -6,6 +6,7 @@ test's tmp_path. The client is httpx on the ASGI app (no socket), so each test i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -13,13 +14,12 @@ import httpx
 import pytest
 import redis
 import redis.asyncio as aredis
-from fastapi import FastAPI
 from pydantic import SecretStr
 
-from services.api.app import create_app
 from services.history import HistoryStore, open_store
 from shared.models import CoachChange, CoachDocument, ValidEnvelope
 from shared.settings import Settings
+from tests.integration.api.helpers import started_app
 
 
 @pytest.fixture
@@ -27,23 +27,16 @@ async def make_client(
     settings: Settings, sync_client: redis.Redis
 ) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
     """Factory: an HTTP client on a started app, with settings overrides (token, limits...)."""
-    stack: list[tuple[FastAPI, Any, httpx.AsyncClient]] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def make(**overrides: Any) -> httpx.AsyncClient:
-        if "api_token" in overrides and isinstance(overrides["api_token"], str):
-            overrides["api_token"] = SecretStr(overrides["api_token"])
-        app = create_app(settings.model_copy(update=overrides))
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        client = httpx.AsyncClient(transport=transport, base_url="http://runbus.test")
-        stack.append((app, lifespan, client))
-        return client
+        async def make(**overrides: Any) -> httpx.AsyncClient:
+            if "api_token" in overrides and isinstance(overrides["api_token"], str):
+                overrides["api_token"] = SecretStr(overrides["api_token"])
+            started = started_app(settings.model_copy(update=overrides))
+            _, client = await stack.enter_async_context(started)
+            return client
 
-    yield make
-    for _app, lifespan, client in reversed(stack):
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+        yield make
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ killing its pub/sub client touches nobody else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -19,13 +20,13 @@ import pytest
 import redis
 
 from services.api import versions
-from services.api.app import create_app
 from services.api.live import LiveHub
 from services.coach.io import CoachStore, StageResult
 from shared.connections import async_redis
 from shared.models import COACH_STAGES, NavigateAction, Suggestion
 from shared.settings import Settings
 from tests.conftest import RedisServer
+from tests.integration.api.helpers import started_app
 from tests.integration.api.test_coach import first_200
 
 pytestmark = pytest.mark.integration
@@ -70,25 +71,17 @@ async def served(
     settings: Settings, redis_server: Callable[..., RedisServer]
 ) -> AsyncIterator[Callable[[], Awaitable[tuple[httpx.AsyncClient, LiveHub, Settings, int]]]]:
     """Factory: the app on a private Redis, once its hub listens: client, hub, settings, port."""
-    opened: list[tuple[Any, httpx.AsyncClient]] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def make() -> tuple[httpx.AsyncClient, LiveHub, Settings, int]:
-        server = redis_server()
-        config = settings.model_copy(update={"redis_url": server.url, "ui_sample_s": 3600.0})
-        app = create_app(config)
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        http = httpx.AsyncClient(transport=transport, base_url="http://runbus.test")
-        opened.append((lifespan, http))
-        hub: LiveHub = app.state.api.live
-        assert await hub.listening("coach", 15)
-        return http, hub, config, server.port
+        async def make() -> tuple[httpx.AsyncClient, LiveHub, Settings, int]:
+            server = redis_server()
+            config = settings.model_copy(update={"redis_url": server.url, "ui_sample_s": 3600.0})
+            app, http = await stack.enter_async_context(started_app(config))
+            hub: LiveHub = app.state.api.live
+            assert await hub.listening("coach", 15)
+            return http, hub, config, server.port
 
-    yield make
-    for lifespan, http in reversed(opened):
-        await http.aclose()
-        await lifespan.__aexit__(None, None, None)
+        yield make
 
 
 async def test_a_poll_of_the_latest_version_costs_redis_nothing(served: Any) -> None:

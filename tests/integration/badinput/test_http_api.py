@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from services.api.app import BODY_LIMIT_FACTOR, create_app
 from shared.settings import Settings
 from shared.wire import DATA_FIELD
+from tests.integration.api.helpers import started_app
 from tests.integration.badinput.conftest import rows
 from tests.unit.badinput.checks import check_codes
 from tests.unit.badinput.corpus import NASTY, corpus, event
@@ -37,14 +38,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 async def api(settings: Settings, sync_client: redis.Redis) -> AsyncIterator[httpx.AsyncClient]:
-    """The API app with its lifespan run, behind an in-process transport."""
-    app = create_app(settings.model_copy(update={"api_token": SecretStr(TOKEN)}))
-    # raise_app_exceptions=False: an unhandled error must show up as the response a client gets
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://api") as client,
-    ):
+    """The API app with its lifespan run, behind an in-process transport (an unhandled error
+    shows up as the response a client gets)."""
+    tuned = settings.model_copy(update={"api_token": SecretStr(TOKEN)})
+    async with started_app(tuned) as (_, client):
         yield client
 
 

@@ -14,13 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 import redis.asyncio as aredis
 from redis.crc import key_slot
 
-from services.api.app import create_app
 from services.coach import logic, reads
 from services.coach.app import run_coach
 from services.coach.handler import CoachStats
@@ -32,6 +30,7 @@ from shared.models import COACH_STAGES, CoachDocument, RunEvent
 from shared.names import Names
 from shared.settings import Settings
 from tests.cluster import RedisClusterFixture
+from tests.integration.api.helpers import started_app
 from tests.integration.coach.conftest import eventually
 from tests.unit.coach.builders import body, event, state_of, success, wrap
 
@@ -214,23 +213,20 @@ async def check_rebuild(
 
 async def check_api(settings: Settings, projects: list[int], live: dict[int, Any]) -> None:
     """GET /api/projects/{id}/coach on the cluster returns the worker's documents."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://runbus.test") as http:
-            for p in projects:
-                response = await http.get(f"/api/projects/{p}/coach")
-                assert response.status_code == 200, response.text
-                stages = response.json()["stages"]
-                assert set(stages) == set(COACH_STAGES)
-                docs = {s: CoachDocument.model_validate(d) for s, d in stages.items()}
-                assert {s: logic.canonical(d.suggestions) for s, d in docs.items()} == live[p]
-            # and every stage read at once (their batched GETs span every master) is its own
-            paths = [(p, s) for p in projects for s in COACH_STAGES]
-            answers = await asyncio.gather(
-                *(http.get(f"/api/projects/{p}/coach/{s}") for p, s in paths)
-            )
-            for (p, s), answer in zip(paths, answers, strict=True):
-                doc = CoachDocument.model_validate_json(answer.content)
-                assert (doc.project_id, doc.stage) == (p, s)
-                assert logic.canonical(doc.suggestions) == live[p][s]
+    async with started_app(settings) as (_, http):
+        for p in projects:
+            response = await http.get(f"/api/projects/{p}/coach")
+            assert response.status_code == 200, response.text
+            stages = response.json()["stages"]
+            assert set(stages) == set(COACH_STAGES)
+            docs = {s: CoachDocument.model_validate(d) for s, d in stages.items()}
+            assert {s: logic.canonical(d.suggestions) for s, d in docs.items()} == live[p]
+        # and every stage read at once (their batched GETs span every master) is its own
+        paths = [(p, s) for p in projects for s in COACH_STAGES]
+        answers = await asyncio.gather(
+            *(http.get(f"/api/projects/{p}/coach/{s}") for p, s in paths)
+        )
+        for (p, s), answer in zip(paths, answers, strict=True):
+            doc = CoachDocument.model_validate_json(answer.content)
+            assert (doc.project_id, doc.stage) == (p, s)
+            assert logic.canonical(doc.suggestions) == live[p][s]

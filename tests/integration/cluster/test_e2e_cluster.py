@@ -20,7 +20,6 @@ import httpx
 import pytest
 from redis.cluster import RedisCluster
 
-from services.api.app import create_app
 from services.coach.app import run_coach
 from services.coach.logic import canonical
 from services.persister.app import run_persister
@@ -32,6 +31,7 @@ from shared.settings import Settings
 from shared.wire import DATA_FIELD
 from tests.cluster import RedisClusterFixture
 from tests.faults.load import EventMix, Offer
+from tests.integration.api.helpers import started_app
 from tests.integration.cluster.story import (
     DeadEntry,
     coach_diff,
@@ -176,14 +176,11 @@ async def check_api(
     invalid: list[Offer],
     letters: list[DeadEntry],
 ) -> None:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://runbus.test") as http:
-            await check_runs(http, valid)
-            await check_coach(http, client, settings, valid)
-            await check_dead_letters(http, invalid, letters)
-            await check_status(http, valid, invalid)
+    async with started_app(settings) as (_, http):
+        await check_runs(http, valid)
+        await check_coach(http, client, settings, valid)
+        await check_dead_letters(http, invalid, letters)
+        await check_status(http, valid, invalid)
 
 
 async def check_runs(http: httpx.AsyncClient, valid: list[Offer]) -> None:

@@ -9,14 +9,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis.asyncio as aredis
 from prometheus_client.parser import text_string_to_metric_families
 from redis.cluster import RedisCluster
 from typer.testing import CliRunner
 
-from services.api.app import create_app
 from services.cli.main import app as cli_app
 from services.ops.deadletters import (
     dead_letter_stats,
@@ -34,6 +32,7 @@ from shared.names import VALIDATOR_GROUP
 from shared.settings import Settings
 from shared.wire import REDRIVEN_FROM_FIELD
 from tests.cluster import RedisClusterFixture
+from tests.integration.api.helpers import started_app
 from tests.unit.ops.builders import dead_fields
 
 pytestmark = pytest.mark.integration
@@ -249,11 +248,8 @@ async def test_metrics_give_each_partition_its_series_and_sum_the_totals(
     sync_cluster.xgroup_create(names.partition(3).events, VALIDATOR_GROUP, id="0", mkstream=True)
     sync_cluster.xadd(names.partition(3).events, {b"__data__": b"{}"})
     # when Prometheus scrapes the API of the partitioned bus
-    app = create_app(letters)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            text = (await http.get("/metrics")).text
+    async with started_app(letters) as (_, http):
+        text = (await http.get("/metrics")).text
     got = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -273,18 +269,15 @@ async def test_metrics_give_each_partition_its_series_and_sum_the_totals(
 
 
 async def test_the_api_takes_qualified_ids(letters: Settings) -> None:
-    app = create_app(letters)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            # when a dead letter is asked for by its qualified id
-            one = await http.get("/api/dead-letters/9:1700000000001-0")
-            # and the page after the tie's first half
-            page = await http.get("/api/dead-letters", params={"after_id": MERGED[1]})
-            # and a partition id out of the pattern
-            bad = await http.get("/api/dead-letters", params={"after_id": "01:1-0"})
-            # and two are redriven by their qualified ids
-            moved = await http.post("/api/dead-letters/redrive", json={"ids": MERGED[1:3]})
+    async with started_app(letters) as (_, http):
+        # when a dead letter is asked for by its qualified id
+        one = await http.get("/api/dead-letters/9:1700000000001-0")
+        # and the page after the tie's first half
+        page = await http.get("/api/dead-letters", params={"after_id": MERGED[1]})
+        # and a partition id out of the pattern
+        bad = await http.get("/api/dead-letters", params={"after_id": "01:1-0"})
+        # and two are redriven by their qualified ids
+        moved = await http.post("/api/dead-letters/redrive", json={"ids": MERGED[1:3]})
     # then each answer speaks qualified ids
     assert one.status_code == 200 and one.json()["id"] == "9:1700000000001-0"
     assert [item["id"] for item in page.json()["items"]] == MERGED[2:]

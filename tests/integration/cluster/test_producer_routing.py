@@ -18,7 +18,6 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from services.api.app import create_app
 from services.cli.main import app
 from shared.connections import async_redis, sync_redis
 from shared.names import StreamKind
@@ -26,6 +25,7 @@ from shared.producer import BestEffortProducer, Producer, SyncProducer
 from shared.settings import Settings
 from tests.cluster import RedisClusterFixture
 from tests.conftest import wait_for
+from tests.integration.api.helpers import started_app
 from tests.unit.contract.events import pulse
 
 pytestmark = pytest.mark.integration
@@ -135,13 +135,8 @@ def test_best_effort_producer_routes_each_run_to_its_partition(
 @pytest.fixture
 async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the API app started with the cluster settings."""
-    app = create_app(settings)
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://runbus.test") as http:
+    async with started_app(settings) as (_, http):
         yield http
-    await lifespan.__aexit__(None, None, None)
 
 
 async def test_post_api_events_routes_each_run_to_its_partition(

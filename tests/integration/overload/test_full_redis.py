@@ -9,8 +9,9 @@ Redis is never filled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,6 @@ import httpx
 import pytest
 import redis
 
-from services.api.app import create_app
 from services.coach.app import run_coach
 from services.history import open_store
 from services.persister.app import run_persister
@@ -26,6 +26,7 @@ from services.validator.app import run_validator
 from shared.producer import BestEffortProducer
 from shared.settings import Settings
 from tests.conftest import RedisServer
+from tests.integration.api.helpers import started_app
 from tests.unit.contract.events import pulse
 
 pytestmark = pytest.mark.integration
@@ -75,28 +76,20 @@ async def post(http: httpx.AsyncClient, answers: Answers, n: int) -> None:
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Callable[[Settings], httpx.AsyncClient]]:
-    started: list[tuple[object, httpx.AsyncClient]] = []
+async def api(tmp_path: Path) -> AsyncIterator[Callable[[Settings], Awaitable[httpx.AsyncClient]]]:
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(settings: Settings) -> httpx.AsyncClient:
-        app = create_app(settings)
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        client = httpx.AsyncClient(transport=transport, base_url="http://runbus.test")
-        started.append((lifespan, client))
-        return client
+        async def start(settings: Settings) -> httpx.AsyncClient:
+            _, client = await stack.enter_async_context(started_app(settings))
+            return client
 
-    yield start  # type: ignore[misc]
-    for lifespan, client in reversed(started):
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
+        yield start
 
 
 async def test_a_full_redis_refuses_new_events_loses_none_and_recovers(
     redis_server: Callable[..., RedisServer],
     settings: Settings,
-    api: Callable[[Settings], httpx.AsyncClient],
+    api: Callable[[Settings], Awaitable[httpx.AsyncClient]],
 ) -> None:
     server = redis_server()
     admin = full_redis(server)
@@ -106,7 +99,7 @@ async def test_a_full_redis_refuses_new_events_loses_none_and_recovers(
     # The persister ran before and its database stalled: its group is there, it reads nothing.
     # (A group cannot be created while Redis is full: XGROUP CREATE is refused with OOM.)
     admin.xgroup_create(tuned.names.valid, "persister", id="0", mkstream=True)
-    http = await api(tuned)  # type: ignore[misc]
+    http = await api(tuned)
     stop, persister_stop = asyncio.Event(), asyncio.Event()
     stages = [asyncio.create_task(run(tuned, stop)) for run in (run_validator, run_coach)]
     producer = BestEffortProducer(
