@@ -24,8 +24,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from services.cli.history import with_history_store
 from services.cli.refusals import refusing_bad_input
-from services.history.base import ArchivePruneResult
 from services.history.params import check_limit
 from services.ops.deadletters import (
     MAX_AUDIT_PAGE,
@@ -467,17 +467,7 @@ def prune_archive(
         age = parse_duration(older_than)
     except (ValueError, OverflowError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--older-than") from exc
-    from services.history.reads import history_store  # the backend loads only when needed
-
-    async def main() -> ArchivePruneResult:
-        async with history_store(Settings()) as store:
-            return await store.prune_archive(age)
-
-    try:
-        result = asyncio.run(main())
-    except ArchiveError as exc:
-        typer.echo(f"error: the dead-letter archive could not be pruned: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    result = with_history_store(Settings(), lambda store: store.prune_archive(age))
     if as_json:
         _print_json(orjson.dumps(result.to_dict()).decode())
         return

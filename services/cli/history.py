@@ -52,7 +52,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(history_app)
 
 
-def _with_store(settings: Settings, work: Callable[[HistoryStore], Awaitable[T]]) -> T:
+def with_history_store(settings: Settings, work: Callable[[HistoryStore], Awaitable[T]]) -> T:
+    """`work` on an opened history store (`runbus history ...`, `runbus dlq prune-archive`):
+    an unreachable database or a refused input is one line and its stable code."""
+
     async def main() -> T:
         async with history_store(settings) as store:
             return await work(store)
@@ -85,7 +88,7 @@ def run_timeline(
     with refusing_bad_input():
         if limit is not None:
             check_limit(limit)
-    page = _with_store(
+    page = with_history_store(
         settings, lambda s: read_run(s, run_id, children=children, cursor=cursor, limit=limit)
     )
     _show(page, as_json, title=f"run {run_id}" + (" (with children)" if children else ""))
@@ -123,7 +126,7 @@ def project_timeline(
             until=until,
             taxonomy=settings.taxonomy,
         )
-    page = _with_store(
+    page = with_history_store(
         settings, lambda s: read_project(s, project_id, filters, cursor=cursor, limit=limit)
     )
     _show(page, as_json, title=f"project {project_id}")
@@ -140,7 +143,7 @@ def family(
     """A run's parent chain (root first) and its direct children, with their time spans."""
     with refusing_bad_input():
         check_limit(limit, maximum=MAX_CHILDREN)
-    found = _with_store(Settings(), lambda s: read_family(s, run_id, children_limit=limit))
+    found = with_history_store(Settings(), lambda s: read_family(s, run_id, children_limit=limit))
     if as_json:
         typer.echo(found.model_dump_json())
         return
@@ -159,7 +162,7 @@ def prune(
         age = parse_duration(older_than)
     except (ValueError, OverflowError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--older-than") from exc
-    result = _with_store(Settings(), lambda s: s.prune(age))
+    result = with_history_store(Settings(), lambda s: s.prune(age))
     if as_json:
         typer.echo(orjson.dumps(result.to_dict()).decode())
         return
